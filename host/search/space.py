@@ -1,0 +1,311 @@
+"""Search spaces of categorical (`Choice`) and integer (`Integer`) parameters, and their encodings.
+
+A configuration is a plain dict ``{name: value}``. Three views of one configuration:
+
+- the *config* (``{"ks_0": 5, "res": 192, ...}``): what super-networks, journals and users see;
+- the *genes* (an int vector, one option index per parameter, ``0 <= g[i] < n_options[i]``): what the evolutionary
+  operators and pymoo work on; ``to_genes`` / ``from_genes`` convert, ``canonical_genes`` canonicalises a batch;
+- the *features* (``encode_onehot`` / ``encode_ordinal``): what predictors are fitted on. Genes that the
+  canonicaliser marks inactive (e.g. kernel sizes of blocks a shallower depth leaves out) are masked (all zeros), so
+  equivalent architectures have identical features.
+
+``canonicalize(config) -> config`` is optional: it maps equivalent configurations to one representative. A gene is
+*inactive* in a config when changing it does not change the canonical config; pass ``inactive(config) -> names`` to
+say this directly (cheaper), otherwise it is found by perturbation and cached.
+
+``key(config)`` (canonical JSON, sorted keys) is the identity of a candidate everywhere: journal, dedup, resume.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+Config = Dict[str, Any]
+
+
+def _same_value(option: Any, value: Any) -> bool:
+    """Equality that does not let "3" match 3 or True match 1 (numpy scalars do match their Python values)."""
+    if isinstance(option, (str, bool)) or isinstance(value, (str, bool)):
+        return type(option) is type(value) and option == value
+    try:
+        return bool(option == value)
+    except (TypeError, ValueError):
+        return False
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A categorical parameter: one of ``options`` (ints, floats or strings; order is used by the ordinal encoding)."""
+
+    name: str
+    options: Tuple[Any, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", tuple(self.options))
+        if not self.options:
+            raise ValueError(f"Choice {self.name!r} has no options; give at least one")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError(f"Choice {self.name!r} has repeated options {self.options}; list each option once")
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options)
+
+    def value(self, index: int) -> Any:
+        return self.options[int(index)]
+
+    def index(self, value: Any) -> int:
+        for i, option in enumerate(self.options):
+            if _same_value(option, value):
+                return i
+        raise ValueError(f"parameter {self.name!r}: {value!r} is not allowed; allowed values: {list(self.options)}")
+
+    def allowed(self) -> str:
+        return str(list(self.options))
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer parameter in ``[low, high]``, both ends included."""
+
+    name: str
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if int(self.low) != self.low or int(self.high) != self.high or self.low > self.high:
+            raise ValueError(f"Integer {self.name!r}: need integers low <= high, got low={self.low} high={self.high}")
+        object.__setattr__(self, "low", int(self.low))
+        object.__setattr__(self, "high", int(self.high))
+
+    @property
+    def n_options(self) -> int:
+        return self.high - self.low + 1
+
+    @property
+    def options(self) -> Tuple[int, ...]:
+        return tuple(range(self.low, self.high + 1))
+
+    def value(self, index: int) -> int:
+        return self.low + int(index)
+
+    def index(self, value: Any) -> int:
+        ok = not isinstance(value, (bool, str)) and isinstance(value, (int, float, np.integer, np.floating))
+        if ok and float(value) == int(value) and self.low <= int(value) <= self.high:
+            return int(value) - self.low
+        raise ValueError(f"parameter {self.name!r}: {value!r} is not allowed; allowed values: {self.allowed()}")
+
+    def allowed(self) -> str:
+        return f"integers {self.low}..{self.high}"
+
+
+Param = Union[Choice, Integer]
+
+
+class SearchSpace:
+    """An ordered set of parameters with an optional canonicaliser. See the module docstring."""
+
+    def __init__(
+        self,
+        params: Sequence[Param],
+        canonicalize: Optional[Callable[[Config], Config]] = None,
+        inactive: Optional[Callable[[Config], Iterable[str]]] = None,
+    ) -> None:
+        self.params: Tuple[Param, ...] = tuple(params)
+        if not self.params:
+            raise ValueError("a search space needs at least one parameter")
+        self.names: Tuple[str, ...] = tuple(p.name for p in self.params)
+        if len(set(self.names)) != len(self.names):
+            raise ValueError(f"parameter names must be unique, got {list(self.names)}")
+        self._canonicalize = canonicalize
+        self._inactive = inactive
+        self._inactive_cache: Dict[str, Tuple[str, ...]] = {}
+        self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
+        self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
+
+    # --- identity -------------------------------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of gene combinations (before canonicalisation); a Python int, possibly astronomically large."""
+        return math.prod(int(n) for n in self.n_options)
+
+    @property
+    def has_canonicalizer(self) -> bool:
+        return self._canonicalize is not None
+
+    def validate(self, config: Mapping[str, Any]) -> Config:
+        """Check every parameter is present with an allowed value; return the canonical config (plain values)."""
+        if not isinstance(config, Mapping):
+            raise ValueError(f"a configuration must be a dict of {list(self.names)}, got {type(config).__name__}")
+        unknown = sorted(set(config) - set(self.names))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {unknown}; this space has {list(self.names)}")
+        clean: Config = {}
+        for p in self.params:
+            if p.name not in config:
+                raise ValueError(f"missing parameter {p.name!r}; allowed values: {p.allowed()}")
+            clean[p.name] = p.value(p.index(config[p.name]))
+        return self._apply_canonicalize(clean)
+
+    def canonical(self, config: Mapping[str, Any]) -> Config:
+        return self.validate(config)
+
+    def key(self, config: Mapping[str, Any]) -> str:
+        """Stable identity of a candidate: canonical config as JSON with sorted keys."""
+        return json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
+
+    def config_from_key(self, key: str) -> Config:
+        return self.validate(json.loads(key))
+
+    def _apply_canonicalize(self, config: Config) -> Config:
+        if self._canonicalize is None:
+            return config
+        out = self._canonicalize(dict(config))
+        missing = set(self.names) - set(out)
+        if missing or set(out) - set(self.names):
+            raise ValueError(f"canonicalize must return every parameter of the space, not {sorted(out)}")
+        return {p.name: p.value(p.index(out[p.name])) for p in self.params}
+
+    # --- genes ----------------------------------------------------------------------------------------------------
+    def to_genes(self, config: Mapping[str, Any]) -> np.ndarray:
+        return np.array([p.index(config[p.name]) for p in self.params], dtype=np.int64)
+
+    def from_genes(self, genes: Sequence[int]) -> Config:
+        """Genes -> canonical config. Out-of-range genes raise (use ``clip_genes`` first for real-valued vectors)."""
+        g = np.asarray(genes)
+        if g.shape != (len(self.params),):
+            raise ValueError(f"expected {len(self.params)} genes, got shape {g.shape}")
+        if np.any(g < 0) or np.any(g >= self.n_options):
+            raise ValueError(f"genes out of range: {g.tolist()}; bounds 0..{(self.n_options - 1).tolist()}")
+        return self._apply_canonicalize({p.name: p.value(i) for p, i in zip(self.params, g)})
+
+    def clip_genes(self, x: np.ndarray) -> np.ndarray:
+        """Round real-valued gene vectors (as produced by SBX/PM) to valid integer genes."""
+        return np.clip(np.rint(np.asarray(x, dtype=float)), 0, self.n_options - 1).astype(np.int64)
+
+    def canonical_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Canonicalise a batch of gene rows (identity when the space has no canonicaliser)."""
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        if self._canonicalize is None:
+            return g.copy()
+        return np.array([self.to_genes(self.from_genes(row)) for row in g], dtype=np.int64)
+
+    # --- sampling and variation -----------------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Config:
+        """One config, uniform per parameter, then canonicalised."""
+        return self.from_genes(self.sample_genes(rng, 1)[0])
+
+    def sample_genes(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return (rng.random((n, len(self.params))) * self.n_options).astype(np.int64)
+
+    def mutate(self, config: Mapping[str, Any], rng: np.random.Generator, prob: Optional[float] = None) -> Config:
+        """Resample each parameter with probability ``prob`` (default 1/n_params) to a *different* value."""
+        genes = self.mutate_genes(self.to_genes(self.validate(config))[None, :], rng, prob)[0]
+        return self.from_genes(genes)
+
+    def mutate_genes(self, genes: np.ndarray, rng: np.random.Generator, prob: Optional[float] = None) -> np.ndarray:
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64)).copy()
+        p = 1.0 / len(self.params) if prob is None else float(prob)
+        hit = (rng.random(g.shape) < p) & (self.n_options > 1)
+        # A shift of 1..n-1 modulo n gives a uniformly chosen different option.
+        shift = 1 + (rng.random(g.shape) * (self.n_options - 1)).astype(np.int64)
+        g[hit] = ((g + shift) % self.n_options)[hit]
+        return g
+
+    def crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> Config:
+        """Uniform crossover: each parameter from ``a`` or ``b`` with equal probability."""
+        ga, gb = self.to_genes(self.validate(a)), self.to_genes(self.validate(b))
+        return self.from_genes(self.crossover_genes(ga[None, :], gb[None, :], rng)[0])
+
+    def crossover_genes(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        a, b = np.atleast_2d(a), np.atleast_2d(b)
+        return np.where(rng.random(a.shape) < 0.5, a, b).astype(np.int64)
+
+    # --- encodings for predictors ---------------------------------------------------------------------------------
+    def inactive_names(self, config: Mapping[str, Any]) -> Tuple[str, ...]:
+        """Parameters whose value does not matter in ``config`` (always empty without a canonicaliser)."""
+        if self._canonicalize is None:
+            return ()
+        canon = self.validate(config)
+        if self._inactive is not None:
+            return tuple(n for n in self.names if n in set(self._inactive(canon)))
+        key = json.dumps(canon, sort_keys=True)
+        if key not in self._inactive_cache:
+            names = []
+            for p in self.params:
+                if p.n_options < 2:
+                    continue
+                other = dict(canon)
+                other[p.name] = p.value((p.index(canon[p.name]) + 1) % p.n_options)
+                if self._apply_canonicalize(other) == canon:
+                    names.append(p.name)
+            if len(self._inactive_cache) > 100_000:
+                self._inactive_cache.clear()
+            self._inactive_cache[key] = tuple(names)
+        return self._inactive_cache[key]
+
+    def _active_mask(self, genes: np.ndarray) -> np.ndarray:
+        mask = np.ones(genes.shape, dtype=bool)
+        if self._canonicalize is None:
+            return mask
+        for r, row in enumerate(genes):
+            off = set(self.inactive_names(self.from_genes(row)))
+            mask[r] = [n not in off for n in self.names]
+        return mask
+
+    @property
+    def n_onehot(self) -> int:
+        return int(self._onehot_offsets[-1])
+
+    def encode_onehot(self, genes: np.ndarray) -> np.ndarray:
+        """One column per (parameter, option); inactive parameters are all zeros. Input: gene rows."""
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        out = np.zeros((g.shape[0], self.n_onehot), dtype=np.float64)
+        rows = np.repeat(np.arange(g.shape[0]), g.shape[1])
+        cols = (g + self._onehot_offsets[:-1]).ravel()
+        out[rows, cols] = self._active_mask(g).ravel().astype(np.float64)
+        return out
+
+    def encode_ordinal(self, genes: np.ndarray) -> np.ndarray:
+        """One column per parameter: option index scaled to [0, 1]; inactive parameters are 0."""
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        scale = np.maximum(self.n_options - 1, 1).astype(np.float64)
+        return np.where(self._active_mask(g), g / scale, 0.0)
+
+    def encode_configs(self, configs: Iterable[Mapping[str, Any]], kind: str = "onehot") -> np.ndarray:
+        genes = np.array([self.to_genes(self.validate(c)) for c in configs], dtype=np.int64)
+        genes = genes.reshape(-1, len(self.params))
+        if kind == "onehot":
+            return self.encode_onehot(genes)
+        if kind == "ordinal":
+            return self.encode_ordinal(genes)
+        raise ValueError(f"unknown encoding {kind!r}; use 'onehot' or 'ordinal'")
+
+    # --- description ----------------------------------------------------------------------------------------------
+    def describe(self) -> Dict[str, Any]:
+        params: List[Dict[str, Any]] = []
+        for p in self.params:
+            if isinstance(p, Choice):
+                params.append({"name": p.name, "type": "choice", "options": list(p.options)})
+            else:
+                params.append({"name": p.name, "type": "integer", "low": p.low, "high": p.high})
+        return {"params": params, "size": self.size, "canonicalized": self.has_canonicalizer}
+
+    @classmethod
+    def from_describe(cls, d: Mapping[str, Any]) -> "SearchSpace":
+        params: List[Param] = []
+        for item in d["params"]:
+            if item["type"] == "choice":
+                params.append(Choice(item["name"], tuple(item["options"])))
+            elif item["type"] == "integer":
+                params.append(Integer(item["name"], item["low"], item["high"]))
+            else:
+                raise ValueError(f"unknown parameter type {item['type']!r} for {item.get('name')!r}")
+        return cls(params)
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({len(self.params)} params, size={self.size})"
