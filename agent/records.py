@@ -179,3 +179,41 @@ class MeasureResult:
     emulated: bool = False
     drift_suspect: bool = False
     extra: Dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """One inference runtime as this board sees it; ``message`` says why it is unavailable (with the install hint)."""
+    name: str
+    available: bool
+    version: str = ""
+    providers: Tuple[str, ...] = ()   # onnxruntime execution providers / LiteRT delegates
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CpuCluster:
+    """CPUs sharing one cpuinfo_max_freq (big.LITTLE boards have two or three); max_khz 0 = unknown."""
+    cpus: Tuple[int, ...]
+    max_khz: int
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What a measured number depends on. ``fingerprint_sha256`` covers the stable fields only (not temperatures,
+    current frequencies or the device id), so two identical boards with identical software share it."""
+    device_id: str
+    fingerprint_sha256: str
+    cpu_model: str
+    cpu_count: int
+    clusters: Tuple[CpuCluster, ...]
+    machine: str
+    ram_bytes: int
+    os_name: str
+    kernel: str
+    python_version: str
+    board_model: str
+    thermal_zones: Tuple[str, ...]
+    governors: Tuple[str, ...]
+    runtimes: Tuple[RuntimeInfo, ...]
+    agent_version: str = ""
