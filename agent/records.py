@@ -217,3 +217,16 @@ class Fingerprint:
     governors: Tuple[str, ...]
     runtimes: Tuple[RuntimeInfo, ...]
     agent_version: str = ""
+
+
+@dataclass(frozen=True)
+class PowerSensorInfo:
+    """One power meter found at start-up (fleetnas.agent.power.detect), as listed by `fleetnas-agent info`."""
+    name: str                       # meter family: "rapl", "jetson-ina", "rpi5-pmic", "none", ...
+    source: str                     # sysfs path or command it reads
+    rails: Tuple[str, ...]
+    total_rail: str                 # the rail(s) whose power is the board's total ("+" joins disjoint rails)
+    units: str
+    sample_rate_hz: float           # measured at start-up; 0 when unreadable
+    readable: bool
+    message: str = ""               # why not readable and how to fix it
