@@ -1,0 +1,228 @@
+"""Content-addressed model store on the board's disk: survives restarts, bounded by a quota with LRU eviction.
+
+Layout under ``root``: ``models/<sha256>.model`` (the bytes) and ``models/<sha256>.json`` (format, name, times).
+Uploads are written to ``incoming/``, hashed as they stream, checked (size, sha256, ONNX/TFLite container) and only
+then renamed into place, so a broken or interrupted upload never shows up as a model. Models being measured are
+pinned and never evicted. Thread-safe: one lock guards the index.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import mmap
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+from fleetnas.agent.errors import Busy, InvalidModel, InvalidRequest, ModelNotFound
+from fleetnas.agent.modelfile import check_model
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    sha256: str
+    size_bytes: int
+    format: str          # "onnx" | "tflite"
+    name: str
+    stored_unix_s: int
+    last_used_unix_s: int
+
+
+def check_sha256(sha256: str) -> str:
+    sha = sha256.strip().lower()
+    if not _SHA256.match(sha):
+        raise InvalidRequest(f"model sha256 must be 64 hex characters, got {sha256!r}")
+    return sha
+
+
+class Upload:
+    """One streaming upload: ``write`` chunks, then ``commit`` (or ``abort``). Use ``ModelStore.begin_upload``."""
+
+    def __init__(self, store: "ModelStore", sha256: str, size_bytes: int, fmt: str, name: str) -> None:
+        self._store, self.sha256, self.size_bytes, self.format, self.name = store, sha256, size_bytes, fmt, name
+        self._hash = hashlib.sha256()
+        self._received = 0
+        self._tmp = store.incoming_dir / f"{uuid.uuid4().hex}.part"
+        self._file = open(self._tmp, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._received += len(chunk)
+        if self._received > self.size_bytes:
+            raise InvalidModel(f"upload is longer than the declared size_bytes={self.size_bytes}")
+        self._hash.update(chunk)
+        self._file.write(chunk)
+
+    def commit(self) -> Tuple[StoredModel, List[str]]:
+        """Verify and store; returns the model and the sha256s evicted to make room."""
+        try:
+            self._file.close()
+            if self._received != self.size_bytes:
+                raise InvalidModel(f"upload truncated: got {self._received} of the declared {self.size_bytes} bytes")
+            actual = self._hash.hexdigest()
+            if actual != self.sha256:
+                raise InvalidModel(f"model sha256 mismatch: expected {self.sha256}, got {actual}")
+            fmt = _check_file(self._tmp, self.format)
+            return self._store._adopt(self._tmp, self.sha256, self.size_bytes, fmt, self.name)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+def _check_file(path: Path, declared_format: str) -> str:
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise InvalidModel("empty upload: the model file has no bytes")
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                return check_model(data, declared_format)  # type: ignore[arg-type]
+            except ValueError as exc:
+                raise InvalidModel(str(exc)) from None
+
+
+class ModelStore:
+    def __init__(self, root: Path, quota_bytes: int, max_upload_bytes: Optional[int] = None) -> None:
+        if quota_bytes <= 0:
+            raise ValueError(f"store quota must be > 0 bytes, got {quota_bytes}")
+        self.root = Path(root).expanduser()
+        self.models_dir = self.root / "models"
+        self.incoming_dir = self.root / "incoming"
+        self.quota_bytes = quota_bytes
+        self.max_upload_bytes = min(max_upload_bytes or quota_bytes, quota_bytes)
+        self._lock = threading.Lock()
+        self._pins: Dict[str, int] = {}
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.incoming_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.incoming_dir.iterdir():  # uploads cut off by a restart
+            stale.unlink()
+        self._index: Dict[str, StoredModel] = self._scan()
+
+    # ------------------------------------------------------------------ queries
+    def get(self, sha256: str) -> Optional[StoredModel]:
+        with self._lock:
+            return self._index.get(check_sha256(sha256))
+
+    def list(self) -> List[StoredModel]:
+        with self._lock:
+            return sorted(self._index.values(), key=lambda m: m.last_used_unix_s, reverse=True)
+
+    def used_bytes(self) -> int:
+        with self._lock:
+            return sum(m.size_bytes for m in self._index.values())
+
+    # ------------------------------------------------------------------ changes
+    def begin_upload(self, sha256: str, size_bytes: int, fmt: str, name: str = "") -> Upload:
+        sha = check_sha256(sha256)
+        if size_bytes <= 0:
+            raise InvalidModel(f"size_bytes must be > 0 in the upload header, got {size_bytes}")
+        if size_bytes > self.max_upload_bytes:
+            raise InvalidModel(f"model of {size_bytes} bytes exceeds this agent's upload limit of "
+                               f"{self.max_upload_bytes} bytes (raise --cache-quota-mb / --max-upload-mb)")
+        if fmt not in ("", "onnx", "tflite"):
+            raise InvalidModel(f"unknown model format {fmt!r}: use onnx or tflite")
+        return Upload(self, sha, size_bytes, fmt, name[:200])
+
+    def delete(self, sha256: str) -> bool:
+        sha = check_sha256(sha256)
+        with self._lock:
+            if sha in self._pins:
+                raise Busy(f"model {sha[:12]} is being measured; delete it afterwards")
+            if self._index.pop(sha, None) is None:
+                return False
+            self._remove_files(sha)
+            return True
+
+    @contextlib.contextmanager
+    def use(self, sha256: str) -> Iterator[Tuple[Path, StoredModel]]:
+        """Pin a model while it is measured (no eviction) and mark it used (LRU)."""
+        sha = check_sha256(sha256)
+        with self._lock:
+            model = self._index.get(sha)
+            if model is None:
+                raise ModelNotFound(f"model {sha} is not on this agent: call UploadModel first")
+            model = replace(model, last_used_unix_s=int(time.time()))
+            self._index[sha] = model
+            self._write_meta(model)
+            self._pins[sha] = self._pins.get(sha, 0) + 1
+        try:
+            yield self._model_path(sha), model
+        finally:
+            with self._lock:
+                self._pins[sha] -= 1
+                if not self._pins[sha]:
+                    del self._pins[sha]
+
+    # ------------------------------------------------------------------ internals
+    def _adopt(self, tmp: Path, sha: str, size_bytes: int, fmt: str, name: str) -> Tuple[StoredModel, List[str]]:
+        now = int(time.time())
+        with self._lock:
+            existing = self._index.get(sha)
+            if existing is not None:
+                return existing, []
+            evicted = self._make_room(size_bytes)
+            model = StoredModel(sha, size_bytes, fmt, name, now, now)
+            os.replace(tmp, self._model_path(sha))
+            self._write_meta(model)
+            self._index[sha] = model
+            return model, evicted
+
+    def _make_room(self, size_bytes: int) -> List[str]:
+        used = sum(m.size_bytes for m in self._index.values())
+        evicted = []
+        for victim in sorted(self._index.values(), key=lambda m: m.last_used_unix_s):
+            if used + size_bytes <= self.quota_bytes:
+                break
+            if victim.sha256 in self._pins:
+                continue
+            del self._index[victim.sha256]
+            self._remove_files(victim.sha256)
+            used -= victim.size_bytes
+            evicted.append(victim.sha256)
+        if used + size_bytes > self.quota_bytes:
+            raise Busy(f"model store is full: {used} of {self.quota_bytes} bytes hold models being measured")
+        return evicted
+
+    def _model_path(self, sha: str) -> Path:
+        return self.models_dir / f"{sha}.model"
+
+    def _write_meta(self, model: StoredModel) -> None:
+        meta = self.models_dir / f"{model.sha256}.json"
+        tmp = meta.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(model), sort_keys=True))
+        os.replace(tmp, meta)
+
+    def _remove_files(self, sha: str) -> None:
+        for suffix in (".model", ".json"):
+            with contextlib.suppress(FileNotFoundError):
+                (self.models_dir / f"{sha}{suffix}").unlink()
+
+    def _scan(self) -> Dict[str, StoredModel]:
+        index = {}
+        for meta in self.models_dir.glob("*.json"):
+            sha = meta.stem
+            path = self._model_path(sha)
+            try:
+                model = StoredModel(**json.loads(meta.read_text()))
+                ok = model.sha256 == sha and path.stat().st_size == model.size_bytes
+            except (OSError, ValueError, TypeError):
+                ok = False
+            if ok:
+                index[sha] = model
+            else:  # half-written or foreign: drop rather than serve something unverified
+                self._remove_files(sha)
+        for orphan in self.models_dir.glob("*.model"):
+            if orphan.stem not in index:
+                orphan.unlink()
+        return index
