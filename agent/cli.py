@@ -1,1 +1,116 @@
-def main(): print("agent cli")
+"""`fleetnas-agent serve | info | selftest`: parse arguments, build the service, hand over to the server."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+from fleetnas.agent import __version__
+
+log = logging.getLogger("fleetnas.agent")
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "fleetnas-agent"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fleetnas-agent", description="fleetnas device agent: runs and times models.")
+    parser.add_argument("--version", action="version", version=f"fleetnas-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    serve = sub.add_parser("serve", help="serve the gRPC API")
+    serve.add_argument("--listen", default="127.0.0.1:50051", metavar="HOST:PORT",
+                       help="address to bind (default 127.0.0.1:50051; port 0 picks a free port)")
+    serve.add_argument("--token-file", type=Path, help="file holding the bearer token callers must present")
+    serve.add_argument("--tls-cert", type=Path, help="server certificate (PEM)")
+    serve.add_argument("--tls-key", type=Path, help="server private key (PEM)")
+    serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mutual TLS)")
+    serve.add_argument("--cache-dir", type=Path, default=_default_cache_dir(), help="model store and agent state")
+    serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
+    serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
+    serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
+    serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    info = sub.add_parser("info", help="print this board's fingerprint, runtimes, sensors and state")
+    info.add_argument("--json", action="store_true")
+    info.add_argument("--cache-dir", type=Path, default=_default_cache_dir())
+    selftest = sub.add_parser("selftest", help="measure a built-in reference model with every installed runtime")
+    selftest.add_argument("--json", action="store_true")
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from fleetnas.agent.device_info import DeviceInfoSource
+    from fleetnas.agent.server import TlsFiles, make_server, read_token_file
+    from fleetnas.agent.service import AgentService, split_address
+    from fleetnas.agent.store import ModelStore
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    host, _ = split_address(args.listen)
+    token = read_token_file(args.token_file) if args.token_file else None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        raise ValueError("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+    tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
+    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+        log.warning("listening on %s without --token-file: anyone who can reach it can run models here", host)
+    store = ModelStore(args.cache_dir / "store", quota_bytes=int(args.cache_quota_mb * 2**20),
+                       max_upload_bytes=int(args.max_upload_mb * 2**20))
+    service = AgentService(store)
+    source = DeviceInfoSource(service, state_dir=args.cache_dir)
+    server, port = make_server(service, listen=args.listen, device_info=source.device_info,
+                               device_id=source.device_id, token=token, tls=tls)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    if args.port_file:
+        args.port_file.write_text(f"{port}\n")
+    print(f"fleetnas-agent {__version__} serving on {host}:{port} (device {source.device_id[:12]}, "
+          f"{'token' if token else 'no token'}, {'TLS' if tls else 'plaintext'}, store {args.cache_dir})", flush=True)
+    stop.wait()
+    log.info("stopping")
+    server.stop(grace=2.0).wait()
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from fleetnas.agent.device_info import DeviceInfoSource, format_info
+    from google.protobuf.json_format import MessageToDict
+    info = DeviceInfoSource(None, state_dir=args.cache_dir).device_info()
+    if args.json:
+        print(json.dumps(MessageToDict(info, preserving_proto_field_name=True), indent=2, sort_keys=True))
+    else:
+        print(format_info(info))
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from fleetnas.agent.selftest import run_selftest
+    with tempfile.TemporaryDirectory(prefix="fleetnas-selftest-") as tmp:
+        return run_selftest(Path(tmp), as_json=args.json)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {"serve": cmd_serve, "info": cmd_info, "selftest": cmd_selftest}
+    from fleetnas.agent.errors import AgentError
+    try:
+        return handlers[args.command](args)
+    except (AgentError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

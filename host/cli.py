@@ -14,6 +14,7 @@ from fleetnas.host.errors import FleetnasError
 
 # name -> module; the order is the order of `fleetnas --help`.
 COMMANDS = {
+    "measure": "fleetnas.host.commands.measure",
 }
 
 

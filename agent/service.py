@@ -1,0 +1,148 @@
+"""The agent's behaviour in plain Python (no grpc): model store, a FIFO queue of one measurement at a time, device info.
+
+fleetnas.agent.servicer adapts this to the gRPC contract; tests and `fleetnas-agent selftest` can use it directly.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional, Tuple
+
+from fleetnas.agent import __version__
+from fleetnas.agent.errors import Busy, InvalidRequest
+from fleetnas.agent.records import RUNTIMES, EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.store import ModelStore, StoredModel
+
+log = logging.getLogger("fleetnas.agent")
+
+# (model_path, model_format, runtime, options, timing, energy) -> MeasureResult
+MeasureFn = Callable[[Path, str, str, RuntimeOptions, TimingConfig, Optional[EnergyConfig]], MeasureResult]
+
+
+class DeadlineExceeded(Busy):
+    """The caller's deadline passed while its measurement waited in the queue."""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queue_length: int       # waiting + running
+    measurements_done: int
+
+
+class _FifoGate:
+    """One holder at a time, served in arrival order, with a bounded wait list and per-waiter timeouts."""
+
+    def __init__(self, max_waiting: int) -> None:
+        self._cond = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+        self._abandoned: set = set()
+        self.max_waiting = max_waiting
+
+    @property
+    def length(self) -> int:
+        with self._cond:
+            return self._next_ticket - self._serving
+
+    def acquire(self, timeout_s: Optional[float]) -> bool:
+        with self._cond:
+            if self._next_ticket - self._serving > self.max_waiting:
+                raise Busy(f"measurement queue is full ({self.max_waiting} waiting): retry later or use another board")
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            end = None if timeout_s is None else time.monotonic() + timeout_s
+            while self._serving != ticket:
+                remaining = None if end is None else end - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    self._abandoned.add(ticket)
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self._serving += 1
+            while self._serving in self._abandoned:  # skip waiters that gave up
+                self._abandoned.discard(self._serving)
+                self._serving += 1
+            self._cond.notify_all()
+
+
+def default_measure_fn() -> MeasureFn:
+    from fleetnas.agent.worker import run_measurement
+
+    def measure(path, fmt, runtime, options, timing, energy):
+        return run_measurement(path, fmt, runtime, options, timing, energy=energy)
+    return measure
+
+
+class AgentService:
+    def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = 64,
+                 emulated: bool = False) -> None:
+        self.store = store
+        self.emulated = emulated
+        self._measure_fn = measure_fn or default_measure_fn()
+        self._gate = _FifoGate(max_queue)
+        self._done = 0
+        self._done_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ store
+    def begin_upload(self, sha256: str, size_bytes: int, fmt: str, name: str = ""):
+        return self.store.begin_upload(sha256, size_bytes, fmt, name)
+
+    def has_model(self, sha256: str) -> Optional[StoredModel]:
+        return self.store.get(sha256)
+
+    def list_models(self):
+        return self.store.list()
+
+    def delete_model(self, sha256: str) -> bool:
+        return self.store.delete(sha256)
+
+    def queue_stats(self) -> QueueStats:
+        with self._done_lock:
+            return QueueStats(self._gate.length, self._done)
+
+    # ------------------------------------------------------------------ measure
+    def measure(self, sha256: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
+                energy: Optional[EnergyConfig] = None, deadline_s: Optional[float] = None) -> MeasureResult:
+        """Queue, then run one measurement. ``deadline_s``: seconds the caller will still wait (None: no deadline)."""
+        if runtime not in RUNTIMES:
+            raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        self.store.get(sha256)  # validates the sha256 early, before queueing
+        queued_ns = time.monotonic_ns()
+        if not self._gate.acquire(deadline_s):
+            raise DeadlineExceeded(f"deadline passed after {deadline_s:.1f} s in the measurement queue")
+        try:
+            wait_ms = (time.monotonic_ns() - queued_ns) / 1e6
+            if deadline_s is not None:
+                remaining_s = deadline_s - wait_ms / 1e3
+                if remaining_s <= 0:
+                    raise DeadlineExceeded(f"deadline passed after {wait_ms / 1e3:.1f} s in the measurement queue")
+                timing = replace(timing, timeout_s=min(timing.timeout_s, remaining_s))
+            with self.store.use(sha256) as (path, model):
+                result = self._measure_fn(path, model.format, runtime, options, timing, energy)
+            with self._done_lock:
+                self._done += 1
+            return replace(result, queue_wait_ms=wait_ms)
+        finally:
+            self._gate.release()
+
+
+def describe_result(result: MeasureResult) -> str:
+    """One short human line for logs and the CLI."""
+    if result.outcome is not Outcome.OK or result.overall is None:
+        return f"{result.outcome.value}: {result.message}"
+    o = result.overall
+    return (f"OK median {o.median_ms:.3f} ms (p90 {o.p90_ms:.3f}, n={o.n}, block CV "
+            f"{100 * result.block_median_cv:.1f}%{', ' + result.stability.value if result.stability else ''})")
+
+
+def split_address(listen: str) -> Tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:50051), got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)

@@ -1,0 +1,123 @@
+"""gRPC adapter: fleetnas.agent.v1 messages <-> AgentService calls, and the one error table. Nothing else."""
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Callable, Iterator
+
+import grpc
+
+from fleetnas.agent import __version__, convert
+from fleetnas.agent.errors import (AgentError, Busy, InvalidModel, InvalidRequest, ModelNotFound,
+                                   RuntimeUnavailable)
+from fleetnas.agent.service import AgentService, DeadlineExceeded, describe_result
+from fleetnas.agent.v1 import agent_pb2 as pb
+from fleetnas.agent.v1 import agent_pb2_grpc
+
+log = logging.getLogger("fleetnas.agent")
+
+# Most specific first: DeadlineExceeded is a Busy.
+ERROR_CODES = (
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (InvalidModel, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidRequest, grpc.StatusCode.INVALID_ARGUMENT),
+    (ModelNotFound, grpc.StatusCode.NOT_FOUND),
+    (RuntimeUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
+    (Busy, grpc.StatusCode.RESOURCE_EXHAUSTED),
+)
+
+
+def status_for(exc: AgentError) -> grpc.StatusCode:
+    for cls, code in ERROR_CODES:
+        if isinstance(exc, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+class AgentServicer(agent_pb2_grpc.AgentServicer):
+    def __init__(self, service: AgentService, device_info: Callable[[], pb.DeviceInfo], device_id: str) -> None:
+        self.service = service
+        self._device_info = device_info
+        self.device_id = device_id
+
+    def _call(self, method: str, context: grpc.ServicerContext, body: Callable[[], object], detail=lambda r: ""):
+        start = time.perf_counter()
+        try:
+            response = body()
+        except AgentError as exc:
+            code = status_for(exc)
+            log.info("%s from %s: %s %s (%.1f ms)", method, context.peer(), code.name, exc,
+                     1e3 * (time.perf_counter() - start))
+            context.abort(code, str(exc))
+        except Exception as exc:  # a bug: keep serving, tell the caller, keep the traceback in the log
+            log.error("%s from %s failed:\n%s", method, context.peer(), traceback.format_exc())
+            context.abort(grpc.StatusCode.INTERNAL, f"agent bug in {method}: {type(exc).__name__}: {exc}")
+        log.info("%s from %s: OK %s(%.1f ms)", method, context.peer(), detail(response),
+                 1e3 * (time.perf_counter() - start))
+        return response
+
+    def GetDeviceInfo(self, request, context):
+        return self._call("GetDeviceInfo", context, lambda: pb.GetDeviceInfoResponse(info=self._device_info()))
+
+    def UploadModel(self, request_iterator: Iterator[pb.UploadModelRequest], context):
+        def body():
+            first = next(request_iterator, None)
+            if first is None or first.WhichOneof("part") != "header":
+                raise InvalidRequest("the first UploadModel message must carry the header (sha256, size_bytes, format)")
+            h = first.header
+            present = self.service.has_model(h.sha256)
+            if present is not None:
+                return pb.UploadModelResponse(model=convert.model_to_pb(present), already_present=True)
+            upload = self.service.begin_upload(h.sha256, h.size_bytes, convert.FORMAT_FROM_PB.get(h.format, ""),
+                                               h.name)
+            try:
+                for part in request_iterator:
+                    if part.WhichOneof("part") != "chunk":
+                        raise InvalidRequest("only the first UploadModel message may carry a header")
+                    upload.write(part.chunk)
+                model, evicted = upload.commit()
+            finally:
+                upload.abort()
+            return pb.UploadModelResponse(model=convert.model_to_pb(model), evicted_sha256=evicted)
+        return self._call("UploadModel", context, body, lambda r: f"{r.model.sha256[:12]} {r.model.size_bytes} B ")
+
+    def HasModel(self, request, context):
+        def body():
+            model = self.service.has_model(request.sha256)
+            if model is None:
+                return pb.HasModelResponse(present=False)
+            return pb.HasModelResponse(present=True, model=convert.model_to_pb(model))
+        return self._call("HasModel", context, body)
+
+    def ListModels(self, request, context):
+        def body():
+            models = self.service.list_models()
+            store = self.service.store
+            return pb.ListModelsResponse(
+                models=[convert.model_to_pb(m) for m in models],
+                store=pb.StoreStats(models=len(models), used_bytes=store.used_bytes(), quota_bytes=store.quota_bytes))
+        return self._call("ListModels", context, body)
+
+    def DeleteModel(self, request, context):
+        return self._call("DeleteModel", context,
+                          lambda: pb.DeleteModelResponse(deleted=self.service.delete_model(request.sha256)))
+
+    def Measure(self, request: pb.MeasureRequest, context):
+        def body():
+            result = self.service.measure(
+                request.model_sha256, request.runtime or "onnxruntime", convert.options_from_pb(request.options),
+                timing_or_error(request.timing), convert.energy_from_pb(request.energy),
+                deadline_s=context.time_remaining())
+            return convert.result_to_pb(result, request_id=request.request_id, model_sha256=request.model_sha256,
+                                        device_id=self.device_id, agent_version=__version__), result
+        response, result = self._call("Measure", context, body, lambda r: f"{r[0].model_sha256[:12]} "
+                                      f"{describe_result(r[1])} ")
+        return response
+
+
+def timing_or_error(msg: pb.TimingConfig):
+    try:
+        return convert.timing_from_pb(msg)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None

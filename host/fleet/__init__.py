@@ -1,0 +1,1 @@
+"""Talking to the fleet: the agent client (the host's only gRPC user), device registry and dispatch."""
