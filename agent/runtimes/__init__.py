@@ -1,0 +1,47 @@
+"""Inference runtimes the agent can measure with: "onnxruntime" (base install) and "litert" (extra).
+
+``get(name)`` returns the Runtime object (no heavy import yet); ``require(name)`` also checks the runtime is
+importable and raises RuntimeUnavailable with the install hint otherwise; ``runtime_infos()`` lists them all for
+GetDeviceInfo (this imports the runtimes, so call it once and cache; the worker process does the actual loading).
+"""
+from __future__ import annotations
+
+import importlib.util
+from typing import List
+
+from fleetnas.agent.errors import InvalidRequest, RuntimeUnavailable
+from fleetnas.agent.records import RUNTIMES, RuntimeInfo
+from fleetnas.agent.runtimes.base import Runtime
+from fleetnas.agent.runtimes.litert import INSTALL_HINT as LITERT_HINT
+from fleetnas.agent.runtimes.litert import LiteRtRuntime
+from fleetnas.agent.runtimes.onnx import INSTALL_HINT as ONNX_HINT
+from fleetnas.agent.runtimes.onnx import OnnxRuntime
+
+_RUNTIMES = {"onnxruntime": OnnxRuntime(), "litert": LiteRtRuntime()}
+_MODULES = {"onnxruntime": (("onnxruntime",), ONNX_HINT), "litert": (("ai_edge_litert", "tflite_runtime"), LITERT_HINT)}
+assert tuple(_RUNTIMES) == RUNTIMES
+
+
+def get(name: str) -> Runtime:
+    try:
+        return _RUNTIMES[name]
+    except KeyError:
+        raise InvalidRequest(f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}") from None
+
+
+def require(name: str) -> Runtime:
+    """The runtime, if its package is installed: a cheap find_spec check, so the server never imports it."""
+    runtime = get(name)
+    modules, hint = _MODULES[name]
+    if not any(importlib.util.find_spec(m) is not None for m in modules):
+        installed = [n for n, (mods, _) in _MODULES.items() if any(importlib.util.find_spec(m) for m in mods)]
+        raise RuntimeUnavailable(f"runtime {name!r} not installed on this board; installed: "
+                                 f"{', '.join(installed) or 'none'}; {hint}")
+    return runtime
+
+
+def runtime_infos() -> List[RuntimeInfo]:
+    return [runtime.info() for runtime in _RUNTIMES.values()]
+
+
+__all__ = ["Runtime", "get", "require", "runtime_infos"]

@@ -1,0 +1,298 @@
+"""One measurement = one fresh worker process. This module is both sides: ``run_measurement`` (parent, called by
+fleetnas.agent.service) and ``python -m fleetnas.agent.worker FD`` (child). It never imports the server or the host.
+
+API::
+
+    result = run_measurement(model_path, model_format, runtime, options, timing, energy=None, observer=None)
+
+Blocking. Raises only for a bad request (InvalidRequest: format/runtime mismatch, bad affinity) or a missing runtime
+(RuntimeUnavailable, with the install hint). Everything that goes wrong with the *model* is a MeasureResult:
+LOAD_FAILED / RUN_FAILED (runtime's message), TIMEOUT (worker SIGKILLed past ``timing.timeout_s``, counted from
+spawn), OOM, CRASHED (``crash_signal`` set, e.g. 11), UNSTABLE (numbers filled, block-median CV > 10 % or a throttle
+event between the before/after snapshots: the caller decides whether to cool down and retry).
+
+OOM heuristic: the worker's own MemoryError; or an unexpected SIGKILL when the cgroup's ``memory.events`` oom_kill
+count rose during the run, or the worker's last polled RSS was >= 90 % of the memory it could have had (cgroup
+``memory.max``, else MemAvailable at spawn). Any other SIGKILL is CRASHED(9).
+
+Energy seam: when ``energy.enabled`` and an observer is given, the window length comes from
+``observer.energy_window_s(default_s)`` (default max(2 s, energy.min_window_s)); after the steady blocks the worker
+idles ``energy.idle_s`` with the model loaded, then runs back-to-back inferences for >= the window. Phase events
+reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happen: "loaded", "warmup_end",
+"steady_end", "energy_idle_begin", "energy_idle_end", "energy_window_begin", "energy_window_end" (info:
+``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable with the parent's. The timed
+loops never call the observer. Energy figures themselves are the observer's to attach (dataclasses.replace).
+
+Test-only fault injection: ``FLEETNAS_WORKER_TEST_HOOK`` in the *agent's environment* (segfault | hang | oom |
+sigkill | exit), acted on right after the model loads. Nothing in a request or an upload can set it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from fleetnas.agent import sysfs
+from fleetnas.agent.errors import InvalidRequest
+from fleetnas.agent.records import (MODEL_FORMATS, EnergyConfig, LatencyStats, MeasureResult, Outcome, PhaseTimes,
+                                    RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
+
+try:
+    from typing import Protocol
+except ImportError:  # pragma: no cover
+    Protocol = object  # type: ignore
+
+TEST_HOOK_ENV = "FLEETNAS_WORKER_TEST_HOOK"
+FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
+RSS_POLL_S = 0.2
+OOM_RSS_FRACTION = 0.9
+
+
+class MeasurementObserver(Protocol):
+    def energy_window_s(self, default_s: float) -> float:
+        ...
+
+    def on_phase(self, name: str, monotonic_ns: int, info: dict) -> None:
+        ...
+
+
+# ================================================ parent side ======================================================
+def run_measurement(model_path: Path, model_format: str, runtime: str, options: RuntimeOptions,
+                    timing: TimingConfig, energy: Optional[EnergyConfig] = None,
+                    observer: Optional[MeasurementObserver] = None) -> MeasureResult:
+    from fleetnas.agent import runtimes
+    from fleetnas.agent.device_state import snapshot, throttle_events
+    from fleetnas.agent.fingerprint import fastest_cluster
+    from fleetnas.agent.timing import block_median_cv, classify_stability
+
+    if model_format not in MODEL_FORMATS:
+        raise InvalidRequest(f"unknown model format {model_format!r}: use one of {', '.join(MODEL_FORMATS)}")
+    runtimes.require(runtime)
+    if FORMAT_OF_RUNTIME[runtime] != model_format:
+        raise InvalidRequest(f"runtime {runtime!r} runs {FORMAT_OF_RUNTIME[runtime]} models, not {model_format}")
+    affinity = _affinity(options, fastest_cluster)
+    if options.threads < 0:
+        raise InvalidRequest(f"threads must be >= 0 (0 = size of the fastest cluster), got {options.threads}")
+    threads = options.threads or len(affinity)
+    window_s = None
+    if energy is not None and energy.enabled and observer is not None:
+        default_s = max(2.0, energy.min_window_s)
+        window_s = max(float(observer.energy_window_s(default_s)), default_s)
+    request = {"model_path": str(model_path), "runtime": runtime, "options": asdict(options),
+               "timing": asdict(timing), "threads": threads, "affinity": list(affinity),
+               "energy": {"idle_s": energy.idle_s, "window_s": window_s} if window_s else None}
+
+    state_before = snapshot()
+    oom_kills_before = _cgroup_oom_kills()
+    mem_budget = _memory_budget_bytes()
+    run = _WorkerRun(request, timing.timeout_s, observer)
+    run.execute()
+    state_after = run.state_after or snapshot()
+    base = dict(peak_rss_bytes=run.peak_rss_bytes, state_before=state_before, state_after=state_after,
+                run_wall_ms=run.wall_ms, started_unix_ns=run.started_unix_ns,
+                extra={"worker_start_ms": f"{run.start_ms:.1f}", "stderr_tail": run.stderr_tail[-2000:]})
+    msg = run.final
+    if run.timed_out:
+        return MeasureResult(outcome=Outcome.TIMEOUT, message=f"worker exceeded timeout_s={timing.timeout_s} "
+                             f"(last phase: {run.last_phase or 'starting'}); killed", **base)
+    if msg is not None and msg["type"] == "error":
+        phases = PhaseTimes(**msg["phases"]) if msg.get("phases") else None
+        return MeasureResult(outcome=Outcome(msg["outcome"]), message=msg["message"], phases=phases, **base)
+    if msg is None or run.returncode != 0:
+        return _classify_death(run, oom_kills_before, mem_budget, base)
+
+    blocks = tuple(LatencyStats(**b) for b in msg["blocks"])
+    cv = block_median_cv(blocks)
+    throttled = throttle_events(state_before, state_after)
+    stability = classify_stability(cv, throttled=bool(throttled))
+    outcome, message = Outcome.OK, ""
+    if stability is Stability.UNSTABLE:
+        outcome = Outcome.UNSTABLE
+        message = "; ".join(throttled) or f"CV of block medians {cv:.1%} > 10 %"
+    elif stability is Stability.NOISY:
+        message = f"CV of block medians {cv:.1%} (3-10 %): accepted, flagged noisy"
+    base["peak_rss_bytes"] = max(run.peak_rss_bytes, msg["peak_rss_bytes"])
+    return MeasureResult(outcome=outcome, message=message, phases=PhaseTimes(**msg["phases"]),
+                         overall=LatencyStats(**msg["overall"]), blocks=blocks, block_median_cv=cv,
+                         stability=stability, config=RuntimeConfigUsed(**_tuples(msg["config"])), **base)
+
+
+def _affinity(options: RuntimeOptions, fastest_cluster) -> Tuple[int, ...]:
+    if not options.cpu_affinity:
+        return fastest_cluster()
+    allowed = set(os.sched_getaffinity(0))
+    bad = sorted(set(options.cpu_affinity) - allowed)
+    if bad:
+        raise InvalidRequest(f"cpu_affinity names CPUs {bad} this agent may not use; allowed: {sorted(allowed)}")
+    return tuple(sorted(set(options.cpu_affinity)))
+
+
+def _tuples(config: dict) -> dict:
+    return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+            for k, v in config.items()}
+
+
+class _WorkerRun:
+    """Spawns the child, relays its phase events, enforces the deadline, polls its peak RSS."""
+
+    def __init__(self, request: dict, timeout_s: float, observer: Optional[MeasurementObserver]):
+        self.request, self.timeout_s, self.observer = request, timeout_s, observer
+        self.final: Optional[dict] = None
+        self.last_phase = ""
+        self.timed_out = self.killed_by_us = False
+        self.returncode: Optional[int] = None
+        self.peak_rss_bytes = 0
+        self.state_after = None
+        self.stderr_tail = ""
+        self.start_ms = self.wall_ms = 0.0
+        self.started_unix_ns = 0
+
+    def execute(self) -> None:
+        read_fd, write_fd = os.pipe()
+        stderr_file = tempfile.TemporaryFile()
+        self.started_unix_ns = time.time_ns()
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.worker", str(write_fd),
+                                     str(os.getpid())],
+                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file,
+                                    pass_fds=(write_fd,), close_fds=True)
+        finally:
+            os.close(write_fd)
+        try:
+            proc.stdin.write(json.dumps(self.request).encode())
+            proc.stdin.close()
+        except BrokenPipeError:  # the child died before reading: its exit status tells why
+            pass
+        deadline = t0 + self.timeout_s
+        try:
+            self._pump(proc, read_fd, deadline, t0)
+            if not self.timed_out:  # EOF: the child is exiting; give it until the deadline (its exit is quick)
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            self.timed_out = True
+        finally:
+            os.close(read_fd)
+            if proc.poll() is None:
+                self.killed_by_us = True
+                proc.kill()
+            self.returncode = proc.wait()
+            self.wall_ms = (time.monotonic() - t0) * 1e3
+            stderr_file.seek(0)
+            self.stderr_tail = stderr_file.read()[-8000:].decode("utf-8", "replace")
+            stderr_file.close()
+
+    def _pump(self, proc: subprocess.Popen, read_fd: int, deadline: float, t0: float) -> None:
+        pending = b""
+        next_poll = 0.0
+        while True:
+            now = time.monotonic()
+            if now >= next_poll:
+                self.peak_rss_bytes = max(self.peak_rss_bytes, sysfs.proc_status_bytes(proc.pid, "VmHWM") or 0)
+                next_poll = now + RSS_POLL_S
+            if now >= deadline:
+                self.timed_out = self.killed_by_us = True
+                proc.kill()
+                return
+            ready, _, _ = select.select([read_fd], [], [], min(RSS_POLL_S, deadline - now))
+            if not ready:
+                continue
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:  # EOF: the child exited (or closed the pipe before dying)
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                self._handle(json.loads(line), t0)
+
+    def _handle(self, msg: dict, t0: float) -> None:
+        if msg["type"] != "phase":
+            self.final = msg
+            return
+        name = msg["name"]
+        self.last_phase = name
+        if name == "ready":
+            self.start_ms = (time.monotonic() - t0) * 1e3
+            return
+        if name == "steady_end":
+            from fleetnas.agent.device_state import snapshot
+            self.state_after = snapshot()
+        if self.observer is not None:
+            self.observer.on_phase(name, msg["monotonic_ns"], msg.get("info", {}))
+
+
+def _classify_death(run: _WorkerRun, oom_kills_before: Optional[int], mem_budget: Optional[int],
+                    base: dict) -> MeasureResult:
+    rc = run.returncode if run.returncode is not None else -1
+    tail = run.stderr_tail.strip().splitlines()[-3:]
+    detail = (": " + " | ".join(tail)) if tail else ""
+    where = f" during {run.last_phase or 'start-up'}"
+    if rc < 0:
+        sig = -rc
+        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if sig == signal.SIGKILL:
+            oom_kills_after = _cgroup_oom_kills()
+            if oom_kills_before is not None and oom_kills_after is not None and oom_kills_after > oom_kills_before:
+                return MeasureResult(outcome=Outcome.OOM, message=f"worker killed by the kernel OOM killer{where} "
+                                     f"(cgroup oom_kill {oom_kills_before} -> {oom_kills_after})", **base)
+            if mem_budget and run.peak_rss_bytes >= OOM_RSS_FRACTION * mem_budget:
+                return MeasureResult(outcome=Outcome.OOM, message=f"worker SIGKILLed{where} with peak RSS "
+                                     f"{run.peak_rss_bytes >> 20} MiB of {mem_budget >> 20} MiB available", **base)
+        return MeasureResult(outcome=Outcome.CRASHED, crash_signal=sig,
+                             message=f"worker killed by signal {sig} ({name}){where}{detail}", **base)
+    return MeasureResult(outcome=Outcome.CRASHED, message=f"worker exited with status {rc}{where} without a "
+                         f"result{detail}", **base)
+
+
+def _memory_cgroup() -> Optional[Tuple[Path, str, str, str]]:
+    """(dir, oom-events file, limit file, usage file) for our memory cgroup, v2 or v1; containers often mount
+    their own cgroup at the root, so the named path falls back to the mount point."""
+    for line in (sysfs.read_text("/proc/self/cgroup", "/") or "").splitlines():
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "":
+            base, files = Path("/sys/fs/cgroup"), ("memory.events", "memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            base, files = Path("/sys/fs/cgroup/memory"), ("memory.oom_control", "memory.limit_in_bytes",
+                                                          "memory.usage_in_bytes")
+        else:
+            continue
+        for directory in (base / rel.lstrip("/"), base):
+            if (directory / files[0]).exists():
+                return (directory,) + files
+    return None
+
+
+def _cgroup_oom_kills() -> Optional[int]:
+    cgroup = _memory_cgroup()
+    text = sysfs.read_text(str(cgroup[0] / cgroup[1]), "/") if cgroup else None
+    for line in (text or "").splitlines():
+        if line.startswith("oom_kill "):
+            return int(line.split()[1])
+    return None
+
+
+def _memory_budget_bytes() -> Optional[int]:
+    """What the worker could still get: MemAvailable, capped by the cgroup's limit minus its usage."""
+    available = sysfs.meminfo("/").get("MemAvailable")
+    cgroup = _memory_cgroup()
+    if cgroup:
+        limit = sysfs.read_int(str(cgroup[0] / cgroup[2]), "/")  # v2 "max" -> None
+        usage = sysfs.read_int(str(cgroup[0] / cgroup[3]), "/")
+        if limit is not None and usage is not None and limit < (1 << 60):
+            headroom = max(limit - usage, 0)
+            return min(headroom, available) if available else headroom
+    return available
+
+
+if __name__ == "__main__":
+    from fleetnas.agent.worker_child import main
+
+    sys.exit(main(sys.argv[1:]))
