@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# End-to-end check of deploy/install.sh in a clean Debian root made with debootstrap:
+#   build a wheel from the checkout -> debootstrap (or unpack a cached base) -> install.sh inside the chroot
+#   (apt packages, user, venv, token, unit, udev rule, `fleetnas-agent selftest` as the service user)
+#   -> re-run install.sh (upgrade in place keeps the token) -> install.sh --uninstall --purge leaves nothing behind.
+#
+#   sudo deploy/ci/chroot-install-test.sh [--suite bookworm] [--arch amd64|arm64] [--base-cache DIR] [--keep]
+#
+# Needs root, debootstrap and network access to a Debian mirror and to PyPI. arm64 runs under qemu-user and needs
+# qemu-user-static registered in binfmt_misc; without it the script exits 77 (skipped). Mounts live in a private
+# mount namespace (unshare -m), so nothing stays mounted on the host if the script dies.
+# Exit status: 0 passed, 1 a check failed, 2 bad usage, 77 skipped (a prerequisite is missing).
+set -euo pipefail
+
+SUITE=bookworm
+ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+MIRROR=${FLEETNAS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+BASE_CACHE=""
+KEEP=no
+WHEEL=""
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+log() { printf '[chroot-install-test] %s\n' "$*"; }
+skip() { printf 'SKIPPED: %s\n' "$*"; exit 77; }
+fail() { printf 'FAILED: %s\n' "$*" >&2; exit 1; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --suite) SUITE=$2; shift ;;
+        --arch) ARCH=$2; shift ;;
+        --mirror) MIRROR=$2; shift ;;
+        --base-cache) BASE_CACHE=$2; shift ;;
+        --wheel) WHEEL=$2; shift ;;
+        --keep) KEEP=yes ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        *) printf 'error: unknown option %s\n' "$1" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+[[ $EUID -eq 0 ]] || skip "needs root (debootstrap, chroot)"
+command -v debootstrap >/dev/null || skip "debootstrap is not installed (apt-get install debootstrap)"
+command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+HOST_ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+if [[ "$ARCH" != "$HOST_ARCH" ]]; then
+    [[ "$ARCH" == arm64 ]] || fail "only the host architecture or arm64 (under qemu) is supported, got $ARCH"
+    [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] \
+        || skip "arm64 needs qemu-user-static registered in binfmt_misc (apt-get install qemu-user-static binfmt-support)"
+fi
+
+WORK=$(mktemp -d /var/tmp/fleetnas-chroot.XXXXXX)
+ROOT=$WORK/root
+cleanup() {
+    local rc=$?
+    # Mounts were made in a private namespace that is gone by now; --one-file-system is a second guard.
+    if [[ "$KEEP" == no ]] && ! findmnt -rn -o TARGET | grep -q "^$ROOT"; then
+        rm -rf --one-file-system "$WORK"
+    else
+        log "kept $WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- the wheel under test
+if [[ -z "$WHEEL" ]]; then
+    log "building a wheel from $REPO"
+    python3 -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$REPO" >/dev/null \
+        || fail "could not build a wheel from $REPO"
+    WHEEL=$(ls "$WORK"/dist/fleetnas-*.whl)
+fi
+[[ -f "$WHEEL" ]] || fail "wheel '$WHEEL' not found"
+
+# ---------------------------------------------------------------- a clean Debian root
+cache_tar=""
+[[ -n "$BASE_CACHE" ]] && cache_tar="$BASE_CACHE/debian-$SUITE-$ARCH-minbase.tar"
+if [[ -n "$cache_tar" && -f "$cache_tar" ]]; then
+    log "unpacking cached base $cache_tar"
+    mkdir -p "$ROOT" && tar -xpf "$cache_tar" -C "$ROOT"
+else
+    log "debootstrap $SUITE $ARCH from $MIRROR (about a minute)"
+    debootstrap --variant=minbase --arch="$ARCH" --include=ca-certificates "$SUITE" "$ROOT" "$MIRROR" \
+        >"$WORK/debootstrap.log" 2>&1 || { tail -n 20 "$WORK/debootstrap.log"; fail "debootstrap failed"; }
+    if [[ -n "$cache_tar" ]]; then
+        mkdir -p "$BASE_CACHE" && tar -cpf "$cache_tar.tmp" -C "$ROOT" . && mv "$cache_tar.tmp" "$cache_tar"
+    fi
+fi
+
+# The chroot reaches the mirror and PyPI the way this machine does: same resolver, same CA bundle.
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
+mkdir -p "$ROOT/tmp/fleetnas"
+cp -r "$REPO/deploy" "$ROOT/tmp/fleetnas/deploy"
+cp "$WHEEL" "$ROOT/tmp/fleetnas/"
+CHROOT_WHEEL=/tmp/fleetnas/$(basename "$WHEEL")
+
+# Runs the checks inside a private mount namespace: /proc, /sys (read-only) and /dev exist only for it.
+export ROOT CHROOT_WHEEL
+unshare --mount --propagation private bash -euo pipefail <<'INNER' || fail "see the output above"
+mount -t proc proc "$ROOT/proc"
+mount --rbind /sys "$ROOT/sys" && mount -o remount,bind,ro "$ROOT/sys"
+mount --rbind /dev "$ROOT/dev"
+in_root() {
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DEFAULT_TIMEOUT=180 "$@"
+}
+log() { printf '[chroot-install-test] %s\n' "$*"; }
+
+log "install.sh (first install, selftest as the service user)"
+in_root bash /tmp/fleetnas/deploy/install.sh --package "$CHROOT_WHEEL" --listen 127.0.0.1:50051
+token1=$(in_root cat /etc/fleetnas/token)
+[[ ${#token1} -ge 40 ]] || { echo "token too short: ${#token1} chars"; exit 1; }
+in_root test -f /etc/systemd/system/fleetnas-agent.service
+in_root test -f /etc/udev/rules.d/60-fleetnas-power.rules
+in_root id -nG fleetnas | grep -qw fleetnas-power
+[[ "$(in_root stat -c '%U:%G %a' /etc/fleetnas/token)" == "root:fleetnas 640" ]] || { echo "token permissions"; exit 1; }
+if in_root runuser -u fleetnas -- touch /opt/fleetnas/venv/bin/x 2>/dev/null; then
+    echo "the service user can write its own venv"; exit 1
+fi
+in_root runuser -u fleetnas -- /opt/fleetnas/venv/bin/fleetnas-agent info --json >/dev/null
+
+log "install.sh again (upgrade in place: token and settings kept)"
+in_root bash /tmp/fleetnas/deploy/install.sh --package "$CHROOT_WHEEL" --no-apt --no-selftest
+[[ "$(in_root cat /etc/fleetnas/token)" == "$token1" ]] || { echo "re-run changed the token"; exit 1; }
+in_root grep -qx 'FLEETNAS_LISTEN=127.0.0.1:50051' /etc/fleetnas/agent.env \
+    || { echo "re-run lost --listen"; exit 1; }
+
+log "install.sh --uninstall --purge"
+in_root bash /tmp/fleetnas/deploy/install.sh --uninstall --purge
+for p in /opt/fleetnas /etc/fleetnas /var/lib/fleetnas /etc/systemd/system/fleetnas-agent.service \
+         /etc/udev/rules.d/60-fleetnas-power.rules; do
+    if in_root test -e "$p"; then echo "uninstall left $p"; exit 1; fi
+done
+if in_root id fleetnas >/dev/null 2>&1; then echo "uninstall --purge left the user"; exit 1; fi
+INNER
+
+log "PASSED: install, selftest, upgrade and uninstall in a clean $SUITE/$ARCH root"
