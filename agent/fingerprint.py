@@ -62,12 +62,33 @@ def _own_affinity() -> List[int]:
         return list(range(os.cpu_count() or 1))
 
 
+# ARM "CPU part" ids (implementer 0x41) for the cores fleet boards carry; unknown parts are shown raw.
+ARM_PARTS = {"0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+             "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+             "0xd0d": "Cortex-A77", "0xd41": "Cortex-A78", "0xd42": "Cortex-A78AE", "0xd44": "Cortex-X1",
+             "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2", "0xd4d": "Cortex-A715",
+             "0xd4e": "Cortex-X3"}
+
+
 def cpu_model(root: Optional[sysfs.PathLike] = None) -> str:
+    """x86 "model name"; on ARM (no model name) the distinct core types ("Cortex-A55 + Cortex-A76")."""
     blocks = sysfs.cpuinfo(root)
-    for key in ("model name", "Model", "Hardware", "Processor", "cpu model"):
-        for block in blocks:
-            if block.get(key):
-                return block[key]
+    for block in blocks:
+        if block.get("model name"):
+            return block["model name"]
+    parts = []
+    for block in blocks:
+        part = block.get("CPU part", "").lower()
+        if part:
+            name = ARM_PARTS.get(part, f"CPU part {part}") if block.get("CPU implementer") == "0x41" else \
+                f"implementer {block.get('CPU implementer', '?')} part {part}"
+            if name not in parts:
+                parts.append(name)
+    if parts:
+        return " + ".join(parts)
+    for block in blocks:
+        if block.get("Hardware"):
+            return block["Hardware"]
     return platform.processor() or platform.machine()
 
 

@@ -59,9 +59,9 @@ def _natural_key(name: str) -> list:
 
 
 def parse_cpu_list(text: Optional[str]) -> List[int]:
-    """Kernel cpu-list syntax ("0-3,6,8-9") -> [0, 1, 2, 3, 6, 8, 9]."""
+    """Kernel cpu lists, ranges ("0-3,6,8-9", cpu/online) or spaces ("4 5 6 7", related_cpus) -> sorted ints."""
     cpus: List[int] = []
-    for part in (text or "").replace("\n", ",").split(","):
+    for part in re.split(r"[,\s]+", text or ""):
         part = part.strip()
         if not part:
             continue
