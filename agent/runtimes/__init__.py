@@ -33,11 +33,18 @@ def require(name: str) -> Runtime:
     """The runtime, if its package is installed: a cheap find_spec check, so the server never imports it."""
     runtime = get(name)
     modules, hint = _MODULES[name]
-    if not any(importlib.util.find_spec(m) is not None for m in modules):
-        installed = [n for n, (mods, _) in _MODULES.items() if any(importlib.util.find_spec(m) for m in mods)]
+    if not any(_installed(m) for m in modules):
+        installed = [n for n, (mods, _) in _MODULES.items() if any(_installed(m) for m in mods)]
         raise RuntimeUnavailable(f"runtime {name!r} not installed on this board; installed: "
                                  f"{', '.join(installed) or 'none'}; {hint}")
     return runtime
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken or half-removed install counts as absent
+        return False
 
 
 def runtime_infos() -> List[RuntimeInfo]:
