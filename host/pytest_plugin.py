@@ -1,0 +1,168 @@
+"""fleetnas's pytest plugin: hardware-in-the-loop tests that run once per board of a devices file.
+
+    pytest -m hil --fleet devices.toml            # or: FLEETNAS_DEVICES=devices.toml pytest -m hil
+
+A test that takes the ``fleet_device`` fixture (or ``fleet_client``) is marked ``hil`` and parametrized over every
+``[[device]]`` of the file (the format of `fleetnas devices`, see fleetnas.host.fleet.devices); the test id is the
+device name. With no file named, such tests are skipped with the reason. A device that is named but unreachable is
+a failure, not a skip: the point of a HIL run is to notice that.
+
+Registered for every pytest run through the ``pytest11`` entry point, so this module imports only the standard
+library and pytest at load time; grpc, numpy and the devices parser are imported when a fleet test runs.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional, Sequence
+
+import pytest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from fleetnas.host.fleet.devices import Device
+
+ENV_VAR = "FLEETNAS_DEVICES"
+NO_FLEET_REASON = f"no devices named: pass --fleet devices.toml or set {ENV_VAR} (see `fleetnas devices`)"
+FLEET_FIXTURES = ("fleet_device", "fleet_client")
+CONNECT_TIMEOUT_S = 15.0
+
+# Short but complete timing for checks against boards: every phase runs, a measurement takes ~1-3 s.
+HIL_TIMING = dict(warmup_runs=5, warmup_s=0.3, blocks=3, min_runs_per_block=10, min_block_s=0.2, timeout_s=120.0)
+
+_devices_key = pytest.StashKey[object]() if hasattr(pytest, "StashKey") else None
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("fleetnas", "fleetnas hardware in the loop")
+    group.addoption("--fleet", metavar="FILE", default=None,
+                    help=f"devices TOML file whose boards the `hil` tests run against (default: ${ENV_VAR})")
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "hil: hardware in the loop, run once per device of --fleet / $FLEETNAS_DEVICES")
+
+
+def fleet_file(config) -> Optional[Path]:
+    """The devices file named by --fleet, else by $FLEETNAS_DEVICES, else None."""
+    value = config.getoption("fleet", default=None) or os.environ.get(ENV_VAR, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def fleet_devices(config) -> List["Device"]:
+    """The devices of the fleet file (parsed once per run); [] when none is named. A bad file is a usage error."""
+    cached = config.stash.get(_devices_key, None) if _devices_key is not None else None
+    if cached is not None:
+        return cached  # type: ignore[return-value]
+    path = fleet_file(config)
+    devices: List["Device"] = []
+    if path is not None:
+        from fleetnas.host.errors import FleetnasError
+        from fleetnas.host.fleet.devices import load_devices
+        try:
+            devices = list(load_devices(path))
+        except FleetnasError as exc:
+            source = "--fleet" if config.getoption("fleet", default=None) else ENV_VAR
+            raise pytest.UsageError(f"fleetnas: {source}: {exc}") from None
+    if _devices_key is not None:
+        config.stash[_devices_key] = devices
+    return devices
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if not any(name in metafunc.fixturenames for name in FLEET_FIXTURES):
+        return
+    devices = fleet_devices(metafunc.config)
+    if devices:
+        metafunc.parametrize("fleet_device", devices, ids=[d.name for d in devices])
+    else:
+        metafunc.parametrize("fleet_device", [pytest.param(None, marks=pytest.mark.skip(reason=NO_FLEET_REASON))],
+                             ids=["no-fleet"])
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    # Before `-m` selection runs: a fleet test is a hil test even when its author forgot the marker.
+    for item in items:
+        if any(name in getattr(item, "fixturenames", ()) for name in FLEET_FIXTURES):
+            if item.get_closest_marker("hil") is None:
+                item.add_marker(pytest.mark.hil)
+
+
+@pytest.fixture
+def fleet_device(request):
+    """One device of the fleet (a fleetnas.host.fleet.devices.Device); parametrized by pytest_generate_tests."""
+    return request.param
+
+
+@pytest.fixture
+def fleet_client(fleet_device):
+    """A connected AgentClient for ``fleet_device``; fails (does not skip) when the board is unreachable."""
+    from fleetnas.host.errors import FleetnasError
+    try:
+        client = fleet_device.client()
+        client.wait_ready(timeout_s=CONNECT_TIMEOUT_S)
+    except FleetnasError as exc:
+        pytest.fail(f"device {fleet_device.name} ({fleet_device.address}): {exc}", pytrace=False)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def fleet_reference_model(tmp_path_factory) -> Path:
+    """The agent's own ONNX reference model (an MLP chain, fixed seed), written once per session."""
+    from fleetnas.agent.reference_model import write_reference_model
+    return write_reference_model(tmp_path_factory.mktemp("fleetnas-reference"), "onnx")
+
+
+def hil_timing():
+    """HIL_TIMING as the contract's TimingConfig message."""
+    from fleetnas.agent.v1 import agent_pb2
+    return agent_pb2.TimingConfig(**HIL_TIMING)
+
+
+def latency_problems(response, *, max_median_ms: float, expect_runs: int = 0) -> List[str]:
+    """What is wrong with a MeasureResponse as a latency measurement; [] when it is sane.
+
+    Checks the outcome, that the statistics are ordered and finite, that the run count and the median are plausible,
+    and that the result carries what a user needs to reproduce it (runtime config, device state).
+    """
+    from fleetnas.host.fleet.client import outcome_name
+    if outcome_name(response) != "OK":
+        return [f"outcome {outcome_name(response)}: {response.message}"]
+    s, problems = response.overall, []
+    chain = [("min_ms", s.min_ms), ("median_ms", s.median_ms), ("p90_ms", s.p90_ms), ("p99_ms", s.p99_ms),
+             ("max_ms", s.max_ms)]
+    if not all(math.isfinite(v) for _, v in chain) or s.min_ms <= 0:
+        problems.append(f"non-positive or non-finite latency statistics: {chain}")
+    elif any(a[1] > b[1] for a, b in zip(chain, chain[1:])):
+        problems.append(f"latency statistics out of order: {chain}")
+    if not 0 < s.median_ms <= max_median_ms:
+        problems.append(f"median {s.median_ms:.3f} ms outside (0, {max_median_ms}] ms")
+    if s.n < expect_runs:
+        problems.append(f"only {s.n} timed runs, expected >= {expect_runs}")
+    if not (math.isfinite(s.cv) and s.cv >= 0):
+        problems.append(f"coefficient of variation {s.cv} is not a finite non-negative number")
+    if not (response.config.runtime and response.config.runtime_version and response.config.intra_op_threads >= 1):
+        problems.append("runtime config incomplete (runtime, version, threads): the number cannot be reproduced")
+    if response.state_before.captured_unix_ns <= 0 or response.state_after.captured_unix_ns <= 0:
+        problems.append("device state before/after the run was not recorded")
+    if response.peak_rss_bytes <= 0:
+        problems.append("peak RSS of the worker was not reported")
+    return problems
+
+
+def describe_devices(devices: Sequence["Device"]) -> str:
+    return ", ".join(f"{d.name} ({d.device_class}, {d.address})" for d in devices) or "none"
+
+
+def pytest_report_header(config) -> Optional[str]:
+    path = fleet_file(config)
+    if path is None:
+        return None
+    try:
+        return f"fleetnas fleet {path}: {describe_devices(fleet_devices(config))}"
+    except pytest.UsageError as exc:
+        return str(exc)
