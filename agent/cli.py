@@ -39,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.emulate)")
+    emulate.add_argument("--emulate", type=Path, metavar="TABLE.csv", help="answer Measure from this table")
+    emulate.add_argument("--emulate-params", metavar="C1,C2,...", help="columns naming the configuration")
+    emulate.add_argument("--emulate-latency", metavar="COL", help="latency column (ms)")
+    emulate.add_argument("--emulate-energy", metavar="COL", help="energy column (mJ per inference), optional")
+    emulate.add_argument("--emulate-time-scale", type=float, default=1.0,
+                         help="scale the emulated measurement time (default 1: as long as the real run)")
     info = sub.add_parser("info", help="print this board's fingerprint, runtimes, sensors and state")
     info.add_argument("--json", action="store_true")
     info.add_argument("--cache-dir", type=Path, default=_default_cache_dir())
@@ -65,8 +72,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("listening on %s without --token-file: anyone who can reach it can run models here", host)
     store = ModelStore(args.cache_dir / "store", quota_bytes=int(args.cache_quota_mb * 2**20),
                        max_upload_bytes=int(args.max_upload_mb * 2**20))
-    service = AgentService(store)
-    source = DeviceInfoSource(service, state_dir=args.cache_dir)
+    measure_fn = None
+    if args.emulate:
+        from fleetnas.agent.emulate import EmulationTable, make_emulated_measure_fn
+        if not (args.emulate_params and args.emulate_latency):
+            raise ValueError("--emulate needs --emulate-params C1,C2,... and --emulate-latency COL")
+        table = EmulationTable.from_csv(args.emulate, args.emulate_params.split(","), args.emulate_latency,
+                                        args.emulate_energy)
+        measure_fn = make_emulated_measure_fn(table, args.emulate_time_scale)
+    service = AgentService(store, measure_fn=measure_fn, emulated=measure_fn is not None)
+    source = DeviceInfoSource(service, state_dir=args.cache_dir, emulated=service.emulated)
     server, port = make_server(service, listen=args.listen, device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)
     stop = threading.Event()
