@@ -37,8 +37,9 @@ class TlsFiles:
     client_ca: Optional[Path] = None  # set: mutual TLS, clients must present a certificate signed by it
 
 
-def _abort_handler(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _abort_handler(handler: grpc.RpcMethodHandler, method: str, message: str) -> grpc.RpcMethodHandler:
     def deny(request, context):
+        log.info("%s from %s: UNAUTHENTICATED %s", method.rsplit("/", 1)[-1], context.peer(), message)
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
     if handler.request_streaming and handler.response_streaming:
         return grpc.stream_stream_rpc_method_handler(deny)
@@ -63,9 +64,9 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
             return handler
         given = dict(handler_call_details.invocation_metadata).get("authorization", "")
         if not given:
-            return _abort_handler(handler, "this agent requires a token: pass --token-file with the agent's token")
+            return _abort_handler(handler, handler_call_details.method, "this agent requires a token: pass --token-file with the agent's token")
         if not hmac.compare_digest(given.encode(), self._expected):
-            return _abort_handler(handler, "wrong token for this agent: check --token-file against the agent's token")
+            return _abort_handler(handler, handler_call_details.method, "wrong token for this agent: check --token-file against the agent's token")
         return handler
 
 

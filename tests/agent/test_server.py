@@ -1,6 +1,7 @@
 """The agent over real gRPC on 127.0.0.1: uploads, store calls, measurement, errors, auth, TLS, restart."""
 import hashlib
 import threading
+import time
 
 import pytest
 
@@ -102,18 +103,19 @@ def test_model_that_fails_to_load_is_a_typed_result(agent, tmp_path):
 def test_one_measurement_at_a_time_with_queue_wait_reported(agent, onnx_path):
     client = agent.client()
     sha, _ = client.ensure_model(onnx_path)
-    results = []
+    results = {}
 
-    def go():
-        results.append(client.measure(sha, options=pb.RuntimeOptions(threads=1), timing=timing()))
-    threads = [threading.Thread(target=go) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert [outcome_name(r) for r in results] == ["OK", "OK"]
-    waits = sorted(r.queue_wait_ms for r in results)
-    assert waits[1] >= 0.5 * min(r.run_wall_ms for r in results)  # the second waited for the first to finish
+    def go(name):
+        results[name] = client.measure(sha, options=pb.RuntimeOptions(threads=1), timing=timing(min_block_s=0.4))
+    first = threading.Thread(target=go, args=("first",))
+    first.start()
+    time.sleep(0.3)  # the first is running (its worker needs > 1.2 s) when the second arrives
+    go("second")
+    first.join()
+    a, b = results["first"], results["second"]
+    assert outcome_name(a) == outcome_name(b) == "OK"
+    assert b.started_unix_ns >= a.started_unix_ns + a.run_wall_ms * 1e6 * 0.99  # never overlapped
+    assert b.queue_wait_ms >= a.run_wall_ms - 300 - 50  # and the second reports the time it queued
 
 
 def test_token_auth(tmp_path, onnx_path):

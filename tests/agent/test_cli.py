@@ -1,0 +1,109 @@
+"""`fleetnas-agent serve | info | selftest` as a user runs them: real processes, real ports."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.host.errors import AgentCallError
+from fleetnas.host.fleet.client import AgentClient, outcome_name
+
+AGENT = [sys.executable, "-m", "fleetnas.agent.cli"]
+
+
+def start_serve(tmp_path, *extra):
+    port_file = tmp_path / "port"
+    proc = subprocess.Popen([*AGENT, "serve", "--listen", "127.0.0.1:0", "--port-file", str(port_file),
+                             "--cache-dir", str(tmp_path / "cache"), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not port_file.exists() or not port_file.read_text().strip():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"agent did not start: {proc.communicate()[1]}")
+        time.sleep(0.05)
+    return proc, f"127.0.0.1:{port_file.read_text().strip()}"
+
+
+def test_serve_logs_one_line_per_request_and_stops_on_sigterm(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("tok-123\n")
+    proc, address = start_serve(tmp_path, "--token-file", str(token))
+    try:
+        with AgentClient(address, token="tok-123") as client:
+            sha, _ = client.ensure_model(write_reference_model(tmp_path, "onnx", width=16))
+            from fleetnas.agent.v1 import agent_pb2 as pb
+            r = client.measure(sha, timing=pb.TimingConfig(warmup_runs=1, warmup_s=0.01, blocks=2,
+                                                           min_runs_per_block=3, min_block_s=0.01))
+            assert outcome_name(r) == "OK"
+        with AgentClient(address) as anonymous, pytest.raises(AgentCallError, match="requires a token"):
+            anonymous.list_models()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert f"serving on {address}" in out
+    for method in ("HasModel", "UploadModel", "Measure"):
+        assert f"{method} from " in err, err
+    assert "ListModels from ipv4:127.0.0.1" in err and "UNAUTHENTICATED this agent requires a token" in err
+
+
+def test_bad_flags_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_text("")
+    out = subprocess.run([*AGENT, "serve", "--listen", "127.0.0.1:0", "--token-file", str(empty),
+                          "--cache-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stderr.startswith("error: token file") and "Traceback" not in out.stderr
+    out = subprocess.run([*AGENT, "serve", "--listen", "nonsense", "--cache-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--listen must be HOST:PORT" in out.stderr
+
+
+def test_info_json_lists_runtimes_and_state(tmp_path):
+    out = subprocess.run([*AGENT, "info", "--json", "--cache-dir", str(tmp_path)], capture_output=True, text=True,
+                         timeout=60, check=True)
+    info = json.loads(out.stdout)
+    assert {r["name"] for r in info["runtimes"]} >= {"onnxruntime", "litert"}
+    assert info["fingerprint"]["cpu_count_logical"] >= 1 and len(info["fingerprint_sha256"]) == 64
+    text = subprocess.run([*AGENT, "info", "--cache-dir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    assert info["device_id"] in text and "runtime  onnxruntime" in text
+
+
+def test_selftest_measures_the_reference_model_with_each_runtime():
+    out = subprocess.run([*AGENT, "selftest", "--json"], capture_output=True, text=True, timeout=300)
+    report = json.loads(out.stdout)
+    assert out.returncode == 0 and report["ok"], out.stdout + out.stderr
+    measured = {r["runtime"]: r for r in report["runtimes"] if r["available"]}
+    assert set(measured) == {"onnxruntime", "litert"}
+    assert all(r["outcome"] == "OK" and r["median_ms"] > 0 for r in measured.values())
+
+
+def test_reflection_lists_the_agent_service(agent):
+    import grpc
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+    with grpc.insecure_channel(agent.address) as channel:
+        services = ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert "fleetnas.agent.v1.Agent" in services and "grpc.health.v1.Health" in services
+
+
+def test_deadline_is_honoured_while_queued(agent, tmp_path):
+    """A call whose deadline passes in the queue is answered DEADLINE_EXCEEDED and never run."""
+    import threading
+    from fleetnas.agent.v1 import agent_pb2 as pb
+    client = agent.client()
+    sha, _ = client.ensure_model(write_reference_model(tmp_path, "onnx", width=16))
+    slow = pb.TimingConfig(warmup_runs=1, warmup_s=0.01, blocks=2, min_runs_per_block=3, min_block_s=1.5)
+    first = threading.Thread(target=client.measure, args=(sha,), kwargs=dict(timing=slow))
+    first.start()
+    time.sleep(0.5)
+    with pytest.raises(AgentCallError) as err:
+        client.measure(sha, timing=slow, timeout_s=1.0)
+    assert err.value.code == "DEADLINE_EXCEEDED"
+    first.join()
+    time.sleep(0.3)
+    assert client.device_info().measurements_done == 1
