@@ -1,0 +1,1 @@
+"""Power meters: one protocol (base.py), one module per sensor family, auto-detection in detect.py."""
