@@ -25,7 +25,7 @@ from typing import Deque, Dict, List, Optional, Tuple
 
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.devices import Device, DeviceRegistry
-from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
+from fleetnas.host.fleet.measurements import USABLE_OUTCOMES, Measurement, MeasurementStore
 
 log = logging.getLogger("fleetnas.host.fleet")
 SUSPECT_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
@@ -294,7 +294,7 @@ class Dispatcher:
         outcome = outcome_name(r)
         data = message_to_dict(r)
         data["device_name"] = status.device.name
-        latency = r.overall.median_ms if outcome == "OK" and r.HasField("overall") else None
+        latency = r.overall.median_ms if outcome in USABLE_OUTCOMES and r.HasField("overall") else None
         energy = r.energy.energy_mj if r.HasField("energy") else None
         self._finish(status, job, Measurement(
             status.fingerprint, job.model_sha256, self.runtime.key, job.device_class, status.device.name, r.device_id,

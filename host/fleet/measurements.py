@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
 SCHEMA_VERSION = 1
+# UNSTABLE results carry their numbers (block-median CV > 10 %): a search uses them, flagged; the cache keeps only OK.
+USABLE_OUTCOMES = ("OK", "UNSTABLE")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fleet_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS fleet_measurements (
@@ -58,7 +60,7 @@ class Measurement:
     device_id: str
     config_key: str
     outcome: str                  # "OK", "LOAD_FAILED", ..., or "ERROR" (the fleet could not measure it)
-    latency_ms: Optional[float]   # median; None unless OK
+    latency_ms: Optional[float]   # median; None unless usable (OK or UNSTABLE)
     energy_mj: Optional[float]    # None when not measured
     emulated: bool
     source: str                   # "measured" | "cache"
@@ -68,6 +70,10 @@ class Measurement:
     @property
     def ok(self) -> bool:
         return self.outcome == "OK" and self.latency_ms is not None
+
+    @property
+    def usable(self) -> bool:
+        return self.outcome in USABLE_OUTCOMES and self.latency_ms is not None
 
 
 _COLUMNS = ("device_fingerprint", "model_sha256", "runtime_key", "device_class", "device_name", "device_id",
