@@ -7,7 +7,9 @@ from pathlib import Path
 
 from fleetnas.host.commands.connection import add_agent_arguments, client_from_args
 
-HELP = "measure one .onnx/.tflite model on one agent"
+HELP = ("measure one .onnx/.tflite model on one agent "
+        "(exit 0: OK; 3: UNSTABLE, numbers flagged; 1: the model failed on the device; 2: usage or agent error)")
+EXIT_UNSTABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2, sort_keys=True))
     else:
         print(format_result(args.model, result, uploaded))
-    if outcome not in ("OK",):
+    if outcome == "UNSTABLE":
+        if not args.json:
+            print(f"warning: UNSTABLE: {result.message}")
+        return EXIT_UNSTABLE
+    if outcome != "OK":
         if not args.json:
             print(f"error: {outcome}: {result.message}")
         return 1

@@ -7,23 +7,25 @@ import sys
 from fleetnas.agent.reference_model import write_reference_model
 from fleetnas.host.cli import main
 
+MEASURED = (0, 3)  # OK, or UNSTABLE (numbers flagged): a loaded CI machine may produce either
+
 FAST = ["--warmup-runs", "2", "--warmup-s", "0.05", "--blocks", "3", "--min-runs", "5", "--min-block-s", "0.05"]
 
 
 def test_measure_json_then_cached_upload(agent, tmp_path, capsys):
     model = write_reference_model(tmp_path, "onnx", width=32)
-    assert main(["measure", str(model), "--agent", agent.address, "--threads", "1", "--json", *FAST]) == 0
+    assert main(["measure", str(model), "--agent", agent.address, "--threads", "1", "--json", *FAST]) in MEASURED
     first = json.loads(capsys.readouterr().out)
-    assert first["outcome"] == "OUTCOME_OK" and first["uploaded"] is True
+    assert first["outcome"] in ("OUTCOME_OK", "OUTCOME_UNSTABLE") and first["uploaded"] is True
     assert first["overall"]["median_ms"] > 0 and first["config"]["intra_op_threads"] == 1
-    assert main(["measure", str(model), "--agent", agent.address, *FAST]) == 0
+    assert main(["measure", str(model), "--agent", agent.address, *FAST]) in MEASURED
     text = capsys.readouterr().out
     assert "already on the agent" in text and "median" in text and "CV of block medians" in text
 
 
 def test_measure_tflite_picks_litert(agent, tmp_path, capsys):
     model = write_reference_model(tmp_path, "tflite", width=32)
-    assert main(["measure", str(model), "--agent", agent.address, "--json", *FAST]) == 0
+    assert main(["measure", str(model), "--agent", agent.address, "--json", *FAST]) in MEASURED
     assert json.loads(capsys.readouterr().out)["config"]["runtime"] == "litert"
 
 
