@@ -178,3 +178,18 @@ def test_device_info_describes_the_board(agent):
     names = {r.name: r for r in info.runtimes}
     assert names["onnxruntime"].available and "CPUExecutionProvider" in names["onnxruntime"].execution_providers
     assert "litert" in names
+
+
+@pytest.mark.parametrize("hook,outcome,timeout_s", [("segfault", "CRASHED", 60.0), ("hang", "TIMEOUT", 3.0)])
+def test_crashing_or_hanging_worker_is_a_typed_result_and_the_agent_lives_on(agent, onnx_path, monkeypatch,
+                                                                             hook, outcome, timeout_s):
+    from fleetnas.agent.worker import TEST_HOOK_ENV
+    client = agent.client()
+    sha, _ = client.ensure_model(onnx_path)
+    monkeypatch.setenv(TEST_HOOK_ENV, hook)  # the agent's own environment: no request can set it
+    r = client.measure(sha, timing=timing(timeout_s=timeout_s))
+    assert outcome_name(r) == outcome, r.message
+    if hook == "segfault":
+        assert r.crash_signal == 11 and "SIGSEGV" in r.message
+    monkeypatch.delenv(TEST_HOOK_ENV)
+    assert outcome_name(client.measure(sha, timing=timing())) in MEASURED
