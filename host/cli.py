@@ -15,6 +15,12 @@ from fleetnas.host.errors import FleetnasError
 # name -> module; the order is the order of `fleetnas --help`.
 COMMANDS = {
     "measure": "fleetnas.host.commands.measure",
+    "devices": "fleetnas.host.commands.devices",
+    "search": "fleetnas.host.commands.search",
+    "report": "fleetnas.host.commands.report",
+    "demo": "fleetnas.host.commands.demo",
+    "supernets": "fleetnas.host.commands.supernets",
+    "export": "fleetnas.host.commands.export",
 }
 
 

@@ -1,0 +1,118 @@
+"""`fleetnas search`: search a super-network against a fleet; per device class a Pareto front in the --out folder."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+HELP = "search a super-network on a fleet of agents: one Pareto front per device class"
+
+
+def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    from fleetnas.host.fleet.dispatcher import QUICK_TIMING
+    t = parser.add_argument_group("timing of each measurement (defaults: short but methodical)")
+    t.add_argument("--warmup-runs", type=int, default=QUICK_TIMING["warmup_runs"])
+    t.add_argument("--warmup-s", type=float, default=QUICK_TIMING["warmup_s"])
+    t.add_argument("--blocks", type=int, default=QUICK_TIMING["blocks"])
+    t.add_argument("--min-runs", type=int, default=QUICK_TIMING["min_runs_per_block"], help="inferences per block")
+    t.add_argument("--min-block-s", type=float, default=QUICK_TIMING["min_block_s"])
+    t.add_argument("--timeout-s", type=float, default=QUICK_TIMING["timeout_s"], help="worker timeout per model")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--supernet", required=True, help="super-network name (see `fleetnas supernets`)")
+    parser.add_argument("--weights", type=Path, help="super-network checkpoint (default: its built-in weights)")
+    parser.add_argument("--devices", required=True, metavar="FILE|local",
+                        help="devices.toml, or `local` to start an agent on this machine for the run")
+    parser.add_argument("--objectives", default="accuracy,latency", help="accuracy,latency[,energy]")
+    parser.add_argument("--budget", type=int, required=True, help="candidates measured per device class")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, required=True, help="run folder (journal, fronts, plots)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
+    parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime",),
+                        help="runtime on the boards (candidates are exported as ONNX)")
+    parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
+    parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
+    parser.add_argument("--measurement-cache", type=Path,
+                        help="cross-run measurement cache (default ~/.cache/fleetnas/measurements.sqlite)")
+    parser.add_argument("--no-measurement-cache", action="store_true", help="measure everything again")
+    parser.add_argument("--no-progress", action="store_true", help="no live display (logs only)")
+    parser.add_argument("--json", action="store_true", help="print the report JSON at the end")
+    add_timing_arguments(parser)
+
+
+def runtime_from_args(args: argparse.Namespace, energy: bool):
+    from fleetnas.agent.records import TimingConfig
+    from fleetnas.host.errors import UsageError
+    from fleetnas.host.fleet.dispatcher import RuntimeConfig
+    timing = dict(warmup_runs=args.warmup_runs, warmup_s=args.warmup_s, blocks=args.blocks,
+                  min_runs_per_block=args.min_runs, min_block_s=args.min_block_s, timeout_s=args.timeout_s)
+    try:
+        TimingConfig(**timing)
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("TimingConfig.", "timing: ")) from None
+    return RuntimeConfig(runtime=args.runtime, threads=args.threads, execution_provider=args.execution_provider,
+                         energy=energy, timing=tuple(sorted(timing.items())))
+
+
+@contextlib.contextmanager
+def open_fleet(devices: str, run_dir: Path):
+    if devices == "local":
+        from fleetnas.host.fleet.local import local_agent
+        with local_agent() as registry:
+            yield registry
+    else:
+        from fleetnas.host.fleet.devices import load_devices
+        yield load_devices(Path(devices))
+
+
+def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
+    from fleetnas.host.errors import UsageError
+    from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
+    from fleetnas.host.report.render import write_report
+    from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
+    from fleetnas.host.run.journal import RunJournal
+    from fleetnas.host.supernets.base import get_supernet
+
+    objectives = parse_objectives(args.objectives)
+    settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
+                              tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives))
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file; give a folder")
+    supernet = get_supernet(args.supernet, weights=args.weights)
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
+    journal = RunJournal(args.out)
+    try:
+        with open_fleet(args.devices, args.out) as registry:
+            controller = SearchController(settings, supernet, registry, journal, cache, resume=args.resume)
+            live = (not args.no_progress and not args.json and sys.stdout.isatty())
+            if live:
+                from fleetnas.host.run.progress import LiveProgress
+                with LiveProgress() as progress:
+                    controller.on_update = progress
+                    controller.run()
+            else:
+                controller.run()
+    finally:
+        journal.close()
+        if cache is not None:
+            cache.close()
+    data = write_report(args.out)
+    if print_tables and not args.json:
+        for table in data["tables"].values():
+            print(table)
+        print(f"{data['candidates_evaluated']} candidates evaluated, {data['measurements']} measured on boards, "
+              f"{data['cache_hits']} from the measurement cache; results in {args.out}")
+    return data
+
+
+def run(args: argparse.Namespace) -> int:
+    data = run_search(args)
+    if args.json:
+        data.pop("tables", None)
+        print(json.dumps(data, indent=2, sort_keys=True))
+    return 0

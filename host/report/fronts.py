@@ -1,0 +1,115 @@
+"""Fronts from a run's journal alone (so a replay of the journal gives the same fronts as the live run).
+
+Per device class: every evaluated point (configuration, accuracy, measured statistics, provenance), the Pareto front
+over the run's objectives, and the hypervolume after each evaluation (in the order results were journaled).
+Hypervolume uses the minimisation form (1 - accuracy, latency_ms[, energy_mj]) with a reference point of 1.0 for
+accuracy and 1.1 x the worst value the class saw for the others, so it is comparable along one run.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from fleetnas.host.run.journal import RunJournal
+
+_COLUMN = {"accuracy": "accuracy", "latency": "latency_ms", "energy": "energy_mj"}
+
+
+@dataclass(frozen=True)
+class Point:
+    config_key: str
+    accuracy: float
+    latency_ms: float
+    energy_mj: Optional[float]
+    outcome: str
+    device_name: str
+    source: str
+    emulated: bool
+    model_sha256: str
+    macs: Optional[int]
+    params: Optional[int]
+    measurement: Dict[str, Any]      # the whole MeasureResponse: every statistic and its provenance
+
+    @property
+    def config(self) -> Dict[str, Any]:
+        return json.loads(self.config_key)
+
+    def value(self, objective: str) -> Optional[float]:
+        return getattr(self, _COLUMN[objective])
+
+    def row(self) -> Dict[str, Any]:
+        """Flat values for CSV: configuration parameters, objectives, main statistics, provenance."""
+        r = self.measurement
+        overall, config = r.get("overall") or {}, r.get("config") or {}
+        out: Dict[str, Any] = dict(self.config)
+        out.update(accuracy=self.accuracy, latency_ms=self.latency_ms, energy_mj=self.energy_mj,
+                   latency_p90_ms=overall.get("p90_ms"), latency_min_ms=overall.get("min_ms"),
+                   latency_std_ms=overall.get("std_ms"), runs=overall.get("n"),
+                   block_median_cv=r.get("block_median_cv"), outcome=self.outcome,
+                   stability=str(r.get("stability", "")).replace("STABILITY_", ""),
+                   emulated=self.emulated, device=self.device_name, device_id=r.get("device_id"),
+                   runtime=config.get("runtime"), runtime_version=config.get("runtime_version"),
+                   threads=config.get("intra_op_threads"), source=self.source, model_sha256=self.model_sha256,
+                   macs=self.macs, params=self.params, config=self.config_key)
+        return out
+
+
+@dataclass(frozen=True)
+class ClassFront:
+    device_class: str
+    objectives: Tuple[str, ...]
+    points: Tuple[Point, ...]         # every usable evaluation, in journal order
+    front: Tuple[Point, ...]          # non-dominated points, by latency
+    failed: int                       # evaluations without usable numbers
+    measurements: int                 # journal rows for this class (measured + from cache)
+    measured: int                     # of which measured on a board in this run
+    hv_curve: Tuple[float, ...]       # hypervolume after each point
+    reference: Tuple[float, ...]
+
+    def objective_matrix(self, points=None) -> np.ndarray:
+        pts = self.points if points is None else points
+        return np.array([[p.value(o) for o in self.objectives] for p in pts], dtype=float).reshape(len(pts), -1)
+
+
+def minimization(F: np.ndarray) -> np.ndarray:
+    """(accuracy, others...) -> (1 - accuracy, others...)."""
+    G = np.array(F, dtype=float, copy=True)
+    if len(G):
+        G[:, 0] = 1.0 - G[:, 0]
+    return G
+
+
+def class_front(journal: RunJournal, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
+    from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
+    subnets = journal.subnets()
+    candidates = {c.config_key for c in journal.candidates(device_class)}
+    measurements = journal.measurements_for(device_class)
+    seen, points, failed = set(), [], 0
+    for m in measurements:
+        if m.config_key in seen or m.config_key not in candidates:
+            continue          # the first result per candidate counts (a re-dispatch never yields a second)
+        seen.add(m.config_key)
+        s = subnets.get(m.config_key)
+        if s is None or not m.usable or ("energy" in objectives and m.energy_mj is None):
+            failed += 1
+            continue
+        points.append(Point(m.config_key, s.accuracy, float(m.latency_ms), m.energy_mj, m.outcome, m.device_name,
+                            m.source, m.emulated, m.model_sha256, s.macs, s.params, m.response))
+    F = minimization(np.array([[p.value(o) for o in objectives] for p in points], dtype=float).reshape(
+        len(points), len(objectives)))
+    reference = (1.0,) + tuple(1.1 * float(F[:, j].max()) if len(F) else 1.0 for j in range(1, len(objectives)))
+    curve = tuple(hypervolume(F[: i + 1], reference) for i in range(len(F)))
+    mask = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
+    front = sorted((p for p, keep in zip(points, mask) if keep), key=lambda p: (p.latency_ms, -p.accuracy))
+    return ClassFront(device_class, objectives, tuple(points), tuple(front), failed, len(measurements),
+                      sum(1 for m in measurements if m.source == "measured"), curve, reference)
+
+
+def run_fronts(journal: RunJournal) -> Dict[str, ClassFront]:
+    meta = journal.meta()
+    objectives = tuple(meta.get("objectives") or ("accuracy", "latency"))
+    classes = meta.get("classes") or sorted({c.device_class for c in journal.candidates()})
+    return {c: class_front(journal, c, objectives) for c in classes}

@@ -1,0 +1,135 @@
+"""Write a run folder's results from its journal: per device class the front and all points (CSV + JSON), plots, and
+a summary; ``report_data`` is what `fleetnas report --json` prints.
+
+    RUN/summary.json, RUN/summary.md
+    RUN/<class>/front.csv, front.json      the front: configuration, objectives, every statistic, provenance
+    RUN/<class>/points.csv, points.json    every evaluated sub-network
+    RUN/<class>/front.png                  front over all points (latency vs accuracy)
+    RUN/<class>/hypervolume.png            hypervolume over evaluations
+"""
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+from fleetnas.host.report.fronts import ClassFront, Point, run_fronts
+from fleetnas.host.run.journal import RunJournal
+
+
+def point_json(p: Point) -> Dict[str, Any]:
+    d = asdict(p)
+    d["config"] = p.config
+    return d
+
+
+def _write_csv(path: Path, points: Sequence[Point]) -> None:
+    rows = [p.row() for p in points]
+    fields: List[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields or ["config"])
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def report_data(journal: RunJournal, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
+    meta = journal.meta()
+    per_device: Dict[str, int] = {}
+    cache_hits = 0
+    for m in journal.measurements.all():
+        if m.source == "cache":
+            cache_hits += 1
+        elif m.outcome != "ERROR":
+            per_device[m.device_name] = per_device.get(m.device_name, 0) + 1
+    evaluated = sum(len(f.points) + f.failed for f in fronts.values())
+    return {
+        "run_dir": str(journal.run_dir),
+        "supernet": meta.get("supernet"),
+        "objectives": list(meta.get("objectives") or []),
+        "seed": meta.get("seed"),
+        "budget": meta.get("budget"),
+        "tactic": meta.get("tactic"),
+        "candidates_evaluated": evaluated,
+        "subnets_evaluated": len(journal.subnets()),
+        "measurements": sum(per_device.values()),
+        "measurements_per_device": per_device,
+        "cache_hits": cache_hits,
+        "fronts": {c: [{"config": p.config, "accuracy": p.accuracy, "latency_ms": p.latency_ms,
+                        "energy_mj": p.energy_mj, "device": p.device_name, "model_sha256": p.model_sha256}
+                       for p in f.front] for c, f in fronts.items()},
+        "hypervolume": {c: (f.hv_curve[-1] if f.hv_curve else 0.0) for c, f in fronts.items()},
+        "failed": {c: f.failed for c, f in fronts.items()},
+    }
+
+
+def plot_class(front: ClassFront, out_dir: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2), dpi=110)
+    ax.scatter([p.latency_ms for p in front.points], [100 * p.accuracy for p in front.points], s=14, c="0.65",
+               label=f"evaluated ({len(front.points)})")
+    ax.step([p.latency_ms for p in front.front], [100 * p.accuracy for p in front.front], where="post", c="C3",
+            marker="o", ms=5, label=f"Pareto front ({len(front.front)})")
+    ax.set_xlabel("measured latency, median (ms)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"{front.device_class}: accuracy vs latency")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out_dir / "front.png")
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
+    ax.plot(range(1, len(front.hv_curve) + 1), front.hv_curve, c="C0")
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("hypervolume")
+    ax.set_title(f"{front.device_class}: hypervolume over evaluations")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_dir / "hypervolume.png")
+    plt.close(fig)
+
+
+def format_front_table(front: ClassFront) -> str:
+    header = f"{'#':>2}  {'accuracy':>8}  {'latency ms':>10}"
+    has_energy = "energy" in front.objectives
+    header += f"  {'energy mJ':>9}" if has_energy else ""
+    lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)", header + "  config"]
+    for i, p in enumerate(front.front):
+        line = f"{i:>2}  {100 * p.accuracy:>7.2f}%  {p.latency_ms:>10.4f}"
+        line += f"  {p.energy_mj:>9.4f}" if has_energy else ""
+        lines.append(f"{line}  {json.dumps(p.config, separators=(',', ':'))}")
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, plots: bool = True) -> Dict[str, Any]:
+    journal = RunJournal.open_existing(run_dir)
+    try:
+        fronts = run_fronts(journal)
+        data = report_data(journal, fronts)
+    finally:
+        journal.close()
+    for c, f in fronts.items():
+        out = Path(run_dir) / c
+        out.mkdir(parents=True, exist_ok=True)
+        _write_csv(out / "front.csv", f.front)
+        _write_csv(out / "points.csv", f.points)
+        (out / "front.json").write_text(json.dumps({"device_class": c, "objectives": list(f.objectives),
+                                                    "front": [point_json(p) for p in f.front]}, indent=1))
+        (out / "points.json").write_text(json.dumps([point_json(p) for p in f.points], indent=1))
+        if plots and f.points:
+            plot_class(f, out)
+    (Path(run_dir) / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True))
+    md = [f"# fleetnas run: {data['supernet']} ({', '.join(data['objectives'])})", "",
+          f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} sub-networks), "
+          f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache.", ""]
+    for c, f in fronts.items():
+        md += ["```", format_front_table(f), "```", f"![{c} front]({c}/front.png)", ""]
+    (Path(run_dir) / "summary.md").write_text("\n".join(md))
+    data["tables"] = {c: format_front_table(f) for c, f in fronts.items()}
+    return data
