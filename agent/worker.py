@@ -16,7 +16,8 @@ count rose during the run, or the worker's last polled RSS was >= 90 % of the me
 ``memory.max``, else MemAvailable at spawn). Any other SIGKILL is CRASHED(9).
 
 Energy seam: when ``energy.enabled`` and an observer is given, the window length comes from
-``observer.energy_window_s(default_s)`` (default max(2 s, energy.min_window_s)); after the steady blocks the worker
+``observer.energy_window_s(default_s)`` (it knows the sensor; the default it is offered is max(2 s,
+energy.min_window_s)); after the steady blocks the worker
 idles ``energy.idle_s`` with the model loaded, then runs back-to-back inferences for >= the window. Phase events
 reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happen: "loaded", "warmup_end",
 "steady_end", "energy_idle_begin", "energy_idle_end", "energy_window_begin", "energy_window_end" (info:
@@ -29,6 +30,7 @@ sigkill | exit), acted on right after the model loads. Nothing in a request or a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import signal
@@ -50,6 +52,7 @@ try:
 except ImportError:  # pragma: no cover
     Protocol = object  # type: ignore
 
+log = logging.getLogger("fleetnas.agent")
 TEST_HOOK_ENV = "FLEETNAS_WORKER_TEST_HOOK"
 FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
 RSS_POLL_S = 0.2
@@ -84,8 +87,9 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
     threads = options.threads or len(affinity)
     window_s = None
     if energy is not None and energy.enabled and observer is not None:
-        default_s = max(2.0, energy.min_window_s)
-        window_s = max(float(observer.energy_window_s(default_s)), default_s)
+        window_s = float(observer.energy_window_s(max(2.0, energy.min_window_s)))
+        if not window_s > 0:
+            raise InvalidRequest(f"energy window must be > 0 s, the power meter asked for {window_s}")
     request = {"model_path": str(model_path), "runtime": runtime, "options": asdict(options),
                "timing": asdict(timing), "threads": threads, "affinity": list(affinity),
                "energy": {"idle_s": energy.idle_s, "window_s": window_s} if window_s else None}
@@ -98,7 +102,9 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
     state_after = run.state_after or snapshot()
     base = dict(peak_rss_bytes=run.peak_rss_bytes, state_before=state_before, state_after=state_after,
                 run_wall_ms=run.wall_ms, started_unix_ns=run.started_unix_ns,
-                extra={"worker_start_ms": f"{run.start_ms:.1f}", "stderr_tail": run.stderr_tail[-2000:]})
+                extra={"worker_start_ms": f"{run.start_ms:.1f}"})
+    if run.observer_error:
+        base["extra"]["observer_error"] = run.observer_error
     msg = run.final
     if run.timed_out:
         return MeasureResult(outcome=Outcome.TIMEOUT, message=f"worker exceeded timeout_s={timing.timeout_s} "
@@ -152,6 +158,7 @@ class _WorkerRun:
         self.peak_rss_bytes = 0
         self.state_after = None
         self.stderr_tail = ""
+        self.observer_error = ""
         self.start_ms = self.wall_ms = 0.0
         self.started_unix_ns = 0
 
@@ -226,7 +233,11 @@ class _WorkerRun:
             from fleetnas.agent.device_state import snapshot
             self.state_after = snapshot()
         if self.observer is not None:
-            self.observer.on_phase(name, msg["monotonic_ns"], msg.get("info", {}))
+            try:
+                self.observer.on_phase(name, msg["monotonic_ns"], msg.get("info", {}))
+            except Exception as exc:  # a failing energy sampler must not cost the latency measurement
+                log.warning("measurement observer failed at %s: %s", name, exc)
+                self.observer_error = self.observer_error or f"{name}: {type(exc).__name__}: {exc}"
 
 
 def _classify_death(run: _WorkerRun, oom_kills_before: Optional[int], mem_budget: Optional[int],

@@ -1,7 +1,7 @@
 """The worker process body (``python -m fleetnas.agent.worker FD``): reads one JSON request on stdin, reports JSON
 lines on file descriptor FD, exits. See fleetnas.agent.worker for the protocol and the parent side.
 
-Order: pin affinity -> "ready" -> load (timed) -> "loaded" -> first inference (timed) -> warm-up (runs AND seconds)
+Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) -> warm-up (runs AND seconds)
 -> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
 Phase messages carry ``time.monotonic_ns()``. Any failure is reported as an "error" message with its outcome.
 """
@@ -69,6 +69,10 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
     cfg = TimingConfig(**request["timing"])
     threads = int(request["threads"])
     runtime = get(request["runtime"])
+    info = runtime.info()  # imports the runtime now, so load_ms is session creation only, not the import
+    if not info.available:
+        chan.send(_error("LOAD_FAILED", info.message, phases))
+        return 0
     chan.phase("ready")
 
     t0 = time.perf_counter_ns()
