@@ -19,8 +19,6 @@ COMMANDS = {
     "search": "fleetnas.host.commands.search",
     "report": "fleetnas.host.commands.report",
     "demo": "fleetnas.host.commands.demo",
-    "supernets": "fleetnas.host.commands.supernets",
-    "export": "fleetnas.host.commands.export",
 }
 
 
