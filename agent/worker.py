@@ -11,7 +11,8 @@ LOAD_FAILED / RUN_FAILED (runtime's message), TIMEOUT (worker SIGKILLed past ``t
 spawn), OOM, CRASHED (``crash_signal`` set, e.g. 11), UNSTABLE (numbers filled, block-median CV > 10 % or a throttle
 event between the before/after snapshots: the caller decides whether to cool down and retry).
 
-OOM heuristic: the worker's own MemoryError; or an unexpected SIGKILL when the cgroup's ``memory.events`` oom_kill
+OOM heuristic (``classify_death``): the worker's own MemoryError, or a runtime error reporting a failed allocation
+("Failed to allocate memory", "bad_alloc"); or an unexpected SIGKILL when the cgroup's ``memory.events`` oom_kill
 count rose during the run, or the worker's last polled RSS was >= 90 % of the memory it could have had (cgroup
 ``memory.max``, else MemAvailable at spawn). Any other SIGKILL is CRASHED(9).
 
@@ -242,25 +243,31 @@ class _WorkerRun:
 
 def _classify_death(run: _WorkerRun, oom_kills_before: Optional[int], mem_budget: Optional[int],
                     base: dict) -> MeasureResult:
-    rc = run.returncode if run.returncode is not None else -1
-    tail = run.stderr_tail.strip().splitlines()[-3:]
+    outcome, sig, message = classify_death(run.returncode if run.returncode is not None else -1, run.last_phase,
+                                           run.stderr_tail, run.peak_rss_bytes, oom_kills_before,
+                                           _cgroup_oom_kills(), mem_budget)
+    return MeasureResult(outcome=outcome, crash_signal=sig, message=message, **base)
+
+
+def classify_death(returncode: int, last_phase: str, stderr_tail: str, peak_rss_bytes: int,
+                   oom_kills_before: Optional[int], oom_kills_after: Optional[int],
+                   mem_budget_bytes: Optional[int]) -> Tuple[Outcome, int, str]:
+    """(outcome, signal, message) for a worker that died without reporting: the OOM heuristic lives here."""
+    tail = stderr_tail.strip().splitlines()[-3:]
     detail = (": " + " | ".join(tail)) if tail else ""
-    where = f" during {run.last_phase or 'start-up'}"
-    if rc < 0:
-        sig = -rc
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        if sig == signal.SIGKILL:
-            oom_kills_after = _cgroup_oom_kills()
-            if oom_kills_before is not None and oom_kills_after is not None and oom_kills_after > oom_kills_before:
-                return MeasureResult(outcome=Outcome.OOM, message=f"worker killed by the kernel OOM killer{where} "
-                                     f"(cgroup oom_kill {oom_kills_before} -> {oom_kills_after})", **base)
-            if mem_budget and run.peak_rss_bytes >= OOM_RSS_FRACTION * mem_budget:
-                return MeasureResult(outcome=Outcome.OOM, message=f"worker SIGKILLed{where} with peak RSS "
-                                     f"{run.peak_rss_bytes >> 20} MiB of {mem_budget >> 20} MiB available", **base)
-        return MeasureResult(outcome=Outcome.CRASHED, crash_signal=sig,
-                             message=f"worker killed by signal {sig} ({name}){where}{detail}", **base)
-    return MeasureResult(outcome=Outcome.CRASHED, message=f"worker exited with status {rc}{where} without a "
-                         f"result{detail}", **base)
+    where = f" during {last_phase or 'start-up'}"
+    if returncode >= 0:
+        return Outcome.CRASHED, 0, f"worker exited with status {returncode}{where} without a result{detail}"
+    sig = -returncode
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    if sig == signal.SIGKILL:
+        if oom_kills_before is not None and oom_kills_after is not None and oom_kills_after > oom_kills_before:
+            return Outcome.OOM, 0, (f"worker killed by the kernel OOM killer{where} "
+                                    f"(cgroup oom_kill {oom_kills_before} -> {oom_kills_after})")
+        if mem_budget_bytes and peak_rss_bytes >= OOM_RSS_FRACTION * mem_budget_bytes:
+            return Outcome.OOM, 0, (f"worker SIGKILLed{where} with peak RSS {peak_rss_bytes >> 20} MiB of "
+                                    f"{mem_budget_bytes >> 20} MiB available")
+    return Outcome.CRASHED, sig, f"worker killed by signal {sig} ({name}){where}{detail}"
 
 
 def _memory_cgroup() -> Optional[Tuple[Path, str, str, str]]:

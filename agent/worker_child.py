@@ -81,7 +81,7 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
     except MemoryError:
         raise
     except Exception as exc:  # the runtime's own error types differ; its message is what the user needs
-        chan.send(_error("LOAD_FAILED", _describe(exc), phases))
+        chan.send(_error(_outcome_of(exc, "LOAD_FAILED"), _describe(exc), phases))
         return 0
     phases["load_ms"] = (time.perf_counter_ns() - t0) / 1e6
     chan.phase("loaded", load_ms=phases["load_ms"])
@@ -109,7 +109,7 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
     except MemoryError:
         raise
     except Exception as exc:
-        chan.send(_error("RUN_FAILED", _describe(exc), phases))
+        chan.send(_error(_outcome_of(exc, "RUN_FAILED"), _describe(exc), phases))
         return 0
 
     config = {"runtime": request["runtime"], "runtime_version": loaded.runtime_version,
@@ -145,6 +145,14 @@ def _energy_phase(chan: _Channel, run, energy: dict) -> None:
         if now - start >= window_ns:
             break
     chan.phase("energy_window_end", inferences=count, window_s=(now - start) / 1e9)
+
+
+# How runtimes word an allocation failure they caught themselves (C++ std::bad_alloc, onnxruntime's BFC arena).
+_ALLOCATION_FAILURES = ("failed to allocate memory", "bad_alloc", "out of memory")
+
+
+def _outcome_of(exc: BaseException, default: str) -> str:
+    return "OOM" if any(text in str(exc).lower() for text in _ALLOCATION_FAILURES) else default
 
 
 def _describe(exc: BaseException) -> str:

@@ -8,6 +8,7 @@
   string, to prove every dtype gets generated inputs.
 - ``make_onnx_run_failure_model(path)``: loads fine, fails in the first run (a Reshape the dynamic dim cannot fit).
 - ``make_onnx_load_failure_model(path)``: a well-formed protobuf naming an operator no runtime has.
+- ``make_onnx_huge_alloc_model(path)``: asks the runtime for a 16 TiB tensor (its allocator refuses: OOM).
 
 Costs are (rows, width, depth) of ``[rows, width] @ [width, width]`` x depth; rough single-thread medians on a 2-core
 x86 VM: tiny ~0.01 ms, small ~0.03 ms, medium ~0.3 ms, large ~4 ms, xlarge ~50 ms.
@@ -118,3 +119,15 @@ def _save(model, path: Path, save) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save(model, str(path))
     return path
+
+
+def make_onnx_huge_alloc_model(path: Path, elements: int = 1 << 42) -> Path:
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    shape = numpy_helper.from_array(np.array([elements], dtype=np.int64), "shape")
+    fill = numpy_helper.from_array(np.array([1.0], dtype=np.float32), "value")
+    nodes = [helper.make_node("ConstantOfShape", ["shape"], ["big"], value=fill),
+             helper.make_node("Add", ["big", "x"], ["y"])]
+    graph = helper.make_graph(nodes, "huge_alloc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [elements])], [shape])
+    return _save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), path, save)

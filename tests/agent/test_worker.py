@@ -5,14 +5,14 @@ Faults are injected with FLEETNAS_WORKER_TEST_HOOK in this (the agent's) environ
 import time
 
 import pytest
-from models import (make_onnx_all_dtypes_model, make_onnx_load_failure_model, make_onnx_model,
-                    make_onnx_run_failure_model, make_tflite_model)
+from models import (make_onnx_all_dtypes_model, make_onnx_huge_alloc_model, make_onnx_load_failure_model,
+                    make_onnx_model, make_onnx_run_failure_model, make_tflite_model)
 from sysfs_tree import make_board_tree, write
 
 from fleetnas.agent import sysfs
 from fleetnas.agent.errors import InvalidRequest
 from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, Stability, TimingConfig
-from fleetnas.agent.worker import TEST_HOOK_ENV, run_measurement
+from fleetnas.agent.worker import TEST_HOOK_ENV, classify_death, run_measurement
 
 QUICK = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5, min_block_s=0.05, timeout_s=120)
 
@@ -93,6 +93,11 @@ def test_run_failure(tmp_path):
     assert r.phases is not None and r.phases.load_ms > 0  # load succeeded and was timed
 
 
+def test_runtime_allocation_failure_is_oom(tmp_path):
+    r = measure(make_onnx_huge_alloc_model(tmp_path / "huge.onnx"))
+    assert r.outcome is Outcome.OOM and "allocate" in r.message, r.message
+
+
 def test_all_input_dtypes_measure(tmp_path):
     r = measure(make_onnx_all_dtypes_model(tmp_path / "d.onnx"))
     assert r.outcome in (Outcome.OK, Outcome.UNSTABLE), r.message
@@ -123,6 +128,18 @@ def test_other_deaths(onnx_model, monkeypatch, hook, outcome, signal_no, text):
     monkeypatch.setenv(TEST_HOOK_ENV, hook)
     r = measure(onnx_model)
     assert (r.outcome, r.crash_signal) == (outcome, signal_no) and text in r.message, r.message
+
+
+@pytest.mark.parametrize("rc, kills, rss, budget, expected", [
+    (-9, (3, 4), 10, 1000, (Outcome.OOM, 0)),            # the cgroup's OOM killer fired during the run
+    (-9, (3, 3), 950, 1000, (Outcome.OOM, 0)),           # SIGKILL with RSS at the limit
+    (-9, (None, None), 500, 1000, (Outcome.CRASHED, 9)),  # SIGKILL, no evidence of memory pressure
+    (-11, (3, 4), 950, 1000, (Outcome.CRASHED, 11)),     # a segfault is a segfault
+    (2, (None, None), 0, None, (Outcome.CRASHED, 0)),
+])
+def test_oom_heuristic(rc, kills, rss, budget, expected):
+    outcome, sig, message = classify_death(rc, "warmup_end", "line1\nFatal error\n", rss, kills[0], kills[1], budget)
+    assert (outcome, sig) == expected and "during warmup_end" in message
 
 
 def test_phases_reach_the_observer_in_order_and_energy_only_when_asked(onnx_model):
