@@ -18,8 +18,8 @@ count rose during the run, or the worker's last polled RSS was >= 90 % of the me
 
 Energy seam: when ``energy.enabled`` and an observer is given, the window length comes from
 ``observer.energy_window_s(default_s)`` (it knows the sensor; the default it is offered is max(2 s,
-energy.min_window_s)); after the steady blocks the worker
-idles ``energy.idle_s`` with the model loaded, then runs back-to-back inferences for >= the window. Phase events
+energy.min_window_s)); after the steady blocks the worker idles ``energy.idle_s`` with the model loaded, then runs
+back-to-back inferences for >= the window. Phase events
 reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happen: "loaded", "warmup_end",
 "steady_end", "energy_idle_begin", "energy_idle_end", "energy_window_begin", "energy_window_end" (info:
 ``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable with the parent's. The timed
@@ -41,7 +41,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Optional, Tuple
 
 from fleetnas.agent import sysfs
 from fleetnas.agent.errors import InvalidRequest
@@ -113,8 +113,10 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
     if msg is not None and msg["type"] == "error":
         phases = PhaseTimes(**msg["phases"]) if msg.get("phases") else None
         return MeasureResult(outcome=Outcome(msg["outcome"]), message=msg["message"], phases=phases, **base)
-    if msg is None or run.returncode != 0:
+    if msg is None:
         return _classify_death(run, oom_kills_before, mem_budget, base)
+    if run.returncode != 0:  # the result arrived intact; a runtime that crashes in its teardown does not spoil it
+        base["extra"]["worker_exit"] = f"status {run.returncode} after reporting its result"
 
     blocks = tuple(LatencyStats(**b) for b in msg["blocks"])
     cv = block_median_cv(blocks)
@@ -313,4 +315,7 @@ def _memory_budget_bytes() -> Optional[int]:
 if __name__ == "__main__":
     from fleetnas.agent.worker_child import main
 
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: the result is sent, and runtimes' destructors only add latency
