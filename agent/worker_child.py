@@ -46,6 +46,9 @@ def main(argv: List[str]) -> int:
     except MemoryError as exc:
         chan.send(_error("OOM", f"out of memory in the worker: {exc or 'MemoryError'}", phases))
         return 0
+    except Exception as exc:  # the worker's own machinery (affinity, request) failed: say so, do not guess
+        chan.send(_error("CRASHED", f"worker error before measuring: {_describe(exc)}", phases))
+        return 0
 
 
 def _error(outcome: str, message: str, phases: Dict[str, float]) -> dict:
