@@ -202,6 +202,19 @@ def test_missing_runtime_raises_with_the_install_hint():
     assert "installed: onnxruntime" in out.stdout and "pip install 'fleetnas[litert]'" in out.stdout
 
 
+def test_isolated_probe_matches_in_process_without_importing_runtimes_here():
+    code = textwrap.dedent("""
+        import sys
+        from fleetnas.agent import runtimes
+        infos = runtimes.runtime_infos(isolated=True)
+        assert not any(m in sys.modules for m in ("onnxruntime", "ai_edge_litert")), "imported in the agent"
+        print(repr(infos))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == repr(runtimes.runtime_infos())
+
+
 def test_unknown_runtime_name():
     with pytest.raises(InvalidRequest, match="use one of onnxruntime, litert"):
         runtimes.require("tensorrt")
