@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in dict(supernet="tiny", weights=args.weights, devices="local", objectives="accuracy,latency",
                             budget=args.budget, seed=args.seed, out=args.out, resume=args.resume, tactic=args.tactic,
                             runtime="onnxruntime", threads=1, execution_provider="", measurement_cache=None,
-                            no_measurement_cache=True, no_progress=False, json=args.json).items():
+                            no_measurement_cache=True, export_dir=None, no_progress=False, json=args.json).items():
         setattr(search_args, name, value)
     t0 = time.monotonic()
     data = run_search(search_args)

@@ -38,7 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
     parser.add_argument("--measurement-cache", type=Path,
                         help="cross-run measurement cache (default ~/.cache/fleetnas/measurements.sqlite)")
-    parser.add_argument("--no-measurement-cache", action="store_true", help="measure everything again")
+    parser.add_argument("--no-measurement-cache", action="store_true",
+                        help="measure (and evaluate accuracy) everything again")
+    parser.add_argument("--export-dir", type=Path, help="where sub-networks are exported (default DIR/models)")
     parser.add_argument("--no-progress", action="store_true", help="no live display (logs only)")
     parser.add_argument("--json", action="store_true", help="print the report JSON at the end")
     add_timing_arguments(parser)
@@ -88,7 +90,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     journal = RunJournal(args.out)
     try:
         with open_fleet(args.devices, args.out) as registry:
-            controller = SearchController(settings, supernet, registry, journal, cache, resume=args.resume)
+            controller = SearchController(settings, supernet, registry, journal, cache, resume=args.resume,
+                                          export_dir=getattr(args, "export_dir", None))
             live = (not args.no_progress and not args.json and sys.stdout.isatty())
             if live:
                 from fleetnas.host.run.progress import LiveProgress

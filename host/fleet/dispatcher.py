@@ -264,7 +264,7 @@ class Dispatcher:
             status.state = "measuring"
             r = client.measure(job.model_sha256, runtime=self.runtime.runtime, options=self.runtime.options_pb(),
                                timing=self.runtime.timing_pb(), energy=self.runtime.energy,
-                               request_id=f"{job.config_key}@{job.device_class}#{job.attempts}")
+                               request_id=f"{job.config_key}@{job.device_class}")  # stable: idempotent retries
         except AgentCallError as exc:
             retry = replace(job, attempts=job.attempts + 1, tried=job.tried + (status.device.name,))
             if exc.code in SUSPECT_CODES:

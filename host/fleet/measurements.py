@@ -41,6 +41,10 @@ CREATE TABLE IF NOT EXISTS fleet_measurements (
 CREATE INDEX IF NOT EXISTS fleet_measurements_key
     ON fleet_measurements (device_fingerprint, model_sha256, runtime_key);
 CREATE INDEX IF NOT EXISTS fleet_measurements_config ON fleet_measurements (device_class, config_key);
+CREATE TABLE IF NOT EXISTS fleet_accuracy (
+    supernet TEXT NOT NULL, weights_id TEXT NOT NULL, config_key TEXT NOT NULL, accuracy REAL NOT NULL,
+    PRIMARY KEY (supernet, weights_id, config_key)
+);
 """
 
 
@@ -136,6 +140,18 @@ class MeasurementStore:
 
     def for_class(self, device_class: str) -> List[Measurement]:
         return self._select("device_class=?", (device_class,))
+
+    # Accuracy does not depend on the board: the cache keeps it per (super-network, weights, configuration) too.
+    def lookup_accuracy(self, supernet: str, weights_id: str, config_key: str) -> Optional[float]:
+        with self._lock:
+            row = self._db.execute("SELECT accuracy FROM fleet_accuracy WHERE supernet=? AND weights_id=? AND "
+                                   "config_key=?", (supernet, weights_id, config_key)).fetchone()
+        return None if row is None else float(row[0])
+
+    def add_accuracy(self, supernet: str, weights_id: str, config_key: str, accuracy: float) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO fleet_accuracy VALUES (?, ?, ?, ?)",
+                             (supernet, weights_id, config_key, accuracy))
 
     def count(self, source: Optional[str] = None) -> int:
         with self._lock:

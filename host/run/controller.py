@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -69,7 +70,7 @@ class SearchController:
     def __init__(self, settings: SearchSettings, supernet, registry: DeviceRegistry, journal: RunJournal,
                  cache: Optional[MeasurementStore] = None, *, resume: bool = False,
                  on_update: Optional[Callable[["SearchController"], None]] = None,
-                 dispatcher_options: Optional[Dict[str, Any]] = None) -> None:
+                 dispatcher_options: Optional[Dict[str, Any]] = None, export_dir: Optional[Path] = None) -> None:
         from fleetnas.host.search.pareto import Objective
         if settings.budget < 1:
             raise UsageError(f"--budget must be >= 1, got {settings.budget}")
@@ -81,7 +82,8 @@ class SearchController:
         self.on_update = on_update
         self.dispatcher_options = dispatcher_options or {}
         self.objectives = [Objective(*OBJECTIVE_COLUMNS[n]) for n in settings.objectives]
-        self.models_dir = journal.run_dir / "models"
+        self.models_dir = Path(export_dir) if export_dir else journal.run_dir / "models"
+        self._weights_id = supernet.weights_id
         self.subnets: Dict[str, Subnet] = journal.subnets()
         self.dispatcher: Optional[Dispatcher] = None
         self.started = time.monotonic()
@@ -170,7 +172,11 @@ class SearchController:
         if key not in self.subnets:
             from fleetnas.host.export.onnx import export_onnx
             t0 = time.monotonic()
-            accuracy = float(self.supernet.accuracy(config))
+            accuracy = self.cache.lookup_accuracy(self.supernet.name, self._weights_id, key) if self.cache else None
+            if accuracy is None:
+                accuracy = float(self.supernet.accuracy(config))
+                if self.cache is not None:
+                    self.cache.add_accuracy(self.supernet.name, self._weights_id, key, accuracy)
             t1 = time.monotonic()
             exported = export_onnx(self.supernet, config, self.models_dir)
             t2 = time.monotonic()
@@ -186,7 +192,6 @@ class SearchController:
 
     def _submit(self, device_class: str, key: str, config: Dict[str, Any]) -> None:
         s = self.subnet(key, config)
-        from pathlib import Path
         self.dispatcher.submit(Job(device_class, Path(s.model_path), s.model_sha256, key))
 
     def objective_row(self, m: Measurement) -> Optional[np.ndarray]:
