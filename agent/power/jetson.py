@@ -20,8 +20,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from fleetnas.agent.power.base import (
     INSTANT, PowerMeter, SensorUnavailable, read_sysfs_number, sysfs_root, under_root)
 
-# Module input rails in order of preference; AGX Orin has no single input rail: its module rails are disjoint.
-KNOWN_TOTAL_RAILS: Tuple[str, ...] = ("VDD_IN", "POM_5V_IN", "VIN", "VIN_SYS_5V0+VDD_GPU_SOC+VDD_CPU_CV")
+# Module input rails in order of preference. Thor: the carrier's INA238 "VIN" is the system input. AGX Orin and AGX
+# Xavier have no input rail: their module rails are disjoint and their sum is the module's power (VIN_SYS_5V0 alone
+# is only the I/O supply, a mistake jetson-stats once made).
+KNOWN_TOTAL_RAILS: Tuple[str, ...] = (
+    "VDD_IN", "POM_5V_IN", "VIN",
+    "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0+VDDQ_VDD2_1V8AO",   # AGX Orin, both chips
+    "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0",                   # AGX Orin, second chip not bound
+    "GPU+CPU+SOC+CV+VDDRQ+SYS5V",                           # AGX Xavier
+)
 
 HWMON_GLOBS = ("sys/bus/i2c/drivers/ina3221/*/hwmon/hwmon*",)
 INA238_GLOBS = ("sys/bus/i2c/drivers/ina238/*/hwmon/hwmon*",)
@@ -75,8 +82,8 @@ def _hwmon_ina238_rails(hwmon_dir: str) -> List[Rail]:
     if not os.path.exists(power):
         return []
     label = _read_label(os.path.join(hwmon_dir, "power1_label")) or _read_label(os.path.join(hwmon_dir, "in1_label"))
-    chip = os.path.basename(os.path.dirname(os.path.dirname(hwmon_dir)))
-    return [Rail(name=label or f"ina238-{chip}", power_path=power, power_scale=1e-6)]
+    # Unlabelled, it is the Thor carrier's system input monitor (named VIN as jetson-stats and tegrastats do).
+    return [Rail(name=label or "VIN", power_path=power, power_scale=1e-6)]
 
 
 def _iio_rails(iio_dir: str) -> List[Rail]:

@@ -88,3 +88,14 @@ def test_config_mapping_calibration_and_errors(tmp_path):
         assert load_power_config(str(toml)).calibration_for() == Calibration(1.2, -0.5)
     except ValueError as exc:  # Python < 3.11 without tomli
         assert "tomli" in str(exc)
+
+
+def test_a_forked_command_meter_reports_its_real_read_rate(tmp_path, monkeypatch):
+    from power_fakes import fake_command, set_command_state
+    fake_command(tmp_path / "bin", "vcgencmd",
+                 "print('  VDD_CORE_A current(7)=2.0A')\nprint('  VDD_CORE_V volt(15)=0.8V')\n")
+    set_command_state(tmp_path / "bin")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    (info,) = detect_meters(root=str(tmp_path / "sysfs"))
+    assert (info.name, info.readable, info.rails, info.total_rail) == ("rpi5-pmic", True, ("VDD_CORE",), "VDD_CORE")
+    assert 0 < info.sample_rate_hz < 100.0  # each read forks a Python process: far below the sampler's 100 Hz

@@ -96,20 +96,19 @@ THOR_3221 = "sys/bus/i2c/drivers/ina3221/2-0040/hwmon/hwmon4"
 
 
 class TestJetsonThor(PowerMeterContract):
-    """Thor: INA238 power1_input in µW beside an INA3221 in mV/mA; the INA238 configured as the total."""
+    """Thor: INA238 power1_input in µW (the carrier's VIN, the total) beside an INA3221 in mV/mA."""
 
     def setup_fake(self, tmp_path, profile, monkeypatch):
         def write(power_w, _):
             write_atomic(tmp_path / THOR_238 / "power1_input", f"{round(power_w * 1e6)}\n")
         files = {f"{THOR_238}/name": "ina238\n", f"{THOR_3221}/in1_label": "VDD_GPU\n",
                  f"{THOR_3221}/in1_input": "19000\n", f"{THOR_3221}/curr1_input": "400\n"}
-        return SysfsFake(tmp_path, profile, files, f"{THOR_238}/power1_input", write,
-                         lambda root: JetsonMeter(root, total_rail="ina238-2-0044"))
+        return SysfsFake(tmp_path, profile, files, f"{THOR_238}/power1_input", write, JetsonMeter)
 
-    def test_mixed_units_listed(self, fake):
+    def test_mixed_units_listed_and_vin_is_the_total(self, fake):
         with fake.running():
             meter = fake.build()
-        assert meter.units == "mV,mA,uW" and set(meter.rails) == {"VDD_GPU", "ina238-2-0044"}
+        assert meter.units == "mV,mA,uW" and set(meter.rails) == {"VDD_GPU", "VIN"} and meter.total_rail == "VIN"
 
 
 def _agx_tree(root: Path) -> None:
@@ -126,8 +125,8 @@ def test_jetson_two_chips_known_total_is_the_sum_of_disjoint_module_rails(tmp_pa
     _agx_tree(tmp_path)
     meter = JetsonMeter(str(tmp_path))
     assert set(meter.rails) == {"VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0", "VDDQ_VDD2_1V8AO"}  # NC skipped
-    assert meter.total_rail == "VIN_SYS_5V0+VDD_GPU_SOC+VDD_CPU_CV"
-    assert meter.read() == pytest.approx(5.0 * (0.1 + 0.2 + 0.3))
+    assert meter.total_rail == "VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0+VDDQ_VDD2_1V8AO"
+    assert meter.read() == pytest.approx(5.0 * (0.1 + 0.2 + 0.3 + 0.2))
 
 
 def test_jetson_configured_total_and_its_errors(tmp_path):
@@ -230,3 +229,19 @@ def test_rapl_absent_and_sampler_rejects_too_short_coverage(tmp_path):
         RaplMeter(str(tmp_path))
     with pytest.raises(Exception, match="do not cover"):
         integrate_window([(0, 1.0), (10, 1.0)], "instant", 5, 20)
+
+
+def test_rapl_two_sockets_are_summed_and_psys_only_when_configured(tmp_path):
+    for n, name, uj in ((0, "package-0", 1_000_000), (1, "package-1", 2_000_000), (2, "psys", 9_000_000)):
+        d = tmp_path / f"sys/class/powercap/intel-rapl:{n}"
+        d.mkdir(parents=True)
+        (d / "name").write_text(name + "\n")
+        (d / "energy_uj").write_text(f"{uj}\n")
+        (d / "max_energy_range_uj").write_text("262143328850\n")
+    meter = RaplMeter(str(tmp_path))
+    assert meter.total_rail == "package-0+package-1"
+    assert [v for v, _ in meter.read()] == pytest.approx([1.0, 2.0])
+    psys = RaplMeter(str(tmp_path), total_rail="psys")
+    assert [v for v, _ in psys.read()] == pytest.approx([9.0])
+    with pytest.raises(SensorUnavailable, match="package-0, package-1, psys"):
+        RaplMeter(str(tmp_path), total_rail="dram")
