@@ -216,6 +216,17 @@ class SearchSpace:
         g[hit] = ((g + shift) % self.n_options)[hit]
         return g
 
+    def neighbours_genes(self, genes: np.ndarray) -> np.ndarray:
+        """Every gene row that differs from a row of ``genes`` in exactly one gene (not canonicalised)."""
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        out = []
+        for i, n in enumerate(self.n_options):
+            for shift in range(1, int(n)):
+                moved = g.copy()
+                moved[:, i] = (moved[:, i] + shift) % n
+                out.append(moved)
+        return np.vstack(out) if out else g[:0]
+
     def crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> Config:
         """Uniform crossover: each parameter from ``a`` or ``b`` with equal probability."""
         ga, gb = self.to_genes(self.validate(a)), self.to_genes(self.validate(b))

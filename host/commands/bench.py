@@ -1,0 +1,90 @@
+"""`fleetnas bench`: run a search tactic on a table of real measurements (or a Python objective) over several seeds."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+HELP = "benchmark a search tactic on a table with known ground truth (HV gap, front recall) or a Python objective"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--table", metavar="CSV", help="one architecture per row (e.g. ../shared/data/nb201/...)")
+    source.add_argument("--problem", metavar="MODULE:CALLABLE",
+                        help="a callable returning an object with space, objectives, evaluate(config)")
+    parser.add_argument("--params", metavar="COL,COL,...", help="columns that identify an architecture (--table)")
+    parser.add_argument("--objectives", metavar="COL:max,COL:min[,COL:min]",
+                        help="objective columns and directions (--table)")
+    parser.add_argument("--tactic", default="linas", choices=["linas", "nsga2", "random"])
+    parser.add_argument("--budget", type=int, required=True, help="distinct evaluations per seed")
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..K-1)")
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=20, help="configurations asked per round")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="tactic option (JSON value), e.g. --option n_init=30; repeatable")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _options(pairs):
+    from fleetnas.host.errors import UsageError
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--option {pair!r}: write NAME=VALUE, e.g. n_init=30")
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from fleetnas.host.errors import UsageError
+    from fleetnas.host.search import benchmark
+    from fleetnas.host.search.pareto import Objective
+
+    if args.budget < 1 or args.seeds < 1 or args.batch < 1:
+        raise UsageError("--budget, --seeds and --batch must be positive")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    options = _options(args.option)
+    try:
+        if args.table:
+            if not args.params or not args.objectives:
+                raise UsageError("--table needs --params COL,COL,... and --objectives COL:max,COL:min")
+            objectives = [Objective.parse(t) for t in args.objectives.split(",")]
+            if not 2 <= len(objectives) <= 3:
+                raise UsageError(f"give 2 or 3 objectives, got {len(objectives)}")
+            problem = benchmark.TableProblem.from_csv(args.table, [p.strip() for p in args.params.split(",")],
+                                                      objectives)
+            result = benchmark.bench_table(problem, args.tactic, args.budget, seeds, args.batch, options)
+        else:
+            problem = benchmark.load_problem(args.problem)
+            result = benchmark.bench_python(problem, args.tactic, args.budget, seeds, args.batch, options)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        json.dump({k: v for k, v in result.items() if k != "per_seed"}, sys.stdout)
+        print()
+        return 0
+    _print_table(result)
+    return 0
+
+
+def _print_table(result) -> None:
+    if "hv_gap_median" in result:
+        print(f"tactic {result['tactic']}, {len(result['seeds'])} seeds, true front {result['true_front_size']} "
+              f"(HV {result['hv_true']:.6f}); medians over seeds")
+        print(f"{'budget':>8} {'HV gap':>10} {'recall':>8}")
+        for b, gap, rec in zip(result["budgets"], result["hv_gap_median"], result["recall_median"]):
+            print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")
+        evals = result["evals_to_gap_1e-3_median"]
+        print(f"evaluations to HV gap <= 1e-3 (median): {'not reached' if evals is None else int(evals)}")
+    else:
+        print(f"tactic {result['tactic']}, {len(result['seeds'])} seeds; hypervolume (normalised over all "
+              "evaluations, reference 1.1), median over seeds")
+        print(f"{'budget':>8} {'HV':>10}")
+        for b, hv in zip(result["budgets"], result["hv_median"]):
+            print(f"{b:>8} {hv:>10.6f}")

@@ -1,0 +1,234 @@
+"""``linas``: predictor-guided evolutionary search (LINAS), done so that no measurement is wasted.
+
+A round (run whenever ``propose`` is called and results arrived since the last fit, or the queue is empty):
+
+1. **Predictors**: for every objective, each model family (ridge, svr, trees, mlp, gp) is scored on held-out data and
+   the best Kendall tau is refitted with its uncertainty. Held-out data is *forward-chaining* cross-validation: the
+   configs measured since the last round were predicted by last round's models before they were measured, which is
+   exactly the region the search is exploring; the last ``heldout_window`` of those are pooled. The first round
+   (nothing held out yet) uses k-fold cross-validation. The held-out z-scores also calibrate the chosen model's std.
+2. **Inner search**: pymoo NSGA-II over the *predicted* objectives (``inner_pop`` x ``inner_generations``), started
+   from the best measured configs; every individual it visits joins the candidate pool, with some random configs.
+3. **Batch**: candidates never seen are ranked by the probability of being non-dominated given the measured front,
+   with believer fantasies for spread (`fleetnas.host.search.acquisition`); the ranked list is the queue ``propose``
+   serves from.
+
+Before that, ``n_init`` random configs form the initial design. Every random choice comes from
+``default_rng([seed, round])``, so the proposals are a function of the seed and the history of calls (resume works).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from fleetnas.host.predictors.base import kendall_tau, mape
+from fleetnas.host.predictors.models import make_predictor
+from fleetnas.host.predictors.selection import DEFAULT_FAMILIES, select_and_fit
+from fleetnas.host.search.acquisition import pick_batch
+from fleetnas.host.search.pareto import nondominated_ranks
+from fleetnas.host.search.space import Config
+from fleetnas.host.search.tactic import History, Tactic, register
+
+
+def normal_scores(F: np.ndarray) -> np.ndarray:
+    """Per column, ranks -> standard normal quantiles. Monotone, so dominance is unchanged, but outliers (a
+    disconnected cell at 10 % accuracy) no longer dominate the fit and the crowded region near the front is spread."""
+    from scipy.stats import norm, rankdata
+
+    F = np.asarray(F, dtype=float)
+    if F.shape[0] == 0:
+        return F
+    ranks = np.column_stack([rankdata(F[:, j]) for j in range(F.shape[1])])
+    return norm.ppf((ranks - 0.5) / F.shape[0])
+
+
+@register
+class LinasTactic(Tactic):
+    name = "linas"
+
+    @classmethod
+    def option_defaults(cls) -> Dict[str, Any]:
+        return {
+            "n_init": 20,              # random initial design
+            "families": list(DEFAULT_FAMILIES),
+            "inner_pop": 50,
+            "inner_generations": 100,
+            "n_random_pool": 500,      # random configs added to the pool (exploration)
+            "queue_size": 40,          # candidates ranked per round
+            "heldout_window": 60,      # held-out points pooled to score predictor families
+            "refit_after": 1,
+            "neighbour_ranks": 2,      # one-gene neighbours of measured configs in the first fronts join the pool          # refit once this many new results arrived (async fleets may raise it)
+        }
+
+    def __init__(self, space, objectives, seed: int = 0, **options: Any) -> None:
+        super().__init__(space, objectives, seed, **options)
+        self.round = 0
+        self._queue: List[Config] = []
+        self._n_at_fit = 0
+        self._fitted_keys: set = set()
+        self._models: List[Dict[str, Any]] = []       # per objective: family -> mean-only model of the last round
+        self._chosen: List[Any] = []                  # per objective: chosen predictor (with std)
+        self._heldout: List[Dict[str, List[float]]] = []  # per objective: "y", family names, "z" (calibration)
+        self._gp_kernels: Dict[int, Any] = {}
+
+    # --- proposing ------------------------------------------------------------------------------------------------
+    def propose(self, n: int, history: History) -> List[Config]:
+        n_init = int(self.options["n_init"])
+        out: List[Config] = []
+        proposed = history.n_evaluated + len(history.pending) + len(history.failed)
+        if proposed < n_init:
+            out = self.random_new(min(n, n_init - proposed), history)
+            if len(out) == n:
+                return out
+        if history.n_evaluated < max(3, min(n_init, 10)):
+            return out  # not enough results to fit anything yet: wait for them
+        new_results = history.n_evaluated - self._n_at_fit
+        fresh = [c for c in self._queue if not history.seen(self.space.key(c))]
+        if not fresh or new_results >= int(self.options["refit_after"]):
+            self._queue = self._run_round(history, max(n, int(self.options["queue_size"])))
+        taken = {self.space.key(c) for c in out}
+        while self._queue and len(out) < n:
+            config = self._queue.pop(0)
+            key = self.space.key(config)
+            if not history.seen(key) and key not in taken:
+                taken.add(key)
+                out.append(config)
+        if len(out) < n:  # the pool ran dry (tiny space or everything seen): fill at random
+            out += self.random_new(n - len(out), history, taken)
+        return out
+
+    # --- one round ------------------------------------------------------------------------------------------------
+    def _run_round(self, history: History, queue_size: int) -> List[Config]:
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([self.seed, self.round])
+        genes, F = history.genes(), normal_scores(history.F())
+        X = self.space.encode_onehot(genes)
+        report: Dict[str, Any] = {"round": self.round, "n_train": int(X.shape[0]), "objectives": []}
+        self._score_heldout(history, X)
+        models, chosen = [], []
+        for j, objective in enumerate(self.objectives):
+            choice, scores, calib = self._choose(j, X, F[:, j])
+            models.append(choice["all"])
+            chosen.append(choice["chosen"])
+            report["objectives"].append({"name": objective.name, "chosen": choice["name"],
+                                         "std_calibration": round(calib, 3), "scores": scores})
+        self._models, self._chosen = models, chosen
+        self._n_at_fit, self._fitted_keys = history.n_evaluated, set(history.keys)
+        t1 = time.perf_counter()
+        pool = self._inner_search(history, genes, F, rng)
+        t2 = time.perf_counter()
+        pool = pool[[not history.seen(self.space.key(self.space.from_genes(g))) for g in pool]] if len(pool) else pool
+        queue: List[Config] = []
+        if len(pool):
+            Xp = self.space.encode_onehot(pool)
+            mean = np.empty((len(pool), len(self.objectives)))
+            std = np.empty_like(mean)
+            for j, (predictor, obj) in enumerate(zip(chosen, report["objectives"])):
+                mean[:, j], s = predictor.predict(Xp)
+                std[:, j] = s * obj["std_calibration"]
+            picked = pick_batch(mean, std, F, min(queue_size, len(pool)), rng)
+            queue = [self.space.from_genes(pool[i]) for i in picked]
+        t3 = time.perf_counter()
+        report.update(fit_s=round(t1 - t0, 3), inner_s=round(t2 - t1, 3), select_s=round(t3 - t2, 3),
+                      total_s=round(t3 - t0, 3), pool=int(len(pool)))
+        self.round_reports.append(report)
+        self.round += 1
+        return queue
+
+    def _score_heldout(self, history: History, X: np.ndarray) -> None:
+        """Predict the configs measured since the last fit with last round's models, before refitting."""
+        if not self._models:
+            self._heldout = [{"y": []} for _ in self.objectives]
+            return
+        new = [i for i, k in enumerate(history.keys) if k not in self._fitted_keys]
+        if not new:
+            return
+        F = normal_scores(history.F())
+        for j, store in enumerate(self._heldout):
+            store["y"].extend(F[new, j].tolist())
+            for name, model in self._models[j].items():
+                store.setdefault(name, []).extend(model.predict_mean(X[new]).tolist())
+            mean, std = self._chosen[j].predict(X[new])
+            z = (F[new, j] - mean) / np.maximum(std, 1e-12)
+            store.setdefault("z", []).extend(z.tolist())
+            window = int(self.options["heldout_window"])
+            for key in list(store):
+                store[key] = store[key][-window:]
+
+    def _choose(self, j: int, X: np.ndarray, y: np.ndarray):
+        families = list(self.options["families"])
+        store = self._heldout[j]
+        seed = self.seed * 1000 + self.round
+        scores: Dict[str, Dict[str, float]] = {}
+        if len(store["y"]) >= 10 and all(f in store for f in families):
+            y_held = np.array(store["y"])
+            for f in families:
+                pred = np.array(store[f])
+                scores[f] = {"kendall_tau": round(kendall_tau(y_held, pred), 4), "mape": round(mape(y_held, pred), 4)}
+            name = max(families, key=lambda f: scores[f]["kendall_tau"])
+            z = np.array(store.get("z", []))
+            calib = float(np.clip(np.sqrt(np.mean(z ** 2)), 0.5, 5.0)) if z.size >= 10 else 1.0
+            all_models = {f: self._fit_family(j, f, X, y, seed) for f in families}
+            chosen = all_models[name]
+            if name in ("ridge", "svr", "mlp"):  # their std comes from a bootstrap ensemble: only for the chosen one
+                chosen = make_predictor(name, seed=seed, with_uncertainty=True).fit(X, y)
+        else:
+            selection = select_and_fit(X, y, families, n_folds=3, seed=seed)
+            for s in selection.scores:
+                scores[s.model] = {"kendall_tau": round(s.kendall_tau, 4), "mape": round(s.mape, 4)}
+            name, calib, chosen = selection.chosen, 1.0, selection.predictor
+            all_models = {f: self._fit_family(j, f, X, y, seed) for f in families}
+        return {"all": all_models, "chosen": chosen, "name": name}, scores, calib
+
+    def _fit_family(self, j: int, family: str, X: np.ndarray, y: np.ndarray, seed: int):
+        if family != "gp":
+            return make_predictor(family, seed=seed, with_uncertainty=False).fit(X, y)
+        # GP hyper-parameters are re-optimised when the data grew by half since the last time, else reused.
+        kernel, n_opt = self._gp_kernels.get(j, (None, 0))
+        if kernel is not None and X.shape[0] < 1.5 * n_opt:
+            return make_predictor("gp", seed=seed, kernel=kernel).fit(X, y)
+        model = make_predictor("gp", seed=seed).fit(X, y)
+        self._gp_kernels[j] = (model.kernel, X.shape[0])
+        return model
+
+    # --- inner search over predicted objectives -------------------------------------------------------------------
+    def _inner_search(self, history: History, genes: np.ndarray, F: np.ndarray, rng) -> np.ndarray:
+        from pymoo.algorithms.moo.nsga2 import NSGA2
+        from pymoo.core.problem import Problem
+        from pymoo.operators.crossover.sbx import SBX
+        from pymoo.operators.mutation.pm import PM
+        from pymoo.operators.repair.rounding import RoundingRepair
+        from pymoo.optimize import minimize
+
+        space, chosen, visited = self.space, self._chosen, []
+
+        class Predicted(Problem):
+            def _evaluate(self, x, out, *args, **kwargs):
+                g = space.clip_genes(x)
+                visited.append(g)
+                Xf = space.encode_onehot(g)
+                out["F"] = np.column_stack([p.predict_mean(Xf) for p in chosen])
+
+        pop_size = int(self.options["inner_pop"])
+        # Start from the measured configs in front order (the search refines what is known to be good).
+        start = genes[np.argsort(nondominated_ranks(F), kind="stable")][:pop_size]
+        if start.shape[0] < pop_size:
+            start = np.vstack([start, space.sample_genes(rng, pop_size - start.shape[0])])
+        problem = Predicted(n_var=len(space.params), n_obj=len(self.objectives), xl=np.zeros(len(space.params)),
+                            xu=(space.n_options - 1).astype(float), vtype=int)
+        algorithm = NSGA2(pop_size=pop_size, sampling=start.astype(float),
+                          crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+                          mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
+                          # pymoo's elimination re-mates until offspring are unique: seconds per run in a small
+                          # space. Off here; the pool is deduplicated below.
+                          eliminate_duplicates=False)
+        minimize(problem, algorithm, ("n_gen", int(self.options["inner_generations"])),
+                 seed=int(rng.integers(2**31 - 1)), verbose=False)
+        random_pool = space.sample_genes(rng, int(self.options["n_random_pool"]))
+        # Neighbours (one gene changed) of the best measured configs: fronts are locally connected.
+        best = genes[nondominated_ranks(F) < int(self.options["neighbour_ranks"])]
+        pool = space.canonical_genes(np.vstack(visited + [space.neighbours_genes(best), random_pool]))
+        _, first = np.unique(pool, axis=0, return_index=True)
+        return pool[np.sort(first)]
