@@ -19,6 +19,7 @@ COMMANDS = {
     "search": "fleetnas.host.commands.search",
     "report": "fleetnas.host.commands.report",
     "demo": "fleetnas.host.commands.demo",
+    "bench": "fleetnas.host.commands.bench",
 }
 
 
