@@ -16,19 +16,23 @@
    them). The baseline is kept: a board that stays slower keeps being flagged.
 
 HygieneState is the agent's mutable bookkeeping; one service owns one and calls this from its one measuring thread.
+Wiring at agent start-up (the service's MeasureFn signature)::
+
+    meter, sensor_info, state = build_hygiene(cache_dir / "reference", power_config)
+    service = AgentService(store, measure_fn=make_measure_fn(meter, state))
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from fleetnas.agent.energy import EnergyObserver
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
 from fleetnas.agent.power.null import NullMeter
 from fleetnas.agent.records import (
-    EnergyConfig, MeasureResult, Outcome, RuntimeOptions, Stability, TimingConfig)
+    EnergyConfig, MeasureResult, Outcome, PowerSensorInfo, RuntimeOptions, Stability, TimingConfig)
 
 
 @dataclass(frozen=True)
@@ -178,3 +182,25 @@ def _canary(result: MeasureResult, state: HygieneState) -> MeasureResult:
             + (f": drifted, the last {suspects} measurements are suspect" if drifted else ""))
     return replace(result, drift_suspect=result.drift_suspect or drifted,
                    extra={**result.extra, "drift_canary": note})
+
+
+def build_hygiene(reference_dir: Path, power_config: Union[Mapping[str, Any], Any, None] = None,
+                  root: Optional[str] = None, canary_every: int = 20
+                  ) -> Tuple[PowerMeter, PowerSensorInfo, HygieneState]:
+    """Start-up: pick the power meter (its read rate measured now), write the canary's reference model into
+    reference_dir, and take the device class's calibration from the power config (a PowerConfig or its mapping)."""
+    from fleetnas.agent.power.detect import PowerConfig, select_meter
+    from fleetnas.agent.reference_model import write_reference_model
+    config = power_config if isinstance(power_config, PowerConfig) else PowerConfig.from_mapping(power_config)
+    meter, info = select_meter(root, config)
+    reference = ReferenceModel(write_reference_model(Path(reference_dir), "onnx", rows=1, width=256, depth=4, seed=0))
+    state = HygieneState(canary_every=canary_every, reference=reference, calibration=config.calibration_for(),
+                         root=root)
+    return meter, info, state
+
+
+def make_measure_fn(meter: Optional[PowerMeter], state: HygieneState) -> Callable[..., MeasureResult]:
+    """The service's MeasureFn: (model_path, model_format, runtime, options, timing, energy) -> MeasureResult."""
+    def measure(model_path, model_format, runtime, options, timing, energy):
+        return measure_with_hygiene(model_path, model_format, runtime, options, timing, energy, meter, state)
+    return measure

@@ -192,3 +192,16 @@ def test_throttle_flags_pi_sticky_bits_and_jetson_power_mode(tmp_path, monkeypat
     assert dict(merged.throttle) == {"nvpmodel": "MAXN (0)"}
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert throttle.extra_flags() == ()
+
+
+def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path):
+    from fleetnas.agent.hygiene import build_hygiene, make_measure_fn
+    from fleetnas.agent.power.base import Calibration
+    meter, info, state = build_hygiene(tmp_path / "reference", {"device_class": "rpi4", "calibration": {
+        "rpi4": {"scale": 1.1, "offset_w": 0.5}}}, root=str(board), canary_every=5)
+    assert isinstance(meter, NullMeter) and not info.readable and "external USB meter" in info.message
+    assert state.reference.model_path.exists() and state.calibration == Calibration(1.1, 0.5)
+    measure = make_measure_fn(meter, state)
+    result = measure(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(enabled=True))
+    assert result.energy is None and "external USB meter" in result.energy_unavailable_reason
+    assert state.reference_baseline_ms is not None and "baseline" in result.extra["drift_canary"]
