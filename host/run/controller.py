@@ -9,6 +9,7 @@ result are dispatched again, and the measurement cache answers for anything meas
 """
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -95,7 +96,7 @@ class SearchController:
 
     # ------------------------------------------------------------------ set-up
     def _check_meta(self, resume: bool) -> None:
-        meta, wanted = self.journal.meta(), self.settings.meta()
+        meta, wanted = self.journal.meta(), json.loads(json.dumps(self.settings.meta()))  # as stored: lists
         if meta and not resume:
             raise UsageError(f"{self.journal.run_dir} already holds a run: add --resume to continue it, or pick a new "
                              f"--out folder")

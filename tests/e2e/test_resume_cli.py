@@ -1,0 +1,104 @@
+"""The host as a real subprocess: SIGKILL mid-run, `--resume` finishes; `fleetnas report`, `fleetnas devices check`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from agent_harness import running_agent
+from conftest import E2E_TIMING, tiny_weights
+from fleet_helpers import devices_toml
+
+BUDGET = 4
+
+
+def fleetnas(*args, env=None, timeout=600, **kw):
+    return subprocess.run([sys.executable, "-m", "fleetnas.host.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env, **kw)
+
+
+def search_args(tmp_path, export_dir):
+    timing = [f"--warmup-runs={E2E_TIMING['warmup_runs']}", f"--warmup-s={E2E_TIMING['warmup_s']}",
+              f"--blocks={E2E_TIMING['blocks']}", f"--min-runs={E2E_TIMING['min_runs_per_block']}",
+              "--min-block-s=0.2"]
+    weights = ["--weights", tiny_weights()] if tiny_weights() else []
+    return ["search", "--supernet", "tiny", *weights, "--devices", tmp_path / "devices.toml", "--budget", BUDGET,
+            "--seed", 0, "--tactic", "random", "--out", tmp_path / "run", "--export-dir", export_dir,
+            "--threads", 1, "--no-progress", *timing]
+
+
+def journal_rows(run_dir):
+    path = run_dir / "journal.sqlite"
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(str(path), timeout=5) as db:
+            return db.execute("SELECT device_class, config_key, source, device_name FROM fleet_measurements "
+                              "ORDER BY id").fetchall()
+    except sqlite3.OperationalError:   # tables not created yet
+        return []
+
+
+@pytest.mark.slow
+def test_host_killed_mid_run_then_resume_measures_nothing_twice(tmp_path, tiny, export_dir, isolated_cache):
+    env = dict(os.environ)
+    with running_agent(tmp_path / "a0") as a0, running_agent(tmp_path / "a1") as a1:
+        (tmp_path / "devices.toml").write_text(devices_toml([a0, a1]))
+        args = search_args(tmp_path, export_dir)
+        host = subprocess.Popen([sys.executable, "-m", "fleetnas.host.cli", *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.monotonic() + 400
+        while len(journal_rows(tmp_path / "run")) < 1 and time.monotonic() < deadline and host.poll() is None:
+            time.sleep(0.02)
+        host.send_signal(signal.SIGKILL)
+        host.wait(timeout=30)
+        assert host.returncode == -signal.SIGKILL, host.stderr.read().decode()[-2000:]
+        before = journal_rows(tmp_path / "run")
+        assert 1 <= len(before) < BUDGET, before
+        again = fleetnas(*args, env=env)      # same run without --resume: refused, says what to do
+        assert again.returncode == 2 and "--resume" in again.stderr
+        resumed = fleetnas(*args, "--resume", "--json", env=env)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        done = a0.service.queue_stats().measurements_done + a1.service.queue_stats().measurements_done
+    rows = journal_rows(tmp_path / "run")
+    assert rows[:len(before)] == before
+    keys = [(c, k) for c, k, _, _ in rows]
+    assert len(keys) == BUDGET and len(set(keys)) == BUDGET          # one result per candidate, none twice
+    measured = sum(1 for r in rows if r[2] == "measured")
+    # A measurement in flight at the SIGKILL finishes on its agent but never reaches the journal, so the resumed run
+    # asks for it again: at most one per agent. Everything journaled was never measured again.
+    assert measured <= done <= measured + 2, (measured, done)
+    data = json.loads(resumed.stdout)
+    assert data["candidates_evaluated"] == BUDGET and data["fronts"]["cpu"]
+    report = fleetnas("report", tmp_path / "run", "--json", "--no-plots")
+    assert report.returncode == 0, report.stderr
+    replay = json.loads(report.stdout)
+    assert replay["fronts"] == data["fronts"] and replay["candidates_evaluated"] == BUDGET
+    assert isinstance(replay["measurements"], int) and replay["measurements"] == measured
+
+
+def test_report_and_devices_cli_errors(tmp_path):
+    r = fleetnas("report", tmp_path)
+    assert r.returncode == 2 and "not a fleetnas run folder" in r.stderr and "Traceback" not in r.stderr
+    (tmp_path / "bad.toml").write_text('[[device]]\nname = "x"\n')
+    r = fleetnas("devices", "check", "--devices", tmp_path / "bad.toml")
+    assert r.returncode == 2 and "missing address" in r.stderr
+
+
+def test_devices_check_reachable_and_not(tmp_path):
+    with running_agent(tmp_path / "a") as agent:
+        toml = devices_toml([agent]) + '[[device]]\nname = "gone"\naddress = "127.0.0.1:1"\nclass = "cpu"\n'
+        (tmp_path / "devices.toml").write_text(toml)
+        r = fleetnas("devices", "check", "--devices", tmp_path / "devices.toml", "--json", "--timeout-s", 3)
+        r_text = fleetnas("devices", "check", "--devices", tmp_path / "devices.toml", "--timeout-s", 3)
+    assert r.returncode == 1, r.stderr
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert rows["dev0"]["usable"] and rows["dev0"]["fingerprint_sha256"] and "onnxruntime" in rows["dev0"]["runtimes"][0]
+    assert abs(rows["dev0"]["clock_offset_ms"]) < 1000
+    assert not rows["gone"]["reachable"] and "unreachable" in rows["gone"]["problem"]
+    assert r_text.returncode == 1 and "gone (127.0.0.1:1) unusable" in r_text.stdout and "dev0" in r_text.stdout
