@@ -20,6 +20,8 @@ COMMANDS = {
     "report": "fleetnas.host.commands.report",
     "demo": "fleetnas.host.commands.demo",
     "bench": "fleetnas.host.commands.bench",
+    "supernets": "fleetnas.host.commands.supernets",
+    "export": "fleetnas.host.commands.export",
 }
 
 

@@ -1,0 +1,89 @@
+"""`fleetnas export --supernet NAME --config JSON|random --format onnx|tflite --out FILE`: one sub-network to a file.
+
+The second form, `fleetnas export DIR --device NAME --pick K` (a sub-network from a search's front), arrives with
+the search (issue 6); its arguments are parsed here already so the command keeps one shape.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+from pathlib import Path
+
+HELP = "export a sub-network of a super-network as ONNX or TFLite"
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("FLEETNAS_CACHE_DIR", "~/.cache/fleetnas")).expanduser() / "exports"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", nargs="?", type=Path, metavar="DIR", help="a search's output directory (issue 6)")
+    parser.add_argument("--supernet", help="super-network name (see `fleetnas supernets`)")
+    parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
+    parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
+    parser.add_argument("--weights", type=Path, help="checkpoint to load into the super-network")
+    parser.add_argument("--format", choices=("onnx", "tflite"), default="onnx")
+    parser.add_argument("--out", type=Path, help="output file")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="export cache (default $FLEETNAS_CACHE_DIR/exports or ~/.cache/fleetnas/exports)")
+    parser.add_argument("--device", help="with DIR: the device class whose front to pick from")
+    parser.add_argument("--pick", type=int, help="with DIR: index on that front")
+    parser.add_argument("--json", action="store_true", help="print the export record as JSON")
+
+
+def parse_config(text: str, supernet, seed: int) -> dict:
+    """``random`` (seeded) or a JSON object; validated against the super-network's space."""
+    import numpy as np
+
+    from fleetnas.host.errors import UsageError
+
+    if text == "random":
+        return supernet.space.sample(np.random.default_rng(seed))
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        example = supernet.key(supernet.space.sample(np.random.default_rng(0)))
+        raise UsageError(f"--config is not valid JSON ({exc.msg} at column {exc.colno}); give a JSON object such "
+                         f"as '{example}', or 'random'") from None
+    if not isinstance(config, dict):
+        raise UsageError("--config must be a JSON object of parameter: value, or 'random'")
+    return supernet.validate(config)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fleetnas.host.errors import UsageError
+
+    if args.run_dir is not None:
+        raise UsageError("exporting from a search directory (DIR --device --pick) is not available yet; use "
+                         "--supernet NAME --config JSON")
+    missing = [flag for flag, value in (("--supernet", args.supernet), ("--config", args.config), ("--out", args.out))
+               if value is None]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)}; e.g. fleetnas export --supernet tiny --config random "
+                         "--format onnx --out tiny.onnx")
+    from fleetnas.host.supernets import get_supernet
+
+    supernet = get_supernet(args.supernet, weights=args.weights)
+    config = parse_config(args.config, supernet, args.seed)
+    cache_dir = args.cache_dir or default_cache_dir()
+    if args.format == "onnx":
+        from fleetnas.host.export.onnx import export_onnx
+
+        exported = export_onnx(supernet, config, cache_dir)
+    else:
+        from fleetnas.host.export.tflite import export_tflite
+
+        exported = export_tflite(supernet, config, cache_dir)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(exported.path, args.out)
+    record = dict(exported.to_dict(), path=str(args.out), cache_path=str(exported.path),
+                  macs=supernet.macs(config), params=supernet.params(config))
+    if args.json:
+        print(json.dumps(record, indent=2, sort_keys=True))
+    else:
+        print(f"wrote {args.out} ({exported.format}, {exported.size_bytes} bytes, sha256 {exported.sha256[:16]}, "
+              f"{record['macs'] / 1e6:.2f} MMACs, {record['params']} params{', cached' if exported.cache_hit else ''})")
+        print(f"config {exported.config_key}")
+    return 0

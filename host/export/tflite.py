@@ -1,0 +1,66 @@
+"""TFLite export through litert-torch (the optional ``[tflite-export]`` extra), verified in the LiteRT interpreter.
+
+litert-torch pulls jax, transformers and pins older pydantic/typing_extensions, so it is not part of ``[host]``; when
+it is missing the error says how to install it. Same cache and record as ONNX (``ExportedModel``).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+from fleetnas.host.export.onnx import (VERIFY_TOLERANCE, ExportedModel, ExportError, _as_tuple, _read_cached,
+                                       cache_name, max_error, store)
+
+INSTALL_HINT = ("TFLite export needs the litert-torch converter: pip install 'fleetnas[tflite-export]' "
+                "(it brings jax and transformers, so a separate virtualenv with --system-site-packages keeps the "
+                "host's packages as they are)")
+
+
+def _converter():
+    try:
+        import litert_torch
+    except ImportError:
+        raise ExportError(INSTALL_HINT) from None
+    return litert_torch
+
+
+def verify_tflite(data: bytes, module, inputs, tolerance: float = VERIFY_TOLERANCE) -> float:
+    """Run the flatbuffer in LiteRT's interpreter; return the max error vs torch, raise ExportError above tolerance."""
+    import torch
+
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise ExportError("verifying a TFLite export needs LiteRT: pip install 'fleetnas[litert]'") from None
+    interpreter = Interpreter(model_content=data, num_threads=1)
+    interpreter.allocate_tensors()
+    for detail, tensor in zip(interpreter.get_input_details(), inputs):
+        interpreter.set_tensor(detail["index"], tensor.numpy())
+    interpreter.invoke()
+    outs = [interpreter.get_tensor(d["index"]) for d in interpreter.get_output_details()]
+    with torch.no_grad():
+        reference = [t.numpy() for t in _as_tuple(module(*inputs))]
+    error = max_error(reference, outs)
+    if error > tolerance:
+        raise ExportError(f"TFLite output differs from torch by {error:.2e} (tolerance {tolerance:.0e})")
+    return error
+
+
+def export_tflite(supernet, config: Mapping[str, Any], cache_dir: Union[str, Path],
+                  verify: bool = True) -> ExportedModel:
+    """Export (or fetch from ``cache_dir``) the sub-network ``config`` of ``supernet`` as a ``.tflite`` file."""
+    litert_torch = _converter()
+    config_key = supernet.key(config)
+    path = Path(cache_dir) / cache_name(supernet, config_key, "tflite", f"litert-torch-{litert_torch.__version__}"
+                                        if hasattr(litert_torch, "__version__") else "litert-torch")
+    cached = _read_cached(path, "tflite", supernet, config_key)
+    if cached is not None:
+        return cached
+    module = supernet.extract(config)
+    inputs = _as_tuple(supernet.example_input(config))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = bytes(litert_torch.convert(module, inputs).model_content())
+    error = verify_tflite(data, module, inputs) if verify else float("nan")
+    return store(path, data, "tflite", supernet, config_key, error)
