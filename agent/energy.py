@@ -18,7 +18,7 @@ import threading
 from typing import Any, Dict, Optional
 
 from fleetnas.agent.power.base import (
-    Calibration, PowerMeter, PowerSampler, SensorError, SensorTooFewSamples, integrate_window, required_window_s)
+    DEFAULT_SAMPLE_PERIOD_S, Calibration, PowerMeter, PowerSampler, SensorError, SensorTooFewSamples, integrate_window, required_window_s)
 from fleetnas.agent.records import EnergyConfig, EnergyResult
 
 START_PHASES = ("steady_end", "energy_idle_begin")
@@ -30,8 +30,9 @@ class EnergyObserver:
         self.meter = meter
         self.config = config or EnergyConfig(enabled=True)
         self.calibration = calibration
-        rate = meter.sample_rate_hz
-        self._period_s = period_s or (min(0.01, 1.0 / rate) if rate > 0 else 0.01)
+        # Poll at 100 Hz, or 4x per hardware update for slow sensors (a fuel gauge updates about once a second);
+        # a slow read (a forked vcgencmd) simply makes the loop run as fast as the command allows.
+        self._period_s = period_s or max(DEFAULT_SAMPLE_PERIOD_S, meter.update_period_s / 4)
         self.sampler: Optional[PowerSampler] = None
         self.phases: Dict[str, int] = {}
         self.inferences = 0

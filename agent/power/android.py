@@ -54,11 +54,13 @@ class AndroidBatteryMeter(PowerMeter):
 
     def _plugged(self) -> str:
         status_path = os.path.join(self._dir, "status")
-        if os.path.exists(status_path):
+        try:
             with open(status_path, "r") as handle:
                 status = handle.read().strip()
-            if status in ("Charging", "Full"):
-                return f"battery status is {status}"
+        except OSError:  # no status file on this kernel: the charger files below decide
+            status = ""
+        if status in ("Charging", "Full"):
+            return f"battery status is {status}"
         for charger in CHARGERS:
             online = under_root(self._root, f"sys/class/power_supply/{charger}/online")
             if os.path.exists(online) and read_sysfs_number(online) == 1:
