@@ -177,6 +177,10 @@ class PowerSampler:
                 self.error = exc
                 self._stop.set()
                 return None
+            except Exception as exc:  # noqa: BLE001 - a meter bug must end as a reason, not a silently dead thread
+                self.error = SensorGarbage(f"{self.meter.name} read failed: {type(exc).__name__}: {exc}")
+                self._stop.set()
+                return None
             t_ns = (t0 + self._clock_ns()) // 2  # the midpoint of a slow read (a forked command) is its time
             try:
                 value = self._accumulate(raw) if self.meter.kind == COUNTER else float(raw)
