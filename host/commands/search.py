@@ -76,7 +76,6 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
     from fleetnas.host.report.render import write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
-    from fleetnas.host.run.journal import RunJournal
     from fleetnas.host.supernets.base import get_supernet
 
     objectives = parse_objectives(args.objectives)
@@ -87,21 +86,21 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     supernet = get_supernet(args.supernet, weights=args.weights)
     args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
-    journal = RunJournal(args.out)
     try:
         with open_fleet(args.devices, args.out) as registry:
-            controller = SearchController(settings, supernet, registry, journal, cache, resume=args.resume,
+            controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None))
-            live = (not args.no_progress and not args.json and sys.stdout.isatty())
-            if live:
-                from fleetnas.host.run.progress import LiveProgress
-                with LiveProgress() as progress:
-                    controller.on_update = progress
+            try:
+                if not args.no_progress and not args.json and sys.stdout.isatty():
+                    from fleetnas.host.run.progress import LiveProgress
+                    with LiveProgress() as progress:
+                        controller.on_update = progress
+                        controller.run()
+                else:
                     controller.run()
-            else:
-                controller.run()
+            finally:
+                controller.close()
     finally:
-        journal.close()
         if cache is not None:
             cache.close()
     data = write_report(args.out)

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from fleetnas.host.run.journal import RunJournal
+from fleetnas.host.run.journal import class_trials, open_journal, read_run
 
 _COLUMN = {"accuracy": "accuracy", "latency": "latency_ms", "energy": "energy_mj"}
 
@@ -64,7 +64,7 @@ class ClassFront:
     points: Tuple[Point, ...]         # every usable evaluation, in journal order
     front: Tuple[Point, ...]          # non-dominated points, by latency
     failed: int                       # evaluations without usable numbers
-    measurements: int                 # journal rows for this class (measured + from cache)
+    measurements: int                 # measurements behind the points (measured + from the cache)
     measured: int                     # of which measured on a board in this run
     hv_curve: Tuple[float, ...]       # hypervolume after each point
     reference: Tuple[float, ...]
@@ -82,34 +82,35 @@ def minimization(F: np.ndarray) -> np.ndarray:
     return G
 
 
-def class_front(journal: RunJournal, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
+def class_front(journal, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
     from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
-    subnets = journal.subnets()
-    candidates = {c.config_key for c in journal.candidates(device_class)}
-    measurements = journal.measurements_for(device_class)
-    seen, points, failed = set(), [], 0
-    for m in measurements:
-        if m.config_key in seen or m.config_key not in candidates:
-            continue          # the first result per candidate counts (a re-dispatch never yields a second)
-        seen.add(m.config_key)
-        s = subnets.get(m.config_key)
-        if s is None or not m.usable or ("energy" in objectives and m.energy_mj is None):
+    trials = class_trials(journal, device_class)
+    points, failed = [], 0
+    for t in trials:
+        if t.state == "failed":
             failed += 1
+        if t.state != "done" or t.measurement is None or t.subnet is None:
             continue
-        points.append(Point(m.config_key, s.accuracy, float(m.latency_ms), m.energy_mj, m.outcome, m.device_name,
-                            m.source, m.emulated, m.model_sha256, s.macs, s.params, m.response))
+        m, s = t.measurement, t.subnet
+        points.append(Point(t.config_key, t.values["accuracy"], float(t.values["latency_ms"]),
+                            t.values.get("energy_mj", m.energy_mj), m.outcome, m.device_name, m.source, m.emulated,
+                            m.model_sha256, s.macs, s.params, m.response))
     F = minimization(np.array([[p.value(o) for o in objectives] for p in points], dtype=float).reshape(
         len(points), len(objectives)))
     reference = (1.0,) + tuple(1.1 * float(F[:, j].max()) if len(F) else 1.0 for j in range(1, len(objectives)))
     curve = tuple(hypervolume(F[: i + 1], reference) for i in range(len(F)))
     mask = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
     front = sorted((p for p, keep in zip(points, mask) if keep), key=lambda p: (p.latency_ms, -p.accuracy))
-    return ClassFront(device_class, objectives, tuple(points), tuple(front), failed, len(measurements),
-                      sum(1 for m in measurements if m.source == "measured"), curve, reference)
+    measured = sum(1 for p in points if p.source == "measured")
+    return ClassFront(device_class, objectives, tuple(points), tuple(front), failed, len(points), measured, curve,
+                      reference)
 
 
-def run_fronts(journal: RunJournal) -> Dict[str, ClassFront]:
-    meta = journal.meta()
-    objectives = tuple(meta.get("objectives") or ("accuracy", "latency"))
-    classes = meta.get("classes") or sorted({c.device_class for c in journal.candidates()})
-    return {c: class_front(journal, c, objectives) for c in classes}
+def run_fronts(run_dir) -> Dict[str, ClassFront]:
+    settings = read_run(run_dir)
+    objectives = tuple(settings.get("objectives") or ("accuracy", "latency"))
+    journal = open_journal(run_dir)
+    try:
+        return {c: class_front(journal, c, objectives) for c in settings["classes"]}
+    finally:
+        journal.close()

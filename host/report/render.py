@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from fleetnas.host.report.fronts import ClassFront, Point, run_fronts
-from fleetnas.host.run.journal import RunJournal
+from fleetnas.host.run.journal import read_run
 
 
 def point_json(p: Point) -> Dict[str, Any]:
@@ -36,25 +36,26 @@ def _write_csv(path: Path, points: Sequence[Point]) -> None:
         writer.writerows(rows)
 
 
-def report_data(journal: RunJournal, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
-    meta = journal.meta()
+def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
+    settings = read_run(run_dir)
     per_device: Dict[str, int] = {}
     cache_hits = 0
-    for m in journal.measurements.all():
-        if m.source == "cache":
-            cache_hits += 1
-        elif m.outcome != "ERROR":
-            per_device[m.device_name] = per_device.get(m.device_name, 0) + 1
-    evaluated = sum(len(f.points) + f.failed for f in fronts.values())
+    for f in fronts.values():
+        for p in f.points:
+            if p.source == "cache":
+                cache_hits += 1
+            else:
+                per_device[p.device_name] = per_device.get(p.device_name, 0) + 1
+    subnets = {p.config_key for f in fronts.values() for p in f.points}
     return {
-        "run_dir": str(journal.run_dir),
-        "supernet": meta.get("supernet"),
-        "objectives": list(meta.get("objectives") or []),
-        "seed": meta.get("seed"),
-        "budget": meta.get("budget"),
-        "tactic": meta.get("tactic"),
-        "candidates_evaluated": evaluated,
-        "subnets_evaluated": len(journal.subnets()),
+        "run_dir": str(run_dir),
+        "supernet": settings.get("supernet"),
+        "objectives": list(settings.get("objectives") or []),
+        "seed": settings.get("seed"),
+        "budget": settings.get("budget"),
+        "tactic": settings.get("tactic"),
+        "candidates_evaluated": sum(len(f.points) + f.failed for f in fronts.values()),
+        "subnets_evaluated": len(subnets),
         "measurements": sum(per_device.values()),
         "measurements_per_device": per_device,
         "cache_hits": cache_hits,
@@ -108,12 +109,8 @@ def format_front_table(front: ClassFront) -> str:
 
 
 def write_report(run_dir: Path, plots: bool = True) -> Dict[str, Any]:
-    journal = RunJournal.open_existing(run_dir)
-    try:
-        fronts = run_fronts(journal)
-        data = report_data(journal, fronts)
-    finally:
-        journal.close()
+    fronts = run_fronts(run_dir)
+    data = report_data(run_dir, fronts)
     for c, f in fronts.items():
         out = Path(run_dir) / c
         out.mkdir(parents=True, exist_ok=True)
@@ -126,7 +123,7 @@ def write_report(run_dir: Path, plots: bool = True) -> Dict[str, Any]:
             plot_class(f, out)
     (Path(run_dir) / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True))
     md = [f"# fleetnas run: {data['supernet']} ({', '.join(data['objectives'])})", "",
-          f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} sub-networks), "
+          f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} distinct sub-networks), "
           f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache.", ""]
     for c, f in fronts.items():
         md += ["```", format_front_table(f), "```", f"![{c} front]({c}/front.png)", ""]

@@ -1,30 +1,31 @@
-"""The search loop: propose (tactic) -> evaluate accuracy + export once per sub-network -> measure on the fleet -> tell.
+"""The search loop: ask (per device class) -> accuracy + export once per sub-network -> measure on the fleet -> tell.
 
-One tactic and one history per device class: each class gets its own front and its own budget of candidates, while
-accuracy and the exported model of a configuration are computed once and shared by every class that proposes it.
-The loop runs on one thread (it owns the tactics, histories and the journal's candidate rows); the dispatcher's
-workers measure in parallel and hand results back as they arrive, in any order, failed ones included.
-Resume replays the journal: proposals and results go back into each history (and its tactic), proposals without a
-result are dispatched again, and the measurement cache answers for anything measured before the interruption.
+One ``fleetnas.host.search.engine.Search`` per device class (its own tactic, front and budget), all in the run's one
+journal; accuracy and the exported model of a configuration are computed once and shared by every class that
+proposes it. This thread owns the searches and the journal; the dispatcher's workers measure in parallel and hand
+results back as they arrive, in any order, failed ones included.
+Resume: each Search replays its journal (same proposals, same tactic state); proposals without a result are
+dispatched again, except that a measurement already journaled for one is told directly, and the measurement cache
+answers for anything measured in an earlier run.
 """
 from __future__ import annotations
 
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-import numpy as np
-
-from fleetnas.host.errors import UsageError
+from fleetnas.host.errors import FleetnasError, UsageError
 from fleetnas.host.fleet.devices import DeviceRegistry
 from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeConfig
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
-from fleetnas.host.run.journal import RunJournal, Subnet
+from fleetnas.host.run.journal import (Subnet, open_journal, read_run, record_measurement, record_subnet,
+                                       trial_records, write_run)
 
 log = logging.getLogger("fleetnas.host.run")
+# objective on the command line -> (value name in the journal, maximise?)
 OBJECTIVE_COLUMNS = {"accuracy": ("accuracy", True), "latency": ("latency_ms", False), "energy": ("energy_mj", False)}
 
 
@@ -46,29 +47,26 @@ class SearchSettings:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     inflight_per_device: int = 2      # keeps each agent busy while the next model is exported/uploaded
 
-    def meta(self) -> Dict[str, Any]:
-        d = asdict(self)
-        d["runtime"] = self.runtime.key
-        d.pop("inflight_per_device")
-        return d
+    def run_settings(self, registry: DeviceRegistry, weights_id: str) -> Dict[str, Any]:
+        return {"supernet": self.supernet, "weights": weights_id, "objectives": list(self.objectives),
+                "seed": self.seed, "tactic": self.tactic, "budget": self.budget, "runtime": json.loads(self.runtime.key),
+                "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
 
 @dataclass
 class ClassState:
     device_class: str
-    tactic: Any
-    history: Any
-    inflight: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    proposed: int = 0
+    search: Any                                    # fleetnas.host.search.engine.Search
+    inflight: Dict[str, int] = field(default_factory=dict)   # config key -> trial id
     exhausted: bool = False
 
     @property
     def finished(self) -> bool:
-        return not self.inflight and self.exhausted
+        return self.search.finished or (self.exhausted and not self.inflight)
 
 
 class SearchController:
-    def __init__(self, settings: SearchSettings, supernet, registry: DeviceRegistry, journal: RunJournal,
+    def __init__(self, settings: SearchSettings, supernet, registry: DeviceRegistry, run_dir: Path,
                  cache: Optional[MeasurementStore] = None, *, resume: bool = False,
                  on_update: Optional[Callable[["SearchController"], None]] = None,
                  dispatcher_options: Optional[Dict[str, Any]] = None, export_dir: Optional[Path] = None) -> None:
@@ -78,64 +76,61 @@ class SearchController:
         self.settings = settings
         self.supernet = supernet
         self.registry = registry
-        self.journal = journal
+        self.run_dir = Path(run_dir)
         self.cache = cache
         self.on_update = on_update
         self.dispatcher_options = dispatcher_options or {}
         self.objectives = [Objective(*OBJECTIVE_COLUMNS[n]) for n in settings.objectives]
-        self.models_dir = Path(export_dir) if export_dir else journal.run_dir / "models"
+        self.models_dir = Path(export_dir) if export_dir else self.run_dir / "models"
         self._weights_id = supernet.weights_id
-        self.subnets: Dict[str, Subnet] = journal.subnets()
+        self.subnets: Dict[str, Subnet] = {}
         self.dispatcher: Optional[Dispatcher] = None
         self.started = time.monotonic()
-        self._check_meta(resume)
-        self.classes = {c: self._new_class_state(c) for c in registry.classes}
-        self.resubmit: List[Tuple[str, str]] = []
-        if resume:
-            self._replay()
+        self._check_run(resume)
+        self.journal = open_journal(self.run_dir)
+        self.classes = {c: self._open_class(c, resume) for c in registry.classes}
+
+    def close(self) -> None:
+        self.journal.close()
 
     # ------------------------------------------------------------------ set-up
-    def _check_meta(self, resume: bool) -> None:
-        meta, wanted = self.journal.meta(), json.loads(json.dumps(self.settings.meta()))  # as stored: lists
-        if meta and not resume:
-            raise UsageError(f"{self.journal.run_dir} already holds a run: add --resume to continue it, or pick a new "
-                             f"--out folder")
-        if resume and not meta:
-            raise UsageError(f"--resume: {self.journal.run_dir} holds no run to continue; drop --resume to start one")
-        changed = sorted(k for k in wanted if k in meta and meta[k] != wanted[k] and k != "budget")
-        if changed:
-            raise UsageError(f"--resume with different settings ({', '.join(f'{k}: {meta[k]} -> {wanted[k]}' for k in changed)});"
-                             f" resume with the original ones or start a new --out folder")
-        self.journal.set_meta({**wanted, "classes": self.registry.classes,
-                               "devices": {d.name: d.device_class for d in self.registry}})
+    def _check_run(self, resume: bool) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        wanted = self.settings.run_settings(self.registry, self._weights_id)
+        exists = (self.run_dir / "run.json").exists()
+        if exists and not resume:
+            raise UsageError(f"{self.run_dir} already holds a run: add --resume to continue it, or pick a new --out")
+        if resume and not exists:
+            raise UsageError(f"--resume: {self.run_dir} holds no run to continue; drop --resume to start one")
+        if exists:
+            stored = read_run(self.run_dir)
+            changed = sorted(k for k in ("supernet", "weights", "objectives", "seed", "tactic", "runtime")
+                             if stored.get(k) != wanted[k])
+            missing = sorted(set(stored.get("classes", [])) - set(self.registry.classes))
+            if changed or missing:
+                what = ", ".join([f"{k}: {stored.get(k)} -> {wanted[k]}" for k in changed] +
+                                 [f"device class {c} is gone" for c in missing])
+                raise UsageError(f"--resume with different settings ({what}); resume with the original ones or "
+                                 f"start a new --out folder")
+        write_run(self.run_dir, wanted)
 
-    def _new_class_state(self, device_class: str) -> ClassState:
-        from fleetnas.host.search.tactic import History, make_tactic
+    def _open_class(self, device_class: str, resume: bool) -> ClassState:
+        from fleetnas.host.search.engine import Search
         try:
-            tactic = make_tactic(self.settings.tactic, self.supernet.space, self.objectives, seed=self.settings.seed)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        return ClassState(device_class, tactic, History(self.supernet.space, self.objectives))
-
-    def _replay(self) -> None:
-        for c, state in self.classes.items():
-            for cand in self.journal.candidates(c):
-                state.history.add_pending(cand.config_key, self.supernet.space.config_from_key(cand.config_key))
-                state.proposed += 1
-            for m in self.journal.measurements_for(c):
-                if m.config_key in state.history.pending:
-                    self._tell_history(state, m)
-            for key in state.history.pending:
-                self.resubmit.append((c, key))
-                state.inflight[key] = state.history.pending[key]
+            search = Search(self.supernet.space, self.objectives, tactic=self.settings.tactic, seed=self.settings.seed,
+                            budget=self.settings.budget, journal=self.journal, run=device_class, resume=True)
+        except (ValueError, FleetnasError) as exc:
+            raise UsageError(f"device class {device_class}: {exc}") from None
+        return ClassState(device_class, search)
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
-        with Dispatcher(self.registry, self.settings.runtime, journal=self.journal.measurements, cache=self.cache,
+        with Dispatcher(self.registry, self.settings.runtime, cache=self.cache,
                         **self.dispatcher_options) as dispatcher:
             self.dispatcher = dispatcher
-            for c, key in self.resubmit:
-                self._submit(c, key, self.classes[c].inflight[key])
+            for state in self.classes.values():
+                for p in state.search.pending():    # after a resume
+                    self._dispatch(state, p)
             while not all(s.finished for s in self.classes.values()):
                 for state in self.classes.values():
                     self._fill(state)
@@ -147,29 +142,31 @@ class SearchController:
                 self.on_update(self)
 
     def _fill(self, state: ClassState) -> None:
-        if state.exhausted:
+        if state.finished or state.exhausted:
             return
         capacity = self.settings.inflight_per_device * len(self.registry.by_class[state.device_class])
-        want = min(self.settings.budget - state.proposed, capacity - len(state.inflight))
-        if self.settings.budget - state.proposed <= 0:
-            state.exhausted = True
-            return
+        want = min(state.search.budget_left or 0, capacity - len(state.inflight))
         if want <= 0:
             return
-        configs = state.tactic.propose(want, state.history)
-        if not configs and not state.inflight:
+        proposals = state.search.ask(want)
+        if not proposals and not state.inflight:
             state.exhausted = True   # the space (or the tactic) has nothing new left
+        for p in proposals:
+            self._dispatch(state, p)
+
+    def _dispatch(self, state: ClassState, proposal) -> None:
+        subnet, journaled = trial_records(self.journal, proposal.trial_id)
+        if subnet is None:
+            subnet = self.subnet(proposal.key, proposal.config)
+            record_subnet(self.journal, proposal.trial_id, subnet)
+        state.inflight[proposal.key] = proposal.trial_id
+        if journaled is not None:   # measured before an interruption, not yet told
+            self._tell(state, proposal.key, journaled, already_journaled=True)
             return
-        for config in configs[:want]:
-            key = self.supernet.key(config)
-            state.history.add_pending(key, config)
-            self.journal.add_candidate(state.device_class, key)
-            state.proposed += 1
-            state.inflight[key] = config
-            self._submit(state.device_class, key, config)
+        self.dispatcher.submit(Job(state.device_class, Path(subnet.model_path), subnet.model_sha256, proposal.key))
 
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
-        """Accuracy and the exported model, once per configuration for every device class (journaled)."""
+        """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
         if key not in self.subnets:
             from fleetnas.host.export.onnx import export_onnx
             t0 = time.monotonic()
@@ -186,37 +183,39 @@ class SearchController:
                 macs, params = int(self.supernet.macs(config)), int(self.supernet.params(config))
             except (NotImplementedError, AttributeError):
                 pass
-            self.subnets[key] = s = Subnet(key, accuracy, exported.sha256, str(exported.path), exported.size_bytes,
-                                           macs, params, t1 - t0, t2 - t1)
-            self.journal.add_subnet(s)
+            self.subnets[key] = Subnet(key, accuracy, exported.sha256, str(exported.path), exported.size_bytes,
+                                       macs, params, t1 - t0, t2 - t1)
         return self.subnets[key]
 
-    def _submit(self, device_class: str, key: str, config: Dict[str, Any]) -> None:
-        s = self.subnet(key, config)
-        self.dispatcher.submit(Job(device_class, Path(s.model_path), s.model_sha256, key))
-
-    def objective_row(self, m: Measurement) -> Optional[np.ndarray]:
-        """Raw objective values (accuracy, latency_ms[, energy_mj]) or None when the measurement is not usable."""
-        if not m.usable or m.config_key not in self.subnets:
+    def objective_values(self, key: str, m: Measurement) -> Optional[Dict[str, float]]:
+        if not m.usable:
             return None
-        values = {"accuracy": self.subnets[m.config_key].accuracy, "latency": m.latency_ms, "energy": m.energy_mj}
-        row = [values[n] for n in self.settings.objectives]
-        return None if any(v is None for v in row) else np.asarray(row, dtype=float)
+        values = {"accuracy": self.subnets[key].accuracy if key in self.subnets else None,
+                  "latency_ms": m.latency_ms, "energy_mj": m.energy_mj}
+        names = [o.name for o in self.objectives]
+        if any(values[n] is None for n in names):
+            return None
+        return {n: float(values[n]) for n in names}
 
-    def _tell_history(self, state: ClassState, m: Measurement) -> None:
-        from fleetnas.host.search.pareto import to_minimization
-        row = self.objective_row(m)
-        F = None if row is None else to_minimization(row[None, :], self.objectives)[0]
-        state.history.add_result(m.config_key, F)
-        state.tactic.observe(m.config_key, F, state.history)
+    def _tell(self, state: ClassState, key: str, m: Measurement, already_journaled: bool = False) -> None:
+        trial_id = state.inflight.pop(key)
+        if key not in self.subnets:
+            subnet, _ = trial_records(self.journal, trial_id)
+            if subnet is not None:
+                self.subnets[key] = subnet
+        values = self.objective_values(key, m)
+        if values is None:
+            reason = m.response.get("message") or m.outcome
+            if m.usable and "energy_mj" in [o.name for o in self.objectives]:
+                reason = f"no energy measured: {m.response.get('energy_unavailable_reason') or 'no sensor'}"
+            log.warning("%s on %s: %s %s", key, m.device_name, m.outcome, reason)
+            state.search.fail(trial_id, f"{m.outcome} on {m.device_name}: {reason}")
+            return
+        if not already_journaled:
+            record_measurement(self.journal, trial_id, m)
+        state.search.tell(trial_id, values)
 
     def _on_result(self, result: JobResult) -> None:
         state = self.classes[result.job.device_class]
-        key = result.job.config_key
-        if key not in state.inflight:
-            return
-        del state.inflight[key]
-        self._tell_history(state, result.measurement)
-        if not result.measurement.usable:
-            log.warning("%s on %s: %s %s", key, result.measurement.device_name, result.measurement.outcome,
-                        result.measurement.response.get("message", ""))
+        if result.job.config_key in state.inflight:
+            self._tell(state, result.job.config_key, result.measurement)

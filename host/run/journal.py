@@ -1,53 +1,32 @@
-"""A search run's journal: one SQLite file in the run folder, written as things happen, read to resume and to report.
+"""A search run's folder: ``run.json`` (the run's settings) and ``journal.sqlite`` (fleetnas.host.store.journal).
 
-Tables (the measurement table comes from fleetnas.host.fleet.measurements, in the same file):
-- ``run_meta``: the run's settings (super-network, objectives, seed, budget, tactic, runtime, classes); a resume must
-  match them.
-- ``candidates``: every proposal, per device class, in proposal order (``seq``).
-- ``subnets``: per configuration, shared by every device class: accuracy, model sha256 and path, MACs, params, and
-  the seconds spent evaluating and exporting it.
+The journal is the search engine's own (one ``Search`` run per device class, named after the class: every proposal
+and result as it happens, replayable). The controller adds, per trial, through ``record_measurement``:
+- device ``host``, metric ``accuracy``: the sub-network's accuracy, with the exported model's sha256, path, size,
+  MACs, params and the seconds spent evaluating and exporting it in the payload;
+- device ``<board name>``, metric ``latency_ms`` (and ``energy_mj`` when measured): the median, with the whole
+  measurement (every statistic of the MeasureResponse, device fingerprint, runtime configuration, emulated flag,
+  whether it came from the measurement cache) in the payload.
 Replaying the journal (``fleetnas report``) recomputes every front from these rows alone.
 """
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from fleetnas.host.errors import UsageError
-from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
+from fleetnas.host.fleet.measurements import Measurement
 
 JOURNAL_NAME = "journal.sqlite"
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS run_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS candidates (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    device_class TEXT NOT NULL,
-    config_key TEXT NOT NULL,
-    proposed_unix_ns INTEGER NOT NULL,
-    UNIQUE (device_class, config_key)
-);
-CREATE TABLE IF NOT EXISTS subnets (
-    config_key TEXT PRIMARY KEY,
-    accuracy REAL NOT NULL,
-    model_sha256 TEXT NOT NULL,
-    model_path TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    macs INTEGER,
-    params INTEGER,
-    accuracy_s REAL NOT NULL,
-    export_s REAL NOT NULL
-);
-"""
+RUN_FILE = "run.json"
+HOST_DEVICE = "host"
 
 
 @dataclass(frozen=True)
 class Subnet:
+    """What the host computed once for a configuration (shared by every device class)."""
     config_key: str
     accuracy: float
     model_sha256: str
@@ -58,75 +37,93 @@ class Subnet:
     accuracy_s: float
     export_s: float
 
-    @property
-    def config(self) -> Dict[str, Any]:
-        return json.loads(self.config_key)
-
 
 @dataclass(frozen=True)
-class Candidate:
-    seq: int
-    device_class: str
+class TrialView:
+    """One trial of a class as the report sees it."""
+    trial_id: int
     config_key: str
+    config: Dict[str, Any]
+    state: str                         # pending | done | failed
+    values: Optional[Dict[str, float]]
+    error: Optional[str]
+    subnet: Optional[Subnet]
+    measurement: Optional[Measurement]  # the one that produced the values (None: failed or pending)
 
 
-class RunJournal:
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
-        self.path = self.run_dir / JOURNAL_NAME
-        self.measurements = MeasurementStore(self.path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None)
-        with self._lock:
-            self._db.executescript(_SCHEMA)
-            self._db.execute("INSERT OR IGNORE INTO fleet_schema VALUES ('run', ?)", (SCHEMA_VERSION,))
+def open_journal(run_dir: Path):
+    from fleetnas.host.store.journal import Journal
+    return Journal(Path(run_dir) / JOURNAL_NAME)
 
-    @classmethod
-    def open_existing(cls, run_dir: Path) -> "RunJournal":
-        if not (Path(run_dir) / JOURNAL_NAME).is_file():
-            raise UsageError(f"{run_dir} holds no {JOURNAL_NAME}: not a fleetnas run folder (see `fleetnas search --out`)")
-        return cls(run_dir)
 
-    def close(self) -> None:
-        self.measurements.close()
-        with self._lock:
-            self._db.close()
+def read_run(run_dir: Path) -> Dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    if not path.is_file() or not (Path(run_dir) / JOURNAL_NAME).is_file():
+        raise UsageError(f"{run_dir} holds no {RUN_FILE} and {JOURNAL_NAME}: not a fleetnas run folder "
+                         f"(see `fleetnas search --out`)")
+    return json.loads(path.read_text())
 
-    # ------------------------------------------------------------------ meta
-    def meta(self) -> Dict[str, Any]:
-        with self._lock:
-            rows = self._db.execute("SELECT key, value FROM run_meta").fetchall()
-        return {k: json.loads(v) for k, v in rows}
 
-    def set_meta(self, values: Dict[str, Any]) -> None:
-        with self._lock:
-            self._db.executemany("INSERT OR REPLACE INTO run_meta VALUES (?, ?)",
-                                 [(k, json.dumps(v, sort_keys=True)) for k, v in values.items()])
+def write_run(run_dir: Path, settings: Dict[str, Any]) -> None:
+    path = Path(run_dir) / RUN_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
+    tmp.replace(path)
 
-    # ------------------------------------------------------------------ candidates and sub-networks
-    def add_candidate(self, device_class: str, config_key: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO candidates (device_class, config_key, proposed_unix_ns) "
-                             "VALUES (?, ?, ?)", (device_class, config_key, time.time_ns()))
 
-    def candidates(self, device_class: Optional[str] = None) -> List[Candidate]:
-        sql, params = "SELECT seq, device_class, config_key FROM candidates", ()
-        if device_class is not None:
-            sql, params = sql + " WHERE device_class=?", (device_class,)
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", params).fetchall()
-        return [Candidate(*r) for r in rows]
+def measurement_payload(m: Measurement) -> Dict[str, Any]:
+    return asdict(m)
 
-    def add_subnet(self, s: Subnet) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO subnets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                             (s.config_key, s.accuracy, s.model_sha256, s.model_path, s.size_bytes, s.macs, s.params,
-                              s.accuracy_s, s.export_s))
 
-    def subnets(self) -> Dict[str, Subnet]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM subnets").fetchall()
-        return {r[0]: Subnet(*r) for r in rows}
+def record_subnet(journal, trial_id: int, s: Subnet) -> None:
+    journal.record_measurement(trial_id, HOST_DEVICE, "accuracy", s.accuracy, "fraction", asdict(s))
 
-    def measurements_for(self, device_class: str) -> List[Measurement]:
-        return self.measurements.for_class(device_class)
+
+def record_measurement(journal, trial_id: int, m: Measurement) -> None:
+    payload = measurement_payload(m)
+    journal.record_measurement(trial_id, m.device_name, "latency_ms", float(m.latency_ms), "ms", payload)
+    if m.energy_mj is not None:
+        journal.record_measurement(trial_id, m.device_name, "energy_mj", float(m.energy_mj), "mJ",
+                                   {"model_sha256": m.model_sha256, "device_fingerprint": m.device_fingerprint})
+
+
+def trial_records(journal, trial_id: int) -> Tuple[Optional[Subnet], Optional[Measurement]]:
+    """The trial's sub-network record and its last latency measurement (None when absent)."""
+    subnet = measurement = None
+    for r in journal.measurements(trial_id):
+        if r.device == HOST_DEVICE and r.metric == "accuracy" and r.payload:
+            subnet = Subnet(**r.payload)
+        elif r.metric == "latency_ms" and r.payload:
+            measurement = Measurement(**r.payload)
+    return subnet, measurement
+
+
+def class_trials(journal, device_class: str) -> List[TrialView]:
+    """A class's trials in the order their results arrived (pending ones last, by proposal)."""
+    found = journal.find_run(device_class)
+    if found is None:
+        return []
+    run_id = found[0]
+    trials = {t.trial_id: t for t in journal.trials(run_id)}
+    order = [int(e.payload["trial_id"]) for e in journal.events(run_id) if e.kind == "result"]
+    order += [t for t in trials if t not in set(order)]
+    out = []
+    for tid in order:
+        t = trials[tid]
+        subnet, measurement = trial_records(journal, tid)
+        out.append(TrialView(tid, t.key, t.config, t.state, t.values, t.error, subnet,
+                             measurement if t.state == "done" else None))
+    return out
+
+
+def all_measurements(journal, classes: List[str]) -> List[Measurement]:
+    """Every board measurement recorded in the run (including ones from the cache), by class in result order."""
+    out: List[Measurement] = []
+    for c in classes:
+        found = journal.find_run(c)
+        if found is None:
+            continue
+        for t in journal.trials(found[0]):
+            out += [Measurement(**r.payload) for r in journal.measurements(t.trial_id)
+                    if r.metric == "latency_ms" and r.payload]
+    return out

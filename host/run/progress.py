@@ -4,21 +4,12 @@ from __future__ import annotations
 import time
 from typing import Any, List
 
-import numpy as np
-
 
 def _front_rows(controller, state) -> List[List[str]]:
-    from fleetnas.host.search.pareto import non_dominated_mask
-    F, keys = state.history.F(), state.history.keys
-    if not len(F):
-        return []
-    mask = non_dominated_mask(F)
-    rows = []
-    for i in np.flatnonzero(mask):
-        values = [(-v if o.maximize else v) for v, o in zip(F[i], controller.objectives)]  # back from min form
-        rows.append((values[1], values, keys[i]))
-    rows.sort()
-    return [[f"{100 * v[0]:.2f}%"] + [f"{x:.4f}" for x in v[1:]] + [k] for _, v, k in rows[:8]]
+    names = [o.name for o in controller.objectives]
+    front = sorted(state.search.front(), key=lambda e: e.values["latency_ms"])
+    return [[f"{100 * e.values['accuracy']:.2f}%"] + [f"{e.values[n]:.4f}" for n in names[1:]] + [e.key]
+            for e in front[:8]]
 
 
 def render(controller) -> Any:
@@ -37,8 +28,10 @@ def render(controller) -> Any:
                         f"{s.busy_s:.0f}", temp, (s.last_error[:50] if s.state == "suspect" else ""))
     parts: List[Any] = [devices]
     for c, state in controller.classes.items():
-        front = Table(title=f"{c}: {state.history.n_evaluated} evaluated, {len(state.history.failed)} failed, "
-                            f"{len(state.inflight)} in flight, budget {controller.settings.budget}")
+        search = state.search
+        failed = search.n_proposed - search.n_evaluated - search.n_pending
+        front = Table(title=f"{c}: {search.n_evaluated} evaluated, {failed} failed, {len(state.inflight)} in flight, "
+                            f"budget {controller.settings.budget}")
         for o in controller.settings.objectives:
             front.add_column({"accuracy": "accuracy", "latency": "latency ms", "energy": "energy mJ"}[o])
         front.add_column("config")

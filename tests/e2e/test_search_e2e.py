@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import numpy as np
 import pytest
 from agent_harness import running_agent
 from conftest import E2E_TIMING
@@ -18,8 +17,7 @@ from fleetnas.host.fleet.measurements import MeasurementStore
 from fleetnas.host.report.fronts import run_fronts
 from fleetnas.host.report.render import write_report
 from fleetnas.host.run.controller import SearchController, SearchSettings
-from fleetnas.host.run.journal import RunJournal
-from fleetnas.host.search.pareto import non_dominated_mask
+from fleetnas.host.run.journal import all_measurements, open_journal
 
 RUNTIME = RuntimeConfig(threads=1, timing=tuple(sorted(E2E_TIMING.items())))
 SLOWER = RuntimeConfig(threads=1, timing=tuple(sorted({**E2E_TIMING, "min_block_s": 0.3}.items())))
@@ -36,29 +34,41 @@ def fleet(tmp_path, n, device_class="cpu"):
 
 
 def live_front_keys(controller, device_class):
-    """The front the live run holds in its history (minimisation form)."""
-    h = controller.classes[device_class].history
-    return sorted(k for k, keep in zip(h.keys, non_dominated_mask(h.F())) if keep)
+    """The front the live run's Search holds."""
+    return sorted(e.key for e in controller.classes[device_class].search.front())
+
+
+def replayed_front_keys(run_dir, settings, tiny, device_class):
+    """The front of a fresh Search replaying the journal (the search engine's own resume path)."""
+    from fleetnas.host.search.engine import Search
+    from fleetnas.host.search.pareto import Objective
+    journal = open_journal(run_dir)
+    try:
+        search = Search(tiny.space, [Objective("accuracy", True), Objective("latency_ms")], tactic=settings.tactic,
+                        seed=settings.seed, budget=settings.budget, journal=journal, run=device_class, resume=True)
+        return sorted(e.key for e in search.front())
+    finally:
+        journal.close()
 
 
 def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tiny, export_dir):
     settings = SearchSettings("tiny", budget=BUDGET, seed=0, tactic="linas", runtime=RUNTIME)
     with fleet(tmp_path, 2) as (agents, registry):
-        journal = RunJournal(tmp_path / "run")
         cache = MeasurementStore(tmp_path / "cache.sqlite")
-        controller = SearchController(settings, tiny, registry, journal, cache, export_dir=export_dir)
+        controller = SearchController(settings, tiny, registry, tmp_path / "run", cache, export_dir=export_dir)
         controller.run()
+        controller.close()
         live = live_front_keys(controller, "cpu")
         per_agent = [a.service.queue_stats().measurements_done for a in agents]
         status = {n: s.uploads for n, s in controller.dispatcher.status.items()}
-        journal.close()
         cache.close()
     assert sum(per_agent) == BUDGET, per_agent
     assert sum(status.values()) == BUDGET                              # each model uploaded to one agent, once
     data = write_report(tmp_path / "run")
     assert data["candidates_evaluated"] == BUDGET and data["measurements"] == BUDGET and data["cache_hits"] == 0
     front = data["fronts"]["cpu"]
-    assert front and sorted(json.dumps(p["config"], sort_keys=True, separators=(",", ":")) for p in front) == live
+    assert front and sorted(tiny.key(p["config"]) for p in front) == live
+    assert replayed_front_keys(tmp_path / "run", settings, tiny, "cpu") == live
     for p in front:
         assert 0.0 < p["accuracy"] <= 1.0 and p["latency_ms"] > 0
         assert p["accuracy"] == pytest.approx(tiny.accuracy(p["config"]))   # the real digits accuracy
@@ -68,6 +78,7 @@ def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tin
     points = json.loads((tmp_path / "run" / "cpu" / "points.json").read_text())
     assert len(points) + data["failed"]["cpu"] == BUDGET
     assert {"overall", "config", "device_id", "phases"} <= set(points[0]["measurement"])   # every statistic
+    assert data["measurements_per_device"] and sum(data["measurements_per_device"].values()) == BUDGET
     again = write_report(tmp_path / "run", plots=False)
     assert again["fronts"] == data["fronts"] and again["hypervolume"] == data["hypervolume"]
 
@@ -75,8 +86,7 @@ def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tin
 def test_agent_killed_mid_measurement_its_candidate_goes_to_the_other(tmp_path, tiny, export_dir):
     settings = SearchSettings("tiny", budget=BUDGET, seed=0, tactic="random", runtime=SLOWER)
     with fleet(tmp_path, 2) as (agents, registry):
-        journal = RunJournal(tmp_path / "run")
-        controller = SearchController(settings, tiny, registry, journal, None, export_dir=export_dir,
+        controller = SearchController(settings, tiny, registry, tmp_path / "run", None, export_dir=export_dir,
                                       dispatcher_options=dict(backoff_s=(0.05, 0.5)))
         killed = {}
 
@@ -97,7 +107,9 @@ def test_agent_killed_mid_measurement_its_candidate_goes_to_the_other(tmp_path, 
         done.set()
         watcher.join()
         status = {n: (s.state, s.last_error) for n, s in controller.dispatcher.status.items()}
-        rows = journal.measurements.all()
+        controller.close()
+        journal = open_journal(tmp_path / "run")
+        rows = all_measurements(journal, ["cpu"])
         journal.close()
     assert killed, "no agent was seen measuring"
     survivor = "dev1" if killed["name"] == "dev0" else "dev0"
@@ -113,15 +125,20 @@ def test_two_device_classes_share_accuracy_and_models(tmp_path, tiny, export_dir
         b = stack.enter_context(running_agent(tmp_path / "b"))
         registry = parse_devices(devices_toml([a], "big") + devices_toml([b], "little").replace("dev0", "dev1"),
                                  tmp_path / "devices.toml")
-        journal = RunJournal(tmp_path / "run")
-        controller = SearchController(settings, tiny, registry, journal, None, export_dir=export_dir)
-        controller.run()
-        journal.close()
-    fronts = run_fronts(RunJournal.open_existing(tmp_path / "run"))
+        controller = SearchController(settings, tiny, registry, tmp_path / "run", None, export_dir=export_dir)
+        evaluated = []
+        original = tiny.accuracy
+        tiny.accuracy = lambda config, data=None: evaluated.append(tiny.key(config)) or original(config, data)
+        try:
+            controller.run()
+        finally:
+            del tiny.accuracy
+            controller.close()
+    fronts = run_fronts(tmp_path / "run")
     assert set(fronts) == {"big", "little"}
     assert all(len(f.points) + f.failed == BUDGET for f in fronts.values())
-    # same seed, same tactic: both classes propose the same configurations; accuracy/export happened once for each
+    # same seed, same tactic: both classes propose the same configurations; accuracy was evaluated once for each
     keys = [sorted(p.config_key for p in f.points) for f in fronts.values()]
-    assert len(RunJournal.open_existing(tmp_path / "run").subnets()) == len(set(keys[0]) | set(keys[1]))
-    acc = {p.config_key: p.accuracy for f in fronts.values() for p in f.points}
-    assert all(np.isclose(acc[k], p.accuracy) for f in fronts.values() for p in f.points for k in [p.config_key])
+    assert keys[0] == keys[1] and sorted(evaluated) == keys[0]
+    by_class = [{p.config_key: (p.accuracy, p.model_sha256) for p in f.points} for f in fronts.values()]
+    assert by_class[0] == by_class[1]   # one accuracy and one exported model per sub-network, shared
