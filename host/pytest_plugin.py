@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
@@ -37,6 +38,11 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("fleetnas", "fleetnas hardware in the loop")
     group.addoption("--fleet", metavar="FILE", default=None,
                     help=f"devices TOML file whose boards the `hil` tests run against (default: ${ENV_VAR})")
+    group.addoption("--fleet-connect-timeout", metavar="SECONDS", type=float, default=CONNECT_TIMEOUT_S,
+                    help=f"how long a board may take to answer its first call (default {CONNECT_TIMEOUT_S:.0f} s)")
+    group.addoption("--fleet-noisy", action="store_true", default=False,
+                    help="the boards are shared machines (e.g. CI runners testing the plugin): accept measurements "
+                         "flagged UNSTABLE and looser repeatability; never use this to qualify real boards")
 
 
 def pytest_configure(config) -> None:
@@ -96,13 +102,21 @@ def fleet_device(request):
 
 
 @pytest.fixture
-def fleet_client(fleet_device):
-    """A connected AgentClient for ``fleet_device``; fails (does not skip) when the board is unreachable."""
+def fleet_client(fleet_device, request):
+    """A connected, authenticated AgentClient for ``fleet_device``.
+
+    Errors (does not skip) when the board is unreachable or refuses the token: a named board must answer.
+    """
     from fleetnas.host.errors import FleetnasError
+    timeout_s = request.config.getoption("fleet_connect_timeout", default=CONNECT_TIMEOUT_S)
+    client = None
     try:
         client = fleet_device.client()
-        client.wait_ready(timeout_s=CONNECT_TIMEOUT_S)
+        client.wait_ready(timeout_s=timeout_s)
+        client.device_info(timeout_s=timeout_s)   # the first authenticated call: token and TLS problems show here
     except FleetnasError as exc:
+        if client is not None:
+            client.close()
         pytest.fail(f"device {fleet_device.name} ({fleet_device.address}): {exc}", pytrace=False)
     try:
         yield client
@@ -117,20 +131,36 @@ def fleet_reference_model(tmp_path_factory) -> Path:
     return write_reference_model(tmp_path_factory.mktemp("fleetnas-reference"), "onnx")
 
 
+@dataclass(frozen=True)
+class FleetTolerance:
+    """How strict the HIL checks are: strict for boards, loose (--fleet-noisy) for shared CI machines."""
+    allow_unstable: bool = False
+    max_repeat_ratio: float = 2.0   # two runs of the same model: medians within this factor of each other
+
+
+@pytest.fixture
+def fleet_tolerance(request) -> FleetTolerance:
+    if request.config.getoption("fleet_noisy", default=False):
+        return FleetTolerance(allow_unstable=True, max_repeat_ratio=5.0)
+    return FleetTolerance()
+
+
 def hil_timing():
     """HIL_TIMING as the contract's TimingConfig message."""
     from fleetnas.agent.v1 import agent_pb2
     return agent_pb2.TimingConfig(**HIL_TIMING)
 
 
-def latency_problems(response, *, max_median_ms: float, expect_runs: int = 0) -> List[str]:
+def latency_problems(response, *, max_median_ms: float, expect_runs: int = 0,
+                     allow_unstable: bool = False) -> List[str]:
     """What is wrong with a MeasureResponse as a latency measurement; [] when it is sane.
 
     Checks the outcome, that the statistics are ordered and finite, that the run count and the median are plausible,
-    and that the result carries what a user needs to reproduce it (runtime config, device state).
+    and that the result carries what a user needs to reproduce it (runtime config, device state). ``allow_unstable``
+    accepts an UNSTABLE outcome (its numbers are filled) and checks the numbers as usual.
     """
     from fleetnas.host.fleet.client import outcome_name
-    if outcome_name(response) != "OK":
+    if outcome_name(response) != "OK" and not (allow_unstable and outcome_name(response) == "UNSTABLE"):
         return [f"outcome {outcome_name(response)}: {response.message}"]
     s, problems = response.overall, []
     chain = [("min_ms", s.min_ms), ("median_ms", s.median_ms), ("p90_ms", s.p90_ms), ("p99_ms", s.p99_ms),
