@@ -101,7 +101,7 @@ class LinasTactic(Tactic):
 
     # --- one round ------------------------------------------------------------------------------------------------
     def _run_round(self, history: History, queue_size: int) -> List[Config]:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
         X = self.space.encode_onehot(genes)
@@ -132,7 +132,7 @@ class LinasTactic(Tactic):
             queue = [self.space.from_genes(pool[i]) for i in picked]
         t3 = time.perf_counter()
         report.update(fit_s=round(t1 - t0, 3), inner_s=round(t2 - t1, 3), select_s=round(t3 - t2, 3),
-                      total_s=round(t3 - t0, 3), pool=int(len(pool)))
+                      total_s=round(t3 - t0, 3), cpu_s=round(time.process_time() - cpu0, 3), pool=int(len(pool)))
         self.round_reports.append(report)
         self.round += 1
         return queue
