@@ -1,7 +1,7 @@
 """`fleetnas export --supernet NAME --config JSON|random --format onnx|tflite --out FILE`: one sub-network to a file.
 
-The second form, `fleetnas export DIR --device NAME --pick K` (a sub-network from a search's front), arrives with
-the search (issue 6); its arguments are parsed here already so the command keeps one shape.
+The second form, `fleetnas export DIR --device NAME --pick K`, exports entry K of a search's front for that device
+(class or device name; entries numbered by latency as `fleetnas report DIR` prints them).
 """
 from __future__ import annotations
 
@@ -55,9 +55,15 @@ def parse_config(text: str, supernet, seed: int) -> dict:
 def run(args: argparse.Namespace) -> int:
     from fleetnas.host.errors import UsageError
 
-    if args.run_dir is not None:
-        raise UsageError("exporting from a search directory (DIR --device --pick) is not available yet; use "
-                         "--supernet NAME --config JSON")
+    if args.run_dir is not None:  # DIR --device NAME --pick K: a sub-network from a search's front
+        from fleetnas.host.report.pick import pick_from_run
+
+        if args.device is None or args.pick is None or args.supernet or args.config:
+            raise UsageError("with DIR give --device NAME and --pick K (not --supernet/--config), e.g. fleetnas "
+                             "export run/ --device rpi5 --pick 0 --format onnx --out best.onnx")
+        picked = pick_from_run(args.run_dir, args.device, args.pick)
+        args.supernet, args.config = picked.supernet, json.dumps(picked.config)
+        args.weights = args.weights or picked.weights_path
     missing = [flag for flag, value in (("--supernet", args.supernet), ("--config", args.config), ("--out", args.out))
                if value is None]
     if missing:

@@ -47,8 +47,9 @@ class SearchSettings:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     inflight_per_device: int = 2      # keeps each agent busy while the next model is exported/uploaded
 
-    def run_settings(self, registry: DeviceRegistry, weights_id: str) -> Dict[str, Any]:
-        return {"supernet": self.supernet, "weights": weights_id, "objectives": list(self.objectives),
+    def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
+        return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
+                "objectives": list(self.objectives),
                 "seed": self.seed, "tactic": self.tactic, "budget": self.budget, "runtime": json.loads(self.runtime.key),
                 "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
@@ -96,7 +97,8 @@ class SearchController:
     # ------------------------------------------------------------------ set-up
     def _check_run(self, resume: bool) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        wanted = self.settings.run_settings(self.registry, self._weights_id)
+        path = getattr(self.supernet, "weights_path", None)
+        wanted = self.settings.run_settings(self.registry, self._weights_id, str(path) if path else None)
         exists = (self.run_dir / "run.json").exists()
         if exists and not resume:
             raise UsageError(f"{self.run_dir} already holds a run: add --resume to continue it, or pick a new --out")

@@ -82,6 +82,12 @@ def test_host_killed_mid_run_then_resume_measures_nothing_twice(tmp_path, tiny, 
     replay = json.loads(report.stdout)
     assert replay["fronts"] == data["fronts"] and replay["candidates_evaluated"] == BUDGET
     assert isinstance(replay["measurements"], int) and replay["measurements"] == measured
+    best = tmp_path / "best.onnx"
+    exported = fleetnas("export", tmp_path / "run", "--device", "cpu", "--pick", 0, "--format", "onnx", "--out", best,
+                        "--cache-dir", export_dir, "--json")
+    assert exported.returncode == 0, exported.stderr
+    assert json.loads(json.loads(exported.stdout)["config_key"]) == replay["fronts"]["cpu"][0]["config"]
+    assert json.loads(exported.stdout)["sha256"] == replay["fronts"]["cpu"][0]["model_sha256"]
 
 
 def test_report_and_devices_cli_errors(tmp_path):

@@ -11,10 +11,12 @@ from agent_harness import running_agent
 from conftest import E2E_TIMING
 from fleet_helpers import devices_toml
 
+from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.devices import parse_devices
 from fleetnas.host.fleet.dispatcher import RuntimeConfig
 from fleetnas.host.fleet.measurements import MeasurementStore
 from fleetnas.host.report.fronts import run_fronts
+from fleetnas.host.report.pick import pick_from_run
 from fleetnas.host.report.render import write_report
 from fleetnas.host.run.controller import SearchController, SearchSettings
 from fleetnas.host.run.journal import all_measurements, open_journal
@@ -81,6 +83,13 @@ def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tin
     assert data["measurements_per_device"] and sum(data["measurements_per_device"].values()) == BUDGET
     again = write_report(tmp_path / "run", plots=False)
     assert again["fronts"] == data["fronts"] and again["hypervolume"] == data["hypervolume"]
+    # `fleetnas export DIR --device NAME --pick K` picks from the same front, by class or by device name
+    picked = pick_from_run(tmp_path / "run", "dev1", len(front) - 1)
+    assert picked.device_class == "cpu" and picked.config == front[-1]["config"] and picked.supernet == "tiny"
+    with pytest.raises(UsageError, match="front has"):
+        pick_from_run(tmp_path / "run", "cpu", len(front))
+    with pytest.raises(UsageError, match="device classes: cpu"):
+        pick_from_run(tmp_path / "run", "gpu", 0)
 
 
 def test_agent_killed_mid_measurement_its_candidate_goes_to_the_other(tmp_path, tiny, export_dir):
