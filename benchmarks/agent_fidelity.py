@@ -5,7 +5,8 @@ formats, measures each model through the agent (gRPC -> queue -> fresh worker) a
 the raw runtime API and the same options (threads, inter-op 1, sequential, no spinning, the same CPU affinity the
 agent used, the same warm-up and blocks). Rounds run in ABBA order (direct, agent, agent, direct) so linear drift
 cancels; ratio = mean agent median / mean direct median, target 0.97-1.03. "direct spread" (the direct runs against
-each other) is the noise floor of that comparison on this machine at that moment.
+each other) is the noise floor of that comparison on this machine at that moment; "min ratio" (fastest agent run vs
+fastest direct run) is a cross-check that neighbours' load barely moves.
 
 Also printed: per-call overhead outside the timed regions (process start + load, from the agent's phase times and
 its worker wall time), the agent's idle RSS (target < 100 MB) and serve-to-ready time (target < 2 s).
@@ -99,8 +100,9 @@ def direct_runner(path: Path, fmt: str, threads: int, shape: Tuple[int, int]):
     return interp.invoke, interp
 
 
-def time_directly(path: Path, fmt: str, threads: int, affinity: Tuple[int, ...], shape, timing: dict) -> float:
-    """Median ms over all timed runs, with the agent's warm-up and block rules, pinned like the agent's worker."""
+def time_directly(path: Path, fmt: str, threads: int, affinity: Tuple[int, ...], shape,
+                  timing: dict) -> Tuple[float, float]:
+    """(median, min) ms over all timed runs, with the agent's warm-up and block rules, pinned like the agent's worker."""
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, affinity)
     try:
@@ -125,7 +127,7 @@ def time_directly(path: Path, fmt: str, threads: int, affinity: Tuple[int, ...],
                 if count >= timing["min_runs_per_block"] and t1 - block_start >= timing["min_block_s"] * 1e9:
                     break
         gc.enable()
-        return float(np.median(times)) / 1e6
+        return float(np.median(times)) / 1e6, min(times) / 1e6
     finally:
         os.sched_setaffinity(0, previous)
 
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
                 path = work / f"{name}.{fmt}"
                 path.write_bytes(build_onnx_bytes(r, w, d) if fmt == "onnx" else build_tflite_bytes(r, w, d))
                 sha, _ = client.ensure_model(path)
-                agent_ms, direct_ms, overheads, affinity = [], [], [], None
+                agent_ms, direct_ms, agent_min, direct_min, overheads, affinity = [], [], [], [], [], None
                 for order in ("direct", "agent", "agent", "direct") * args.rounds:
                     if order == "agent":
                         t_call = time.monotonic()
@@ -173,6 +175,7 @@ def main(argv=None) -> int:
                         if outcome_name(res) not in ("OK", "UNSTABLE"):
                             raise SystemExit(f"{name} {fmt}: {outcome_name(res)} {res.message}")
                         agent_ms.append(res.overall.median_ms)
+                        agent_min.append(res.overall.min_ms)
                         affinity = tuple(res.config.cpu_affinity)
                         ph = res.phases
                         timed = ph.first_inference_ms + ph.warmup_ms + ph.steady_ms
@@ -180,13 +183,17 @@ def main(argv=None) -> int:
                                           "load_ms": ph.load_ms, "rpc_total_extra_ms": call_ms - timed})
                     else:
                         cpus = affinity or tuple(sorted(os.sched_getaffinity(0)))
-                        direct_ms.append(time_directly(path, fmt, args.threads, cpus, (r, w), timing))
+                        median_ms, min_ms = time_directly(path, fmt, args.threads, cpus, (r, w), timing)
+                        direct_ms.append(median_ms)
+                        direct_min.append(min_ms)
                 ratio = statistics.mean(agent_ms) / statistics.mean(direct_ms)
                 rows.append({"model": name, "format": fmt, "runtime": runtime, "dims": [r, w, d],
                              "agent_median_ms": statistics.mean(agent_ms), "direct_median_ms": statistics.mean(direct_ms),
                              "ratio": ratio, "within_target": 0.97 <= ratio <= 1.03,
                              # direct vs direct: the noise floor; a ratio cannot be judged more finely than this
                              "direct_spread": max(direct_ms) / min(direct_ms) - 1,
+                             # minimums shrug off neighbours' load: a cross-check when the medians are noisy
+                             "min_ratio": min(agent_min) / min(direct_min),
                              "start_plus_load_ms": statistics.mean(o["start_plus_load_ms"] for o in overheads),
                              "load_ms": statistics.mean(o["load_ms"] for o in overheads),
                              "rpc_extra_ms": statistics.mean(o["rpc_total_extra_ms"] for o in overheads)})
@@ -215,11 +222,12 @@ def main(argv=None) -> int:
 def print_row(row: dict) -> None:
     if not getattr(print_row, "header", False):
         print(f"{'model':11s} {'fmt':6s} {'agent ms':>10s} {'direct ms':>10s} {'ratio':>6s}  "
-              f"{'start+load ms':>13s} {'load ms':>8s} {'rpc extra ms':>12s} {'direct spread':>13s}")
+              f"{'start+load ms':>13s} {'load ms':>8s} {'rpc extra ms':>12s} {'direct spread':>13s} {'min ratio':>9s}")
         print_row.header = True
     print(f"{row['model']:11s} {row['format']:6s} {row['agent_median_ms']:10.4f} {row['direct_median_ms']:10.4f} "
           f"{row['ratio']:6.3f}{' ' if row['within_target'] else '*'} {row['start_plus_load_ms']:13.0f} "
-          f"{row['load_ms']:8.1f} {row['rpc_extra_ms']:12.0f} {row['direct_spread']:12.1%}", flush=True)
+          f"{row['load_ms']:8.1f} {row['rpc_extra_ms']:12.0f} {row['direct_spread']:12.1%} {row['min_ratio']:9.3f}",
+          flush=True)
 
 
 if __name__ == "__main__":
