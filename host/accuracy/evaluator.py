@@ -3,7 +3,8 @@
 ``data`` is either an image folder (one sub-folder per class, sorted names = class indices, the torchvision
 ``ImageFolder`` layout) or a callable ``data(resolution) -> iterable of (images, labels)`` batches (NCHW float
 tensors already normalised, int64 labels). Before evaluating, BN statistics are recomputed on ``calib_batches``
-batches of ``calib_data`` (default: the first batches of ``data``; OFA uses a slice of the training set).
+batches of ``calib_data`` (default: the first batches of ``data``; OFA uses a slice of the training set;
+``calib_batches=0`` keeps the checkpoint's statistics).
 Results are kept in memory and, with ``cache_path``, in a JSON file keyed by super-network, weights and config.
 """
 from __future__ import annotations
@@ -30,7 +31,8 @@ class ImageFolder:
     def __init__(self, root: Union[str, Path], batch_size: int = 64) -> None:
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise UsageError(f"dataset folder {str(root)!r} does not exist; give a folder with one sub-folder per class")
+            raise UsageError(f"dataset folder {str(root)!r} does not exist; "
+                             "give a folder with one sub-folder per class")
         self.classes = sorted(p.name for p in self.root.iterdir() if p.is_dir())
         self.samples = [(f, i) for i, c in enumerate(self.classes) for f in sorted((self.root / c).iterdir())
                         if f.suffix.lower() in IMAGE_SUFFIXES]
@@ -96,8 +98,8 @@ class AccuracyEvaluator:
         config = self.supernet.validate(config)
         res = int(config.get("res", self.default_res))
         module = self.supernet.extract(config)
-        calib = [images for images, _ in islice(self.calib_data(res), self.calib_batches)]
-        recalibrate_bn(module, calib)
+        if self.calib_batches > 0:  # 0: keep the checkpoint's statistics (e.g. a network without BN)
+            recalibrate_bn(module, [images for images, _ in islice(self.calib_data(res), self.calib_batches)])
         correct = total = 0
         with torch.no_grad():
             for images, labels in self.data(res):

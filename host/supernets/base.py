@@ -53,6 +53,7 @@ BUILTIN = {
     "ofa-mbv3": "fleetnas.host.supernets.ofa_mbv3:OFAMobileNetV3SuperNet",
     "ofa-resnet50": "fleetnas.host.supernets.ofa_resnet:OFAResNet50SuperNet",
     "tiny": "fleetnas.host.supernets.tiny:TinySuperNet",
+    "transformer": "fleetnas.host.supernets.transformer:TransformerSuperNet",
 }
 
 Inputs = Union["torch.Tensor", Tuple["torch.Tensor", ...]]  # noqa: F821 (torch is imported lazily)

@@ -7,7 +7,6 @@ published checkpoint; without one the weights are a seeded random initialisation
 """
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -89,7 +88,8 @@ class Bottleneck(nn.Module):
     def extract(self, c_in: int, mid: int, c_out: int) -> "Bottleneck":
         stride = self.conv2.conv.conv.stride[0]
         sub = Bottleneck(c_in, c_out, mid, stride, self.downsample is None, dynamic=False)
-        pairs = [(sub.conv1, self.conv1, mid, c_in), (sub.conv2, self.conv2, mid, mid), (sub.conv3, self.conv3, c_out, mid)]
+        pairs = [(sub.conv1, self.conv1, mid, c_in), (sub.conv2, self.conv2, mid, mid),
+                 (sub.conv3, self.conv3, c_out, mid)]
         if self.downsample is not None:
             pairs.append((sub.downsample, self.downsample, c_out, c_in))
         for dst, src, o, i in pairs:

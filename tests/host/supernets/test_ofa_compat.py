@@ -13,7 +13,8 @@ import torch
 from ofa_stub import import_ofa_networks
 
 networks = import_ofa_networks()
-pytestmark = pytest.mark.skipif(networks is None, reason="the `ofa` package is not installed (pip install --no-deps ofa)")
+pytestmark = pytest.mark.skipif(networks is None,
+                                reason="the `ofa` package is not installed (pip install --no-deps ofa)")
 
 
 def randomize(module: torch.nn.Module, seed: int) -> None:
