@@ -221,7 +221,12 @@ class _WorkerRun:
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
-                self._handle(json.loads(line), t0)
+                try:
+                    msg = json.loads(line)
+                except ValueError:  # only the worker writes this pipe; a garbled line is logged, not fatal
+                    log.warning("worker sent an unreadable report line: %r", line[:200])
+                    continue
+                self._handle(msg, t0)
 
     def _handle(self, msg: dict, t0: float) -> None:
         if msg["type"] != "phase":
