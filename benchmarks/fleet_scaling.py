@@ -135,7 +135,8 @@ def main() -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'agents':>6}  {'models':>6}  {'wall s':>7}  {'models/s':>8}  {'scaling':>7}  {'x N':>5}  target >= 0.85 x N")
+    print(f"{'agents':>6}  {'models':>6}  {'wall s':>7}  {'models/s':>8}  {'scaling':>7}  {'x N':>5}  "
+          "target >= 0.85 x N")
     for r in rows:
         print(f"{r['agents']:>6}  {r['models']:>6}  {r['wall_s']:>7.2f}  {r['throughput_per_s']:>8.2f}  "
               f"{r['scaling']:>7.2f}  {r['efficiency']:>5.2f}  {'ok' if r['meets_target'] else 'MISSED'}"

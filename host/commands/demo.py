@@ -15,7 +15,8 @@ DEMO_BUDGET = 12
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("fleetnas-demo"), help="run folder (default ./fleetnas-demo)")
-    parser.add_argument("--budget", type=int, default=DEMO_BUDGET, help=f"candidates to measure (default {DEMO_BUDGET})")
+    parser.add_argument("--budget", type=int, default=DEMO_BUDGET,
+                        help=f"candidates to measure (default {DEMO_BUDGET})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
     parser.add_argument("--weights", type=Path, help="tiny checkpoint (default: the committed weights)")

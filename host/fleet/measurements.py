@@ -1,9 +1,9 @@
-"""Measurements in SQLite: the run journal's per-device results and the cross-run measurement cache.
+"""The cross-run measurement cache (SQLite) and the ``Measurement`` record the dispatcher hands back.
 
-One table, one class, two uses:
-- in a run's journal, every measurement result as it arrives (``source`` 'measured' or 'cache');
-- in the cache database (default ``~/.cache/fleetnas/measurements.sqlite``), OK results keyed by (device fingerprint,
-  model sha256, runtime configuration), so no run measures the same model the same way on the same kind of board twice.
+The cache database (default ``~/.cache/fleetnas/measurements.sqlite``, or ``$FLEETNAS_CACHE_DIR``) keeps OK results
+keyed by (device fingerprint, model sha256, runtime configuration), so no run measures the same model the same way on
+the same kind of board twice, and accuracies per (super-network, weights, configuration). The dispatcher can also log
+every result to a second store as it arrives (``journal=``); search runs journal theirs in fleetnas.host.store.
 Thread-safe: one connection guarded by a lock (writes are rare and small). Rows are immutable once written.
 """
 from __future__ import annotations

@@ -100,7 +100,8 @@ def format_front_table(front: ClassFront) -> str:
     header = f"{'#':>2}  {'accuracy':>8}  {'latency ms':>10}"
     has_energy = "energy" in front.objectives
     header += f"  {'energy mJ':>9}" if has_energy else ""
-    lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)", header + "  config"]
+    lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)",
+             header + "  config"]
     for i, p in enumerate(front.front):
         line = f"{i:>2}  {100 * p.accuracy:>7.2f}%  {p.latency_ms:>10.4f}"
         line += f"  {p.energy_mj:>9.4f}" if has_energy else ""

@@ -50,7 +50,8 @@ class SearchSettings:
     def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
         return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
                 "objectives": list(self.objectives),
-                "seed": self.seed, "tactic": self.tactic, "budget": self.budget, "runtime": json.loads(self.runtime.key),
+                "seed": self.seed, "tactic": self.tactic, "budget": self.budget,
+                "runtime": json.loads(self.runtime.key),
                 "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
 
