@@ -59,7 +59,8 @@ class LinasTactic(Tactic):
             "queue_size": 40,          # candidates ranked per round
             "heldout_window": 60,      # held-out points pooled to score predictor families
             "refit_after": 1,
-            "neighbour_ranks": 2,      # one-gene neighbours of measured configs in the first fronts join the pool          # refit once this many new results arrived (async fleets may raise it)
+            "neighbour_ranks": 2,
+            "std_scale": 1.0,          # multiplies the calibrated std in the acquisition (0: pure exploitation)      # one-gene neighbours of measured configs in the first fronts join the pool          # refit once this many new results arrived (async fleets may raise it)
         }
 
     def __init__(self, space, objectives, seed: int = 0, **options: Any) -> None:
@@ -127,7 +128,7 @@ class LinasTactic(Tactic):
             std = np.empty_like(mean)
             for j, (predictor, obj) in enumerate(zip(chosen, report["objectives"])):
                 mean[:, j], s = predictor.predict(Xp)
-                std[:, j] = s * obj["std_calibration"]
+                std[:, j] = s * obj["std_calibration"] * float(self.options["std_scale"])
             picked = pick_batch(mean, std, F, min(queue_size, len(pool)), rng)
             queue = [self.space.from_genes(pool[i]) for i in picked]
         t3 = time.perf_counter()

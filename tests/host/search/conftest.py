@@ -60,4 +60,4 @@ def toy_table(tmp_path):
 
 
 # Small inner search and two model families: the same code paths as the defaults, fast enough for the default run.
-FAST_LINAS = {"n_init": 12, "inner_generations": 8, "inner_pop": 20, "n_random_pool": 50, "families": ["ridge", "trees"]}
+FAST_LINAS = {"n_init": 12, "inner_generations": 5, "inner_pop": 20, "n_random_pool": 50, "families": ["ridge", "svr"]}

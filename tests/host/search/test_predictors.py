@@ -1,0 +1,47 @@
+"""Every predictor family fits, predicts a mean and a non-negative std; selection by held-out Kendall tau."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fleetnas.host.predictors.base import kendall_tau, mape
+from fleetnas.host.predictors.models import FAMILIES, make_predictor
+from fleetnas.host.predictors.selection import select_and_fit
+
+
+def _additive(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    X = (rng.random((n, 12)) < 0.4).astype(float)
+    weights = np.linspace(0.5, 3.0, 12)
+    return X, X @ weights + 0.01 * rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_family_contract(family):
+    X, y = _additive(60, 0)
+    model = make_predictor(family, seed=0).fit(X[:40], y[:40])
+    mean, std = model.predict(X[40:])
+    assert mean.shape == std.shape == (20,) and np.all(std >= 0) and np.all(np.isfinite(mean))
+    assert kendall_tau(y[40:], mean) > 0.5
+    assert np.allclose(model.predict_mean(X[40:]), mean)
+    again = make_predictor(family, seed=0).fit(X[:40], y[:40]).predict(X[40:])
+    assert np.allclose(again[0], mean) and np.allclose(again[1], std)  # seeded
+
+
+def test_selection_prefers_a_linear_model_on_an_additive_target():
+    X, y = _additive(90, 1)
+    selection = select_and_fit(X, y, families=("ridge", "trees"), n_folds=3, seed=0)
+    assert selection.chosen == "ridge"
+    assert selection.score_of("ridge").kendall_tau > selection.score_of("trees").kendall_tau
+    assert selection.score_of("ridge").kendall_tau > 0.9
+
+
+def test_metrics_and_errors():
+    assert kendall_tau(np.array([1, 2, 3]), np.array([10, 20, 30])) == pytest.approx(1.0)
+    assert mape(np.array([100.0, 200.0]), np.array([110.0, 180.0])) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="unknown predictor 'bogus'"):
+        make_predictor("bogus")
+    with pytest.raises(ValueError, match="at least 3 observations"):
+        make_predictor("ridge").fit(np.zeros((2, 3)), np.zeros(2))
+    with pytest.raises(RuntimeError, match="call fit"):
+        make_predictor("gp").predict(np.zeros((1, 3)))
