@@ -204,13 +204,23 @@ class OFAMobileNetV3SuperNet(SuperNet):
     def __init__(self, weights: Optional[str] = None, n_classes: int = 1000) -> None:
         super().__init__(weights)
         self.space = mbv3_space()
-        state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
-        if state is not None and "classifier.linear.weight" in state:
-            n_classes = int(state["classifier.linear.weight"].shape[0])
-        torch.manual_seed(0)  # the random initialisation is part of the identity of an un-checkpointed network
-        self.net = OFAMobileNetV3Net(width_from_state(state) if state else 1.0, n_classes).eval()
-        if state is not None:
-            L.load_strict(self.net, state, "ofa-mbv3 (OFAMobileNetV3 d234 e346 k357)")
+        self.n_classes = n_classes
+        self._net: Optional[OFAMobileNetV3Net] = None
+
+    @property
+    def net(self) -> OFAMobileNetV3Net:
+        """Built on first use: listing spaces should not allocate 7.7 M parameters."""
+        if self._net is None:
+            state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
+            n_classes = self.n_classes
+            if state is not None and "classifier.linear.weight" in state:
+                n_classes = int(state["classifier.linear.weight"].shape[0])
+            torch.manual_seed(0)  # the random initialisation is part of the identity of an un-checkpointed network
+            net = OFAMobileNetV3Net(width_from_state(state) if state else 1.0, n_classes).eval()
+            if state is not None:
+                L.load_strict(net, state, "ofa-mbv3 (OFAMobileNetV3 d234 e346 k357)")
+            self._net = net
+        return self._net
 
     def _extract(self, config: Dict[str, Any]) -> nn.Module:
         return self.net.extract(config)

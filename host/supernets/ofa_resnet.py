@@ -209,13 +209,23 @@ class OFAResNet50SuperNet(SuperNet):
     def __init__(self, weights: Optional[str] = None, n_classes: int = 1000) -> None:
         super().__init__(weights)
         self.space = resnet_space()
-        state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
-        if state is not None and "classifier.linear.linear.weight" in state:
-            n_classes = int(state["classifier.linear.linear.weight"].shape[0])
-        torch.manual_seed(0)
-        self.net = OFAResNetsNet(n_classes).eval()
-        if state is not None:
-            L.load_strict(self.net, state, "ofa-resnet50 (OFAResNets d012 e0.2/0.25/0.35 w0.65/0.8/1.0)")
+        self.n_classes = n_classes
+        self._net: Optional[OFAResNetsNet] = None
+
+    @property
+    def net(self) -> OFAResNetsNet:
+        """Built on first use: listing spaces should not allocate the full ResNet50 super-network."""
+        if self._net is None:
+            state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
+            n_classes = self.n_classes
+            if state is not None and "classifier.linear.linear.weight" in state:
+                n_classes = int(state["classifier.linear.linear.weight"].shape[0])
+            torch.manual_seed(0)
+            net = OFAResNetsNet(n_classes).eval()
+            if state is not None:
+                L.load_strict(net, state, "ofa-resnet50 (OFAResNets d012 e0.2/0.25/0.35 w0.65/0.8/1.0)")
+            self._net = net
+        return self._net
 
     def _extract(self, config: Dict[str, Any]) -> nn.Module:
         return self.net.extract(config)

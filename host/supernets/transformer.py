@@ -210,12 +210,20 @@ class TransformerSuperNet(SuperNet):
         super().__init__(weights)
         self.dims = dims
         self.space = hat_space(dims)
-        torch.manual_seed(0)
-        self.net = HatTransformer(dims, max_arch(dims)).eval()
-        if self.weights_path is not None:
-            from fleetnas.host.supernets.ofa_layers import load_checkpoint, load_strict
+        self._net: Optional[HatTransformer] = None
 
-            load_strict(self.net, load_checkpoint(self.weights_path), "the HAT-style transformer")
+    @property
+    def net(self) -> HatTransformer:
+        """Built on first use: listing spaces should not allocate 90 M parameters."""
+        if self._net is None:
+            torch.manual_seed(0)
+            net = HatTransformer(self.dims, max_arch(self.dims)).eval()
+            if self.weights_path is not None:
+                from fleetnas.host.supernets.ofa_layers import load_checkpoint, load_strict
+
+                load_strict(net, load_checkpoint(self.weights_path), "the HAT-style transformer")
+            self._net = net
+        return self._net
 
     def _default_weights_id(self) -> str:
         return f"random-init-seed0:{self.dims}"

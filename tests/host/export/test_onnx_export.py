@@ -95,3 +95,12 @@ def test_ofa_mbv3_export_verifies_and_macs_match_the_graph(tmp_path):
     exported = export_onnx(supernet, config, tmp_path)
     assert exported.max_abs_error <= 1e-4
     assert supernet.macs(config) == onnx_macs(onnx.load(str(exported.path)))
+
+
+@pytest.mark.slow
+def test_ofa_resnet50_export_verifies_and_macs_match_the_graph(tmp_path):
+    supernet = get_supernet("ofa-resnet50")
+    config = dict(sample(supernet, 0), res=128)
+    exported = export_onnx(supernet, config, tmp_path)
+    assert exported.max_abs_error <= 1e-4
+    assert supernet.macs(config) == onnx_macs(onnx.load(str(exported.path)))
