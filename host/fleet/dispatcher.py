@@ -183,7 +183,7 @@ class Dispatcher:
     def _finish(self, status: DeviceStatus, job: Job, m: Measurement) -> None:
         if self.journal is not None:
             self.journal.add(m)
-        if self.cache is not None and m.source == "measured" and m.ok:
+        if self.cache is not None and m.source == "measured" and m.usable:
             self.cache.add(m)
         with self._pending_lock:
             self._pending -= 1

@@ -1,6 +1,6 @@
 """The cross-run measurement cache (SQLite) and the ``Measurement`` record the dispatcher hands back.
 
-The cache database (default ``~/.cache/fleetnas/measurements.sqlite``, or ``$FLEETNAS_CACHE_DIR``) keeps OK results
+The cache database (default ``~/.cache/fleetnas/measurements.sqlite``, or ``$FLEETNAS_CACHE_DIR``) keeps usable results
 keyed by (device fingerprint, model sha256, runtime configuration), so no run measures the same model the same way on
 the same kind of board twice, and accuracies per (super-network, weights, configuration). The dispatcher can also log
 every result to a second store as it arrives (``journal=``); search runs journal theirs in fleetnas.host.store.
@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
 SCHEMA_VERSION = 1
-# UNSTABLE results carry their numbers (block-median CV > 10 %): a search uses them, flagged; the cache keeps only OK.
+# UNSTABLE results carry their numbers (block-median CV > 10 %): a search uses them, flagged, and the cache keeps them
+# (nothing is measured twice; `--no-measurement-cache` measures again). Failures are never cached.
 USABLE_OUTCOMES = ("OK", "UNSTABLE")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fleet_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -127,12 +128,13 @@ class MeasurementStore:
         return [_row_to_measurement(r) for r in rows]
 
     def lookup(self, fingerprints: Sequence[str], model_sha256: str, runtime_key: str) -> Optional[Measurement]:
-        """The first OK measurement of this model with this runtime configuration on any of ``fingerprints``."""
+        """The first usable measurement of this model with this runtime configuration on any of ``fingerprints``."""
         if not fingerprints:
             return None
         marks = ", ".join("?" * len(fingerprints))
-        found = self._select(f"device_fingerprint IN ({marks}) AND model_sha256=? AND runtime_key=? AND outcome='OK'",
-                             [*fingerprints, model_sha256, runtime_key])
+        found = self._select(f"device_fingerprint IN ({marks}) AND model_sha256=? AND runtime_key=? AND outcome IN "
+                             f"({', '.join('?' * len(USABLE_OUTCOMES))})",
+                             [*fingerprints, model_sha256, runtime_key, *USABLE_OUTCOMES])
         return found[0] if found else None
 
     def all(self) -> List[Measurement]:

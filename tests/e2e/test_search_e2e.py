@@ -63,7 +63,14 @@ def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tin
         live = live_front_keys(controller, "cpu")
         per_agent = [a.service.queue_stats().measurements_done for a in agents]
         status = {n: s.uploads for n, s in controller.dispatcher.status.items()}
+        # the same search again in a new folder: the measurement cache answers, no board measures anything twice
+        second = SearchController(settings, tiny, registry, tmp_path / "run2", cache, export_dir=export_dir)
+        second.run()
+        second.close()
+        assert [a.service.queue_stats().measurements_done for a in agents] == per_agent
         cache.close()
+    rerun = write_report(tmp_path / "run2", plots=False)
+    assert rerun["measurements"] == 0 and rerun["cache_hits"] == BUDGET
     assert sum(per_agent) == BUDGET, per_agent
     assert sum(status.values()) == BUDGET                              # each model uploaded to one agent, once
     data = write_report(tmp_path / "run")
@@ -83,6 +90,7 @@ def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tin
     assert data["measurements_per_device"] and sum(data["measurements_per_device"].values()) == BUDGET
     again = write_report(tmp_path / "run", plots=False)
     assert again["fronts"] == data["fronts"] and again["hypervolume"] == data["hypervolume"]
+    assert rerun["fronts"] == data["fronts"]
     # `fleetnas export DIR --device NAME --pick K` picks from the same front, by class or by device name
     picked = pick_from_run(tmp_path / "run", "dev1", len(front) - 1)
     assert picked.device_class == "cpu" and picked.config == front[-1]["config"] and picked.supernet == "tiny"
