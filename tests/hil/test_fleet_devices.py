@@ -97,14 +97,16 @@ def test_short_search_on_the_tiny_supernet_gives_a_front_for_the_device(fleet_de
     devices.write_text(device_toml(fleet_device))
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "fleetnas.host.cli", "search", "--supernet", "tiny", "--devices", str(devices),
-           "--objectives", "accuracy,latency", "--budget", "8", "--seed", "0", "--out", str(out)]
+           "--objectives", "accuracy,latency", "--budget", "8", "--seed", "0", "--out", str(out), "--no-progress",
+           # A fresh cache: every candidate is really measured on this board, not read from an earlier run.
+           "--measurement-cache", str(tmp_path / "measurements.sqlite")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = subprocess.run([sys.executable, "-m", "fleetnas.host.cli", "report", str(out), "--json"],
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0, report.stderr
     data = json.loads(report.stdout)
-    assert data["candidates_evaluated"] >= 8
+    assert data["candidates_evaluated"] >= 8 and data["measurements"] >= 1, data
     front = data["fronts"][fleet_device.device_class]
     assert front, f"no Pareto front for class {fleet_device.device_class}"
 
