@@ -6,6 +6,8 @@ Small resolutions and 10 classes keep this fast; the structure is the full publi
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -28,6 +30,20 @@ def randomize(module: torch.nn.Module, seed: int) -> None:
                 tensor.copy_(1.0 + noise.abs())
             else:
                 tensor.add_(noise)
+
+
+def ofa_profile(module, x):
+    """(MACs, params) by the `ofa` package's own counter, on a copy (it registers buffers on the modules)."""
+    from ofa.utils.flops_counter import profile
+
+    ops, params = profile(copy.deepcopy(module), tuple(x.shape))
+    return int(ops), int(params)
+
+
+def assert_counts_match_ofa(our_sub, ofa_sub, x):
+    from fleetnas.host.supernets.counting import count_macs
+
+    assert (count_macs(our_sub, x[:1]), sum(p.numel() for p in our_sub.parameters())) == ofa_profile(ofa_sub, x[:1])
 
 
 def outputs(module, x):
@@ -70,6 +86,7 @@ def test_mbv3_same_outputs_as_ofa_for_the_same_subnet(mbv3_pair, seed):
     assert list(ofa_sub.state_dict()) == list(our_sub.state_dict())
     torch.testing.assert_close(outputs(our_sub, x), outputs(ofa_sub, x), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(outputs(our_sub, x), expected, rtol=1e-4, atol=1e-5)
+    assert_counts_match_ofa(our_sub, ofa_sub, x)
 
 
 def test_mbv3_supernet_loads_an_ofa_checkpoint_file(mbv3_pair, tmp_path):
@@ -121,3 +138,4 @@ def test_resnet_same_outputs_as_ofa_for_the_same_subnet(resnet_pair, seed):
     our_sub = ours.extract(config).eval()
     assert list(ofa_sub.state_dict()) == list(our_sub.state_dict())
     torch.testing.assert_close(outputs(our_sub, x), outputs(ofa_sub, x), rtol=1e-4, atol=1e-4)
+    assert_counts_match_ofa(our_sub, ofa_sub, x)
