@@ -20,6 +20,16 @@ from fleetnas.host.fleet.devices import Device, DeviceRegistry
 LOCAL_CLASS = "local"
 
 
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the agent gets SIGTERM when the host dies, even by SIGKILL (no orphaned local agents)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @contextlib.contextmanager
 def local_agent(cache_dir: Optional[Path] = None, *, extra_args: Sequence[str] = (), start_timeout_s: float = 60.0,
                 name: str = "local") -> Iterator[DeviceRegistry]:
@@ -30,7 +40,8 @@ def local_agent(cache_dir: Optional[Path] = None, *, extra_args: Sequence[str] =
         cmd = [sys.executable, "-m", "fleetnas.agent.cli", "serve", "--listen", "127.0.0.1:0", "--port-file",
                str(port_file), "--cache-dir", str(cache_dir), "--log-level", "WARNING", *extra_args]
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
             deadline = time.monotonic() + start_timeout_s
             while not port_file.exists() or not port_file.read_text().strip():
