@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-dir", type=Path, default=_default_cache_dir(), help="model store and agent state")
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
+    serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
+                       "drift canary; see fleetnas.agent.app")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.emulate)")
@@ -57,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from fleetnas.agent.device_info import DeviceInfoSource
     from fleetnas.agent.server import TlsFiles, make_server, read_token_file
-    from fleetnas.agent.service import AgentService, split_address
+    from fleetnas.agent.app import load_agent_config, make_service
+    from fleetnas.agent.service import split_address
     from fleetnas.agent.store import ModelStore
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
@@ -80,7 +83,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         table = EmulationTable.from_csv(args.emulate, args.emulate_params.split(","), args.emulate_latency,
                                         args.emulate_energy)
         measure_fn = make_emulated_measure_fn(table, args.emulate_time_scale)
-    service = AgentService(store, measure_fn=measure_fn, emulated=measure_fn is not None)
+    service = make_service(store, args.cache_dir, load_agent_config(args.config), measure_fn=measure_fn,
+                           emulated=measure_fn is not None)
     source = DeviceInfoSource(service, state_dir=args.cache_dir, emulated=service.emulated)
     server, port = make_server(service, listen=args.listen, device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)

@@ -88,6 +88,9 @@ def format_info(info: pb.DeviceInfo) -> str:
     if not info.power_sensors:
         lines.append("energy   no power sensor found: energy is reported as unavailable")
     for s in info.power_sensors:
+        if s.name == "none":  # the detector's explicit "nothing here", with the reason
+            lines.append(f"energy   unavailable: {s.message}")
+            continue
         lines.append(f"sensor   {s.name} at {s.source}: rails {', '.join(s.rails) or '-'} (total {s.total_rail or '-'}),"
                      f" {s.units}, {s.sample_rate_hz:.0f} Hz, " + ("readable" if s.readable else f"NOT readable: {s.message}"))
     temps = ", ".join(f"{t.type or t.zone} {t.temp_c:.1f} °C" for t in info.state.thermal)

@@ -42,8 +42,9 @@ class ReferenceModel:
     model_format: str = "onnx"
     runtime: str = "onnxruntime"
     options: RuntimeOptions = RuntimeOptions()
+    # the reference runs in ~2 s; a short timeout keeps a wedged board from stalling the caller's measurement
     timing: TimingConfig = TimingConfig(warmup_runs=5, warmup_s=0.5, blocks=3, min_runs_per_block=20,
-                                        min_block_s=0.3)
+                                        min_block_s=0.3, timeout_s=60.0)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 from fleetnas.agent import runtimes
 from fleetnas.agent.records import Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.reference_model import write_reference_model
-from fleetnas.agent.service import AgentService, describe_result
+from fleetnas.agent.app import make_service
+from fleetnas.agent.service import describe_result
 from fleetnas.agent.store import ModelStore
 
 FORMAT_FOR_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
@@ -19,7 +20,7 @@ SELFTEST_TIMING = TimingConfig(warmup_runs=5, warmup_s=0.3, blocks=3, min_runs_p
 
 
 def run_selftest(workdir: Path, as_json: bool = False) -> int:
-    service = AgentService(ModelStore(workdir / "store", quota_bytes=64 * 2**20))
+    service = make_service(ModelStore(workdir / "store", quota_bytes=64 * 2**20), workdir)
     report, failed = [], False
     for info in runtimes.runtime_infos():
         entry = {"runtime": info.name, "available": info.available, "version": info.version}

@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 
 from fleetnas.agent.device_info import DeviceInfoSource
 from fleetnas.agent.server import TlsFiles, make_server
+from fleetnas.agent.app import make_service
 from fleetnas.agent.service import AgentService
 from fleetnas.agent.store import ModelStore
 
@@ -39,7 +40,8 @@ class RunningAgent:
 @contextlib.contextmanager
 def running_agent(cache_dir: Path, *, token: Optional[str] = None, tls: Optional[TlsFiles] = None,
                   quota_bytes: int = 64 * 2**20, measure_fn=None) -> Iterator[RunningAgent]:
-    service = AgentService(ModelStore(Path(cache_dir) / "store", quota_bytes=quota_bytes), measure_fn=measure_fn)
+    service = make_service(ModelStore(Path(cache_dir) / "store", quota_bytes=quota_bytes), Path(cache_dir),
+                           measure_fn=measure_fn)
     source = DeviceInfoSource(service, state_dir=cache_dir)
     server, port = make_server(service, listen="127.0.0.1:0", device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)

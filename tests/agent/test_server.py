@@ -186,10 +186,24 @@ def test_crashing_or_hanging_worker_is_a_typed_result_and_the_agent_lives_on(age
     from fleetnas.agent.worker import TEST_HOOK_ENV
     client = agent.client()
     sha, _ = client.ensure_model(onnx_path)
+    # a first normal run takes the drift canary's baseline, so the hooked run below is the only worker started
+    assert outcome_name(client.measure(sha, timing=timing())) in MEASURED
     monkeypatch.setenv(TEST_HOOK_ENV, hook)  # the agent's own environment: no request can set it
     r = client.measure(sha, timing=timing(timeout_s=timeout_s))
     assert outcome_name(r) == outcome, r.message
     if hook == "segfault":
         assert r.crash_signal == 11 and "SIGSEGV" in r.message
     monkeypatch.delenv(TEST_HOOK_ENV)
-    assert outcome_name(client.measure(sha, timing=timing())) in MEASURED
+    assert outcome_name(client.measure(sha, timing=timing())) in MEASURED  # and the agent serves on
+
+
+def test_energy_without_a_sensor_is_absent_with_the_reason(agent, onnx_path):
+    """This CI machine has no power sensor: energy must be absent (not zero) and say why."""
+    info = agent.client().device_info()
+    if any(s.readable for s in info.power_sensors):
+        pytest.skip("this machine has a readable power sensor")
+    client = agent.client()
+    sha, _ = client.ensure_model(onnx_path)
+    r = client.measure(sha, timing=timing(), energy=True)
+    assert outcome_name(r) in MEASURED and not r.HasField("energy")
+    assert "no power sensor" in r.energy_unavailable_reason
