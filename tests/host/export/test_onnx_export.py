@@ -58,6 +58,21 @@ def test_export_is_deterministic_and_cached(tiny, tmp_path):
     assert other.sha256 != first.sha256 and other.path != first.path
 
 
+@pytest.mark.slow  # ~10-30 s: a second interpreter importing torch and onnx
+def test_export_bytes_are_identical_in_another_process(tiny, tmp_path):
+    """The host keys measurements by sha256 across runs and resumes: a new process must produce the same bytes."""
+    import subprocess
+    import sys
+
+    config = sample(tiny, 4)
+    code = ("import json, sys; from fleetnas.host.supernets import get_supernet; "
+            "from fleetnas.host.export.onnx import export_onnx; "
+            "print(export_onnx(get_supernet('tiny'), json.loads(sys.argv[1]), sys.argv[2]).sha256)")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(config), str(tmp_path / "other")],
+                         capture_output=True, text=True, check=True, timeout=300).stdout.split()[-1]
+    assert out == export_onnx(tiny, config, tmp_path / "here").sha256
+
+
 def test_equivalent_configs_share_one_cache_entry(tmp_path):
     from fleetnas.host.supernets.ofa_mbv3 import mbv3_space
 
