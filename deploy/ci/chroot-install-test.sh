@@ -65,7 +65,9 @@ trap cleanup EXIT
 # ---------------------------------------------------------------- the wheel under test
 if [[ -z "$WHEEL" ]]; then
     log "building a wheel from $REPO"
-    python3 -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$REPO" >/dev/null \
+    # Without build isolation when this Python has setuptools >= 69 (no download), else pip fetches it.
+    python3 -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$REPO" >/dev/null 2>&1 \
+        || python3 -m pip wheel --quiet --no-deps -w "$WORK/dist" "$REPO" >/dev/null \
         || fail "could not build a wheel from $REPO"
     WHEEL=$(ls "$WORK"/dist/fleetnas-*.whl)
 fi
