@@ -66,6 +66,7 @@ def read_run(run_dir: Path) -> Dict[str, Any]:
 
 def write_run(run_dir: Path, settings: Dict[str, Any]) -> None:
     path = Path(run_dir) / RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
     tmp.replace(path)
