@@ -194,7 +194,8 @@ def test_throttle_flags_pi_sticky_bits_and_jetson_power_mode(tmp_path, monkeypat
     assert throttle.extra_flags() == ()
 
 
-def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path):
+def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # whatever this machine has installed: no GPU meter here
     from fleetnas.agent.hygiene import build_hygiene, make_measure_fn
     from fleetnas.agent.power.base import Calibration
     meter, info, state = build_hygiene(tmp_path / "reference", {"device_class": "rpi4", "calibration": {

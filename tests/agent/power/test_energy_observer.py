@@ -37,7 +37,7 @@ def _drive(observer: EnergyObserver, idle_s: float, window_s: float, inferences:
 
 
 def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, monkeypatch):
-    fake = sysfs_fakes.TestJetsonHwmon().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=0.7), monkeypatch)
+    fake = sysfs_fakes.TestJetsonHwmon().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=3.0), monkeypatch)
     profile = fake.driver.profile
     cal = Calibration(scale=1.1, offset_w=0.2)
     with fake.running():
@@ -61,10 +61,11 @@ def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, mon
 
 
 def test_counter_observer_across_wraps(tmp_path, monkeypatch):
-    fake = sysfs_fakes.TestRapl().setup_fake(tmp_path, SineProfile(start_s=time.monotonic()), monkeypatch)
+    fake = sysfs_fakes.TestRapl().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=3.0),
+                                             monkeypatch)
     with fake.running():
         observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True))
-        stamps = _drive(observer, idle_s=0.3, window_s=1.0, inferences=50)
+        stamps = _drive(observer, idle_s=0.3, window_s=2.0, inferences=50)
         result = observer.result()
     expected_j = fake.driver.profile.energy_j(stamps["energy_window_begin"] / 1e9, stamps["energy_window_end"] / 1e9)
     assert expected_j > 2.0  # more than the 2 J counter range: it wrapped during the window

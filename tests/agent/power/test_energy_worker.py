@@ -31,7 +31,7 @@ class RecordingObserver(EnergyObserver):
 
 def test_worker_energy_matches_the_profile(tmp_path, monkeypatch):
     model = write_reference_model(tmp_path / "model", "onnx", rows=1, width=64, depth=2, seed=0)
-    fake = sysfs_fakes.TestJetsonHwmon().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=0.9),
+    fake = sysfs_fakes.TestJetsonHwmon().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=3.0),
                                                     monkeypatch)
     with fake.running():
         meter = fake.build()

@@ -194,6 +194,7 @@ RANGE_UJ = 2_000_000  # a 2 J range: the counter wraps every ~0.3 s, many times 
 
 
 class TestRapl(PowerMeterContract):
+    window_s = 2.0  # a counter's error is P x (staleness at t1 - at t0): a longer window dilutes a starved fake writer
     def setup_fake(self, tmp_path, profile, monkeypatch):
         def write(_, energy_j):
             write_atomic(tmp_path / RAPL / "energy_uj", f"{int(energy_j * 1e6) % RANGE_UJ}\n")
