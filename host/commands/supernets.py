@@ -1,4 +1,4 @@
-"""`fleetnas supernets [--json]`: the super-networks this install knows (built-ins and entry points) and their spaces."""
+"""`fleetnas supernets [--json]`: the super-networks this install knows (built-ins, entry points), their spaces."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"{d['name']}: unavailable: {d['error']}")
             continue
         space = d["space"]
-        print(f"{d['name']}  ({len(space['params'])} parameters, {space['size']:.3g} configurations, "
+        size = f"{space['size']:,}" if space["size"] < 10 ** 6 else f"{space['size']:.2g}"
+        print(f"{d['name']}  ({len(space['params'])} parameters, {size} configurations, "
               f"inputs {', '.join(d['inputs'])}; weights {d['weights']})")
         for p in space["params"]:
             values = p["options"] if p["type"] == "choice" else f"{p['low']}..{p['high']}"

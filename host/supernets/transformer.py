@@ -226,7 +226,9 @@ class TransformerSuperNet(SuperNet):
         return self._net
 
     def _default_weights_id(self) -> str:
-        return f"random-init-seed0:{self.dims}"
+        import hashlib
+
+        return "random-init-seed0:dims-" + hashlib.sha256(repr(self.dims).encode()).hexdigest()[:12]
 
     def _extract(self, config: Dict[str, Any]) -> HatTransformer:
         sub = HatTransformer(self.dims, arch_of(config, self.dims))
