@@ -336,6 +336,9 @@ main() {
     [[ "$PURGE" == no ]] || die "--purge only goes with --uninstall"
     check_system
     log "board: $(board_kind), $(uname -m)"
+    if [[ -n "$NVPMODEL_MODE" && "$(board_kind)" != jetson ]]; then
+        die "--jetson-fixed-clocks is for NVIDIA Jetson boards; this one is '$(board_kind)'"
+    fi
     install_apt_packages
     check_python
     create_user
@@ -344,7 +347,8 @@ main() {
     install_unit_files
     start_service
     run_selftest
-    log "done. Token: $CONF_DIR/token. Check from the host: fleetnas devices check --devices devices.toml"
+    log "done. Token: $CONF_DIR/token. This board: runuser -u $SERVICE_USER -- $VENV/bin/fleetnas-agent info --cache-dir $STATE_DIR/cache"
+    log "from the host: fleetnas devices check --devices devices.toml"
 }
 
 main "$@"
