@@ -24,7 +24,8 @@ Wiring at agent start-up (the service's MeasureFn signature)::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
@@ -90,7 +91,6 @@ def cool_down(state: HygieneState) -> Dict[str, str]:
         state.idle_temp_c = now_c
     if now_c <= state.idle_temp_c + state.cooldown_margin_c:
         return {}
-    import time
     start = time.monotonic()
     cooled, temp_c = wait_for_cooldown(state.idle_temp_c, state.cooldown_margin_c, state.cooldown_max_s,
                                        state.cooldown_poll_s, root=state.root)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from typing import List, Optional, Tuple
 
 from fleetnas.agent.records import DeviceState
@@ -64,7 +65,6 @@ def with_flags(state: Optional[DeviceState], flags: Tuple[Tuple[str, str], ...])
     if state is None or not flags:
         return state
     present = {k for k, _ in state.throttle}
-    from dataclasses import replace
     return replace(state, throttle=tuple(state.throttle) + tuple((k, v) for k, v in flags if k not in present))
 
 

@@ -1,7 +1,6 @@
 """Jetson (hwmon, IIO, Thor), Android battery and RAPL meters against fake sysfs trees following a power profile."""
 from __future__ import annotations
 
-import contextlib
 import os
 from pathlib import Path
 
@@ -9,7 +8,7 @@ import pytest
 
 from fleetnas.agent.power.android import AndroidBatteryMeter, voltage_scale
 from fleetnas.agent.power.base import (
-    PowerSampler, SensorGarbage, SensorNotValid, SensorUnavailable, integrate_window, required_window_s,
+    SensorGarbage, SensorNotValid, SensorUnavailable, integrate_window, required_window_s,
     unwrap_delta_j)
 from fleetnas.agent.power.jetson import JetsonMeter
 from fleetnas.agent.power.rapl import RaplMeter
