@@ -19,7 +19,7 @@ Before that, ``n_init`` random configs form the initial design. Every random cho
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 
