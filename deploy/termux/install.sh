@@ -55,10 +55,13 @@ pip_install --no-deps --upgrade "$PACKAGE"
 pip_install --no-deps --upgrade grpcio-health-checking grpcio-reflection
 pip_install --upgrade --only-binary=:all: 'protobuf>=7.35.1,<8'
 # The generated stubs refuse a grpcio older than the one they were generated for: say so plainly.
-if ! "$VENV/bin/python" -c 'import fleetnas.agent.v1.agent_pb2_grpc' 2>/tmp/fleetnas-import.err; then
-    cat /tmp/fleetnas-import.err >&2
+# (Android has no /tmp: mktemp uses Termux's $TMPDIR.)
+import_err=$(mktemp)
+if ! "$VENV/bin/python" -c 'import fleetnas.agent.v1.agent_pb2_grpc' 2>"$import_err"; then
+    cat "$import_err" >&2
     die "the fleetnas stubs do not load with Termux's grpcio ($("$VENV/bin/python" -c 'import grpc; print(grpc.__version__)' 2>/dev/null || echo missing)); run 'pkg upgrade python-grpcio' and re-run"
 fi
+rm -f "$import_err"
 
 mkdir -p "$CONF_DIR" "$CACHE_DIR"
 chmod 0700 "$CONF_DIR"
