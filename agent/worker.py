@@ -25,6 +25,10 @@ reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happ
 ``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable with the parent's. The timed
 loops never call the observer. Energy figures themselves are the observer's to attach (dataclasses.replace).
 
+Process start-up stays off the request path: fleetnas.agent.worker_spawn keeps one pre-started spare worker (imports
+done, no model ever loaded) and starts the next one after each measurement; ``extra["worker_prestarted"]`` says
+which kind ran, ``extra["worker_start_ms"]`` how long until it had imported the runtime.
+
 Test-only fault injection: ``FLEETNAS_WORKER_TEST_HOOK`` in the *agent's environment* (segfault | hang | oom |
 sigkill | exit), acted on right after the model loads. Nothing in a request or an upload can set it.
 """
@@ -37,7 +41,6 @@ import select
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -103,7 +106,7 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
     state_after = run.state_after or snapshot()
     base = dict(peak_rss_bytes=run.peak_rss_bytes, state_before=state_before, state_after=state_after,
                 run_wall_ms=run.wall_ms, started_unix_ns=run.started_unix_ns,
-                extra={"worker_start_ms": f"{run.start_ms:.1f}"})
+                extra={"worker_start_ms": f"{run.start_ms:.1f}", "worker_prestarted": str(run.prestarted).lower()})
     if run.observer_error:
         base["extra"]["observer_error"] = run.observer_error
     msg = run.final
@@ -162,21 +165,18 @@ class _WorkerRun:
         self.state_after = None
         self.stderr_tail = ""
         self.observer_error = ""
+        self.prestarted = False
         self.start_ms = self.wall_ms = 0.0
         self.started_unix_ns = 0
 
     def execute(self) -> None:
-        read_fd, write_fd = os.pipe()
-        stderr_file = tempfile.TemporaryFile()
+        from fleetnas.agent import worker_spawn
+
         self.started_unix_ns = time.time_ns()
         t0 = time.monotonic()
-        try:
-            proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.worker", str(write_fd),
-                                     str(os.getpid())],
-                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file,
-                                    pass_fds=(write_fd,), close_fds=True)
-        finally:
-            os.close(write_fd)
+        worker = worker_spawn.acquire()
+        proc, read_fd = worker.proc, worker.read_fd
+        self.prestarted = worker.prestarted
         try:
             proc.stdin.write(json.dumps(self.request).encode())
             proc.stdin.close()
@@ -190,15 +190,15 @@ class _WorkerRun:
         except subprocess.TimeoutExpired:
             self.timed_out = True
         finally:
-            os.close(read_fd)
             if proc.poll() is None:
                 self.killed_by_us = True
                 proc.kill()
             self.returncode = proc.wait()
             self.wall_ms = (time.monotonic() - t0) * 1e3
-            stderr_file.seek(0)
-            self.stderr_tail = stderr_file.read()[-8000:].decode("utf-8", "replace")
-            stderr_file.close()
+            worker.stderr_file.seek(0)
+            self.stderr_tail = worker.stderr_file.read()[-8000:].decode("utf-8", "replace")
+            worker.discard()
+            worker_spawn.prestart_next()
 
     def _pump(self, proc: subprocess.Popen, read_fd: int, deadline: float, t0: float) -> None:
         pending = b""

@@ -69,6 +69,21 @@ def test_explicit_affinity_and_bad_affinity(onnx_model):
         measure(onnx_model, options=RuntimeOptions(cpu_affinity=(4096,)))
 
 
+def test_prestarted_spare_is_used_and_dropped_when_the_environment_changes(onnx_model, monkeypatch):
+    from fleetnas.agent import worker_spawn
+
+    monkeypatch.delenv(worker_spawn.PRESTART_ENV, raising=False)
+    measure(onnx_model)                        # leaves a spare behind
+    r = measure(onnx_model)
+    assert r.extra["worker_prestarted"] == "true" and r.outcome in (Outcome.OK, Outcome.UNSTABLE)
+    monkeypatch.setenv("FLEETNAS_TEST_MARKER", "changed")
+    assert measure(onnx_model).extra["worker_prestarted"] == "false"  # spare started under another env: dropped
+    monkeypatch.setenv(worker_spawn.PRESTART_ENV, "0")
+    worker_spawn.close_spare()
+    measure(onnx_model)
+    assert measure(onnx_model).extra["worker_prestarted"] == "false"
+
+
 def test_request_errors_raise_before_spawning(onnx_model):
     with pytest.raises(InvalidRequest, match="runs onnx models, not tflite"):
         measure(onnx_model, fmt="tflite")
