@@ -29,6 +29,9 @@ from fleetnas.agent.power.null import NO_SENSOR, NullMeter
 from fleetnas.agent.records import PowerSensorInfo
 
 FAMILIES = ("jetson", "rpi5", "android", "termux", "rapl", "nvml")
+# The name a family's meter reports (PowerSensorInfo.name), also used when it could not be built.
+FAMILY_NAMES = {"jetson": "jetson-ina", "rpi5": "rpi5-pmic", "android": "android-battery",
+                "termux": "termux-battery", "rapl": "rapl", "nvml": "nvml"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +169,7 @@ def _detect(root: Optional[str], config: PowerConfig) -> List[Tuple[Optional[Pow
     out: List[Tuple[Optional[PowerMeter], PowerSensorInfo]] = []
     for family, meter in _present(root, config):
         if isinstance(meter, SensorError):
-            out.append((None, PowerSensorInfo(name=family, source="", rails=(), total_rail="", units="",
+            out.append((None, PowerSensorInfo(name=FAMILY_NAMES[family], source="", rails=(), total_rail="", units="",
                                               sample_rate_hz=0.0, readable=False, message=str(meter))))
         else:
             out.append((meter, _probe(meter, config)))

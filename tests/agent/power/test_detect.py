@@ -63,7 +63,7 @@ def test_unreadable_rapl_is_listed_with_the_fix_and_not_selected(tmp_path):
 
 def test_forced_family_that_is_absent_says_why(tmp_path):
     infos = detect_meters(root=str(tmp_path), config={"meter": "rpi5"})
-    assert [(i.name, i.readable) for i in infos] == [("rpi5", False)]
+    assert [(i.name, i.readable) for i in infos] == [("rpi5-pmic", False)]
     assert "vcgencmd not found" in infos[0].message
     assert detect_meters(root=str(tmp_path), config={"meter": "none"})[0].message.startswith("power.meter is 'none'")
 
