@@ -12,7 +12,8 @@
      ABBA order; median of slice medians on / off. The least exposed to other load on a shared machine.
    The board's own meter is used when detect finds a readable one; otherwise a synthetic INA3221 hwmon tree whose
    current follows a sine (the same file reads as on a Jetson), and the output says so.
-2. Integration error on synthetic profiles, sampled at the rates real sensors give (INA3221 100 Hz, vcgencmd
+2. The sampler's own CPU cost (process CPU seconds per wall second while it polls a sysfs file at 100 Hz).
+3. Integration error on synthetic profiles, sampled at the rates real sensors give (INA3221 100 Hz, vcgencmd
    ~10 Hz, fuel gauge 1 Hz over 30 s, RAPL counter with wrap-around), with timestamp jitter; exact integrals known.
 Timings on a shared machine are noisy: run it under ``nice`` and read the pairs, not one number.
 """
@@ -136,6 +137,23 @@ def interleaved_ratio(meter, model: Path, quartets: int = 6, slice_s: float = 0.
             "interleaved_slices": len(on) + len(off)}
 
 
+def sampler_cpu_fraction(root: Path, duration_s: float = 2.0) -> dict:
+    """CPU time the sampler thread costs per second of wall time (a static tree: no fake writer in the count).
+    Unlike latency ratios this hardly depends on the machine's load: it bounds what sampling can take away."""
+    from fleetnas.agent.power.base import PowerSampler
+    hw = root / HWMON
+    hw.mkdir(parents=True)
+    for name, text in (("in1_label", "VDD_IN"), ("in1_input", "5000"), ("curr1_input", "1000")):
+        (hw / name).write_text(text + "\n")
+    meter = JetsonMeter(str(root))
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    sampler = PowerSampler(meter, 0.01).start()
+    time.sleep(duration_s)
+    sampler.stop()
+    cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
+    return {"sampler_cpu_fraction": cpu_s / wall_s, "sampler_rate_hz": len(sampler.samples) / wall_s}
+
+
 def _trace(power, t0_s: float, t1_s: float, rate_hz: float, jitter: float, rng: random.Random, kind: str):
     samples, t, cumulative, last_t = [], t0_s - 1.0 / rate_hz, 0.0, None
     while t <= t1_s + 1.0 / rate_hz:
@@ -188,6 +206,7 @@ def main(argv=None) -> int:
         ratios = latency_ratios(args.pairs, meter, model)
         ratios.update(interleaved_ratio(meter, model))
         stop.set()
+        ratios.update(sampler_cpu_fraction(Path(tmp) / "static"))
     errors = integration_errors()
     report = {"sensor": sensor, **ratios, "target_ratio": 1.03, "integration": errors}
     if args.json:
@@ -204,6 +223,8 @@ def main(argv=None) -> int:
     print(f"latency ratio sampler on/off, interleaved ABBA slices of one process: {ratios['interleaved_ratio']:.4f} "
           f"({ratios['interleaved_on_median_ms']:.4f} vs {ratios['interleaved_off_median_ms']:.4f} ms, "
           f"{ratios['interleaved_slices']} slices; target <= 1.03)")
+    print(f"sampler cost: {ratios['sampler_cpu_fraction']:.2%} of one core at {ratios['sampler_rate_hz']:.0f} Hz "
+          "(sysfs reads, static tree)")
     for e in errors:
         print(f"integration error {e['profile']:<24} {e['rate_hz']:>5g} Hz {e['window_s']:>4g} s: {e['error']:+.3%}")
     return 0
