@@ -11,6 +11,9 @@ from pathlib import Path
 
 HELP = "run a short real search on this machine (local agent, tiny super-network) and print the front"
 DEMO_BUDGET = 12
+# linas fits predictors after 6 random configurations (its default, 20, exceeds the demo's budget), then refits after
+# every 3 new results (not every one): two predictor rounds keep the demo's host time small on 2 cores.
+DEMO_TACTIC_OPTIONS = ["n_init=6", "refit_after=3"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     search_args = timing.parse_args([])
     for name, value in dict(supernet="tiny", weights=args.weights, devices="local", objectives="accuracy,latency",
                             budget=args.budget, seed=args.seed, out=args.out, resume=args.resume, tactic=args.tactic,
+                            tactic_option=DEMO_TACTIC_OPTIONS if args.tactic == "linas" else [],
                             runtime="onnxruntime", threads=1, execution_provider="", measurement_cache=None,
                             no_measurement_cache=True, export_dir=None, no_progress=False, json=args.json).items():
         setattr(search_args, name, value)

@@ -32,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder (journal, fronts, plots)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
+    parser.add_argument("--tactic-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="tactic option (JSON value), e.g. --tactic-option n_init=8; repeatable")
     parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime",),
                         help="runtime on the boards (candidates are exported as ONNX)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
@@ -60,6 +62,30 @@ def runtime_from_args(args: argparse.Namespace, energy: bool):
                          energy=energy, timing=tuple(sorted(timing.items())))
 
 
+def quiet_predictor_warnings() -> None:
+    """Predictor fits warn about GP kernel bounds and iteration limits round after round: noise on a live display."""
+    import warnings
+    try:
+        from sklearn.exceptions import ConvergenceWarning
+    except ImportError:
+        return
+    warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+
+def parse_tactic_options(items) -> tuple:
+    from fleetnas.host.errors import UsageError
+    options = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--tactic-option {item!r}: write KEY=VALUE, e.g. n_init=8")
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return tuple(sorted(options.items()))
+
+
 @contextlib.contextmanager
 def open_fleet(devices: str, run_dir: Path):
     if devices == "local":
@@ -78,9 +104,11 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
     from fleetnas.host.supernets.base import get_supernet
 
+    quiet_predictor_warnings()
     objectives = parse_objectives(args.objectives)
     settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
-                              tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives))
+                              tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
+                              tactic_options=parse_tactic_options(args.tactic_option))
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)

@@ -46,11 +46,13 @@ class SearchSettings:
     tactic: str = "linas"
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     inflight_per_device: int = 2      # keeps each agent busy while the next model is exported/uploaded
+    tactic_options: Tuple[Tuple[str, Any], ...] = ()   # e.g. (("n_init", 6),) for a short linas run
 
     def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
         return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
                 "objectives": list(self.objectives),
-                "seed": self.seed, "tactic": self.tactic, "budget": self.budget,
+                "seed": self.seed, "tactic": self.tactic, "tactic_options": dict(self.tactic_options),
+                "budget": self.budget,
                 "runtime": json.loads(self.runtime.key),
                 "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
@@ -107,8 +109,8 @@ class SearchController:
             raise UsageError(f"--resume: {self.run_dir} holds no run to continue; drop --resume to start one")
         if exists:
             stored = read_run(self.run_dir)
-            changed = sorted(k for k in ("supernet", "weights", "objectives", "seed", "tactic", "runtime")
-                             if stored.get(k) != wanted[k])
+            changed = sorted(k for k in ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options",
+                                         "runtime") if stored.get(k) != wanted[k])
             missing = sorted(set(stored.get("classes", [])) - set(self.registry.classes))
             if changed or missing:
                 what = ", ".join([f"{k}: {stored.get(k)} -> {wanted[k]}" for k in changed] +
@@ -121,7 +123,8 @@ class SearchController:
         from fleetnas.host.search.engine import Search
         try:
             search = Search(self.supernet.space, self.objectives, tactic=self.settings.tactic, seed=self.settings.seed,
-                            budget=self.settings.budget, journal=self.journal, run=device_class, resume=True)
+                            budget=self.settings.budget, journal=self.journal, run=device_class, resume=True,
+                            tactic_options=dict(self.settings.tactic_options))
         except (ValueError, FleetnasError) as exc:
             raise UsageError(f"device class {device_class}: {exc}") from None
         return ClassState(device_class, search)
