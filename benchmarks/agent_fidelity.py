@@ -8,8 +8,10 @@ cancels; ratio = mean agent median / mean direct median, target 0.97-1.03. "dire
 each other) is the noise floor of that comparison on this machine at that moment; "min ratio" (fastest agent run vs
 fastest direct run) is a cross-check that neighbours' load barely moves.
 
-Also printed: per-call overhead outside the timed regions (process start + load, from the agent's phase times and
-its worker wall time), the agent's idle RSS (target < 100 MB) and serve-to-ready time (target < 2 s).
+Also printed: per-call overhead outside the timed regions ("start+load": worker wall time minus its timed phases,
+i.e. process start or spare hand-over, runtime import, session creation, exit; "rpc extra": the client's whole call
+minus the timed phases, so it adds gRPC, upload checks, queueing and anything the service runs around a
+measurement such as a drift-canary reference run), the agent's idle RSS (target < 100 MB) and serve-to-ready time (target < 2 s).
 
     nice python benchmarks/agent_fidelity.py [--quick] [--rounds N] [--json] [--threads 1] [--formats onnx,tflite]
 
