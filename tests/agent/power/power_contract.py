@@ -74,7 +74,7 @@ class PowerMeterContract:
         window = integrate_window(sampler.snapshot(), meter.kind, t0, t1, meter.name)
         expected_j = fake.profile.energy_j(t0 / 1e9, t1 / 1e9)
         assert window.energy_j == pytest.approx(expected_j, rel=self.tolerance)
-        assert window.samples >= 5
+        assert window.samples >= 3  # a forked command on a loaded machine: a few per second
         lo, hi = fake.profile.base_w - fake.profile.amp_w, fake.profile.base_w + fake.profile.amp_w
         # A sanity range only (a stalled fake writer skews one slice); the energy above is the accuracy check.
         assert lo * 0.75 <= window.min_power_w <= window.max_power_w <= hi * 1.25
