@@ -28,4 +28,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} sub-networks), "
           f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache; "
           f"written to {args.run_dir}")
+    for c, errors in data["errors"].items():
+        print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
     return 0

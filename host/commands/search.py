@@ -137,6 +137,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
             print(table)
         print(f"{data['candidates_evaluated']} candidates evaluated, {data['measurements']} measured on boards, "
               f"{data['cache_hits']} from the measurement cache; results in {args.out}")
+        for c, errors in data["errors"].items():
+            print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
     return data
 
 

@@ -64,6 +64,7 @@ class ClassFront:
     points: Tuple[Point, ...]         # every usable evaluation, in journal order
     front: Tuple[Point, ...]          # non-dominated points, by latency
     failed: int                       # evaluations without usable numbers
+    errors: Tuple[str, ...]           # why they failed (distinct messages, first seen first)
     measurements: int                 # measurements behind the points (measured + from the cache)
     measured: int                     # of which measured on a board in this run
     hv_curve: Tuple[float, ...]       # hypervolume after each point
@@ -85,10 +86,12 @@ def minimization(F: np.ndarray) -> np.ndarray:
 def class_front(journal, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
     from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
     trials = class_trials(journal, device_class)
-    points, failed = [], 0
+    points, failed, errors = [], 0, []
     for t in trials:
         if t.state == "failed":
             failed += 1
+            if t.error and t.error not in errors:
+                errors.append(t.error)
         if t.state != "done" or t.measurement is None or t.subnet is None:
             continue
         m, s = t.measurement, t.subnet
@@ -102,8 +105,8 @@ def class_front(journal, device_class: str, objectives: Tuple[str, ...]) -> Clas
     mask = non_dominated_mask(F) if len(F) else np.zeros(0, dtype=bool)
     front = sorted((p for p, keep in zip(points, mask) if keep), key=lambda p: (p.latency_ms, -p.accuracy))
     measured = sum(1 for p in points if p.source == "measured")
-    return ClassFront(device_class, objectives, tuple(points), tuple(front), failed, len(points), measured, curve,
-                      reference)
+    return ClassFront(device_class, objectives, tuple(points), tuple(front), failed, tuple(errors), len(points),
+                      measured, curve, reference)
 
 
 def run_fronts(run_dir) -> Dict[str, ClassFront]:

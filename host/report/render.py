@@ -64,6 +64,7 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
                        for p in f.front] for c, f in fronts.items()},
         "hypervolume": {c: (f.hv_curve[-1] if f.hv_curve else 0.0) for c, f in fronts.items()},
         "failed": {c: f.failed for c, f in fronts.items()},
+        "errors": {c: list(f.errors[:5]) for c, f in fronts.items() if f.errors},
     }
 
 

@@ -55,6 +55,7 @@ def test_report_json_fronts_files(tmp_path, capsys):
     assert main(["report", str(run), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["candidates_evaluated"] == 5 and data["failed"] == {"cpu": 1}
+    assert data["errors"] == {"cpu": ["LOAD_FAILED on dev0"]}
     assert data["measurements"] == 3 and data["cache_hits"] == 1 and data["measurements_per_device"] == {"dev0": 3}
     assert [p["config"] for p in data["fronts"]["cpu"]] == [{"w": 1}, {"w": 2}, {"w": 4}]
     assert (run / "cpu" / "front.png").stat().st_size and (run / "cpu" / "hypervolume.png").stat().st_size
