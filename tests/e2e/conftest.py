@@ -2,7 +2,6 @@
 exported models are reused), real agents on loopback, and a short-but-methodical timing."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,16 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host" / "fleet")) 
 E2E_TIMING = dict(warmup_runs=2, warmup_s=0.02, blocks=3, min_runs_per_block=5, min_block_s=0.03, timeout_s=60.0)
 
 
-def tiny_weights():
-    return os.environ.get("FLEETNAS_TINY_WEIGHTS") or None   # default: the committed weights
-
-
 @pytest.fixture(scope="session")
 def tiny():
     from fleetnas.host.errors import UsageError
     from fleetnas.host.supernets.base import get_supernet
     try:
-        return get_supernet("tiny", weights=tiny_weights())
+        return get_supernet("tiny")
     except UsageError as exc:
         pytest.skip(f"tiny super-network unavailable: {exc}")
 

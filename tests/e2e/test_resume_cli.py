@@ -11,7 +11,7 @@ import time
 
 import pytest
 from agent_harness import running_agent
-from conftest import E2E_TIMING, tiny_weights
+from conftest import E2E_TIMING
 from fleet_helpers import devices_toml
 
 BUDGET = 4
@@ -26,8 +26,7 @@ def search_args(tmp_path, export_dir):
     timing = [f"--warmup-runs={E2E_TIMING['warmup_runs']}", f"--warmup-s={E2E_TIMING['warmup_s']}",
               f"--blocks={E2E_TIMING['blocks']}", f"--min-runs={E2E_TIMING['min_runs_per_block']}",
               "--min-block-s=0.2"]
-    weights = ["--weights", tiny_weights()] if tiny_weights() else []
-    return ["search", "--supernet", "tiny", *weights, "--devices", tmp_path / "devices.toml", "--budget", BUDGET,
+    return ["search", "--supernet", "tiny", "--devices", tmp_path / "devices.toml", "--budget", BUDGET,
             "--seed", 0, "--tactic", "random", "--out", tmp_path / "run", "--export-dir", export_dir,
             "--threads", 1, "--no-progress", *timing]
 
