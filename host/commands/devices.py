@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,8 +63,9 @@ def format_rows(rows) -> str:
         table.add_row(r["name"], r["class"], "yes" if r["reachable"] else "NO", fp, ", ".join(r.get("runtimes", [])),
                       ", ".join(r.get("sensors", [])) or ("none" if r["reachable"] else ""),
                       "" if r.get("max_temp_c") is None else f"{r['max_temp_c']:.0f}",
-                      "" if not r["reachable"] else f"{r['clock_offset_ms']:+.1f}", r["problem"])
-    console = Console(width=200)
+                      "" if not r["reachable"] else f"{r['clock_offset_ms']:+.1f}",
+                      r["problem"] if len(r["problem"]) <= 40 else r["problem"][:37] + "...")
+    console = Console(width=None if sys.stdout.isatty() else 160)
     with console.capture() as cap:
         console.print(table)
     return cap.get()
@@ -80,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
         print(format_rows(rows), end="")
     bad = [r for r in rows if not r["usable"]]
     for r in bad if not args.json else []:
-        print(f"error: {r['name']} ({r['address']}) unusable: {r['problem']}")
+        print(f"error: {r['name']} ({r['address']}) unusable: {r['problem']}", file=sys.stderr)
     return 1 if bad else 0

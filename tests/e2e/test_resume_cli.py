@@ -109,4 +109,5 @@ def test_devices_check_reachable_and_not(tmp_path):
     assert "onnxruntime" in rows["dev0"]["runtimes"][0]
     assert abs(rows["dev0"]["clock_offset_ms"]) < 1000
     assert not rows["gone"]["reachable"] and "unreachable" in rows["gone"]["problem"]
-    assert r_text.returncode == 1 and "gone (127.0.0.1:1) unusable" in r_text.stdout and "dev0" in r_text.stdout
+    assert r_text.returncode == 1 and "error: gone (127.0.0.1:1) unusable: " in r_text.stderr
+    assert "dev0" in r_text.stdout and "unreachable" in r_text.stderr
