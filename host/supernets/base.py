@@ -99,8 +99,21 @@ class SuperNet:
             raise UsageError(f"{self.name}: {exc}") from None
 
     def extract(self, config: Mapping[str, Any]):
-        """A standalone ``torch.nn.Module`` with its own copy of the sliced weights, in eval mode."""
-        module = self._extract(self.validate(config))
+        """A standalone ``torch.nn.Module`` with its own copy of the sliced weights, in eval mode.
+
+        Runs on one torch thread: weights computed during extraction (OFA's kernel transforms, tiny's recalibrated
+        BN statistics) would otherwise round differently with the caller's thread count, and the exported bytes,
+        whose sha256 keys the measurement cache, must not depend on it.
+        """
+        import torch
+
+        config = self.validate(config)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            module = self._extract(config)
+        finally:
+            torch.set_num_threads(threads)
         return module.eval()
 
     def example_input(self, config: Mapping[str, Any]) -> Inputs:

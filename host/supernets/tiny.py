@@ -232,14 +232,8 @@ class TinySuperNet(SuperNet):
         # channels_last: PyTorch's CPU depthwise convolutions run 2-3x faster in this layout
         sub = slice_subnet(self.net, config).to(memory_format=torch.channels_last)
         images = self.split()[0][:CALIBRATION_IMAGES]
-        # One thread: the statistics (and so the exported bytes and their sha256) must not depend on how many
-        # threads the calling process uses; parallel reductions round differently.
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            recalibrate_bn(sub, [prepare_images(images, config["res"]).contiguous(memory_format=torch.channels_last)])
-        finally:
-            torch.set_num_threads(threads)
+        # (extract() runs this on one thread, so the statistics do not depend on the caller's thread count)
+        recalibrate_bn(sub, [prepare_images(images, config["res"]).contiguous(memory_format=torch.channels_last)])
         return sub.to(memory_format=torch.contiguous_format)
 
     def _example_input(self, config: Dict[str, Any]) -> torch.Tensor:
