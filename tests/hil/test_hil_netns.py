@@ -58,7 +58,7 @@ def test_agents_in_two_namespaces_are_reached_from_the_host_and_a_cut_isolates_o
 def test_search_completes_on_the_others_when_one_board_is_cut_off_mid_run(tmp_path):
     budget = 10
     with NetnsLab(["a", "b", "c"]) as lab:
-        procs = {}
+        procs, search = {}, None
         try:
             for name, host in lab.hosts.items():
                 ctx = agent_process(tmp_path / name, host=host.address, token=f"t{name}", prefix=host.prefix())
@@ -82,9 +82,11 @@ def test_search_completes_on_the_others_when_one_board_is_cut_off_mid_run(tmp_pa
                     assert time.monotonic() < deadline, "b got no work within 600 s"
                     time.sleep(0.5)
             lab.cut("b")
-            cut_at = time.monotonic()
             output, _ = search.communicate(timeout=1200)
         finally:
+            if search is not None and search.poll() is None:
+                search.kill()
+                search.wait(timeout=30)
             for ctx, _ in procs.values():
                 ctx.__exit__(None, None, None)
     assert search.returncode == 0, output[-6000:]
@@ -93,4 +95,3 @@ def test_search_completes_on_the_others_when_one_board_is_cut_off_mid_run(tmp_pa
     data = json.loads(report.stdout)
     assert data["candidates_evaluated"] >= budget and data["fronts"]["netns-x86"], data
     assert "ns-b" in output and "suspect" in output, f"the cut was not noticed:\n{output[-4000:]}"
-    assert time.monotonic() - cut_at > 0
