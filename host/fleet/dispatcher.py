@@ -147,8 +147,9 @@ class Dispatcher:
         for q in self.queues.values():
             with q.cond:
                 q.cond.notify_all()
+        deadline = time.monotonic() + 10.0   # one shared wait: workers stuck in a Measure call are daemons
         for t in self._threads:
-            t.join(timeout=10.0)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def __enter__(self) -> "Dispatcher":
         return self.start()
