@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.errors import AgentError
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
 from fleetnas.agent.power.null import NullMeter
 from fleetnas.agent.records import (
@@ -167,9 +168,12 @@ def measure_with_hygiene(model_path, model_format: str, runtime: str, options: R
 def _canary(result: MeasureResult, state: HygieneState) -> MeasureResult:
     from fleetnas.agent.worker import run_measurement
     ref = state.reference
-    run = run_measurement(ref.model_path, ref.model_format, ref.runtime, ref.options, ref.timing)
     suspects = state.measurements_since_canary
     state.measurements_since_canary = 0
+    try:
+        run = run_measurement(ref.model_path, ref.model_format, ref.runtime, ref.options, ref.timing)
+    except AgentError as exc:  # e.g. onnxruntime missing on a LiteRT-only board: the caller's result stands
+        return replace(result, extra={**result.extra, "drift_canary": f"reference run impossible: {exc}"})
     if run.overall is None:
         return replace(result, extra={**result.extra, "drift_canary": f"reference run failed: {run.outcome.value} "
                                                                       f"{run.message}"})

@@ -205,3 +205,11 @@ def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path, monkey
     result = measure(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(enabled=True))
     assert result.energy is None and "external USB meter" in result.energy_unavailable_reason
     assert state.reference_baseline_ms is not None and "baseline" in result.extra["drift_canary"]
+
+
+def test_a_canary_that_cannot_run_leaves_the_result_alone(board, model):
+    state = HygieneState(reference=ReferenceModel(model, model_format="tflite", runtime="onnxruntime"))
+    result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, state)
+    assert result.overall is not None and not result.drift_suspect
+    assert result.extra["drift_canary"].startswith("reference run impossible") and "tflite" in result.extra["drift_canary"]
+    assert state.reference_baseline_ms is None
