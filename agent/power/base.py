@@ -257,7 +257,7 @@ def integrate_window(samples: Sequence[Tuple[int, float]], kind: str, t0_ns: int
     on both sides, otherwise the energy would be extrapolated and is refused.
     """
     if t1_ns <= t0_ns:
-        raise ValueError(f"empty window: {t0_ns} .. {t1_ns}")
+        raise SensorTooFewSamples(f"{source}: empty window ({(t1_ns - t0_ns) / 1e9:.3f} s): nothing to integrate")
     duration_s = (t1_ns - t0_ns) / 1e9
     if len(samples) < 2 or samples[0][0] > t0_ns or samples[-1][0] < t1_ns:
         covered = f"{(samples[-1][0] - samples[0][0]) / 1e9:.3f} s" if samples else "nothing"

@@ -245,3 +245,9 @@ def test_rapl_two_sockets_are_summed_and_psys_only_when_configured(tmp_path):
     assert [v for v, _ in psys.read()] == pytest.approx([9.0])
     with pytest.raises(SensorUnavailable, match="package-0, package-1, psys"):
         RaplMeter(str(tmp_path), total_rail="dram")
+
+
+def test_an_empty_window_is_a_typed_sensor_result():
+    from fleetnas.agent.power.base import SensorTooFewSamples
+    with pytest.raises(SensorTooFewSamples, match="empty window"):
+        integrate_window([(0, 1.0), (10, 1.0)], "instant", 5, 5)
