@@ -133,6 +133,8 @@ def _attempt(model_path, model_format, runtime, options, timing, energy: Optiona
                 result = replace(result, energy=observer.result())
             except SensorError as exc:
                 reason = f"{meter.name}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - a bug in energy code must not cost the latency result
+                reason = f"{meter.name}: energy computation failed: {type(exc).__name__}: {exc}"
         else:
             reason = f"not measured: the run ended {result.outcome.value}"
     if reason:
