@@ -120,7 +120,7 @@ class LinasTactic(Tactic):
         t1 = time.perf_counter()
         pool = self._inner_search(history, genes, F, rng)
         t2 = time.perf_counter()
-        pool = pool[[not history.seen(self.space.key(self.space.from_genes(g))) for g in pool]] if len(pool) else pool
+        pool = pool[[not history.seen(self.space.key_of_canonical_genes(g)) for g in pool]] if len(pool) else pool
         queue: List[Config] = []
         if len(pool):
             Xp = self.space.encode_onehot(pool)

@@ -27,6 +27,15 @@ import numpy as np
 Config = Dict[str, Any]
 
 
+def _lookup_key(value: Any) -> Any:
+    """Hashable identity for option lookup: strings and bools never collide with numbers."""
+    if isinstance(value, str):
+        return ("s", value)
+    if isinstance(value, (bool, np.bool_)):
+        return ("b", bool(value))
+    return ("n", value)
+
+
 def _same_value(option: Any, value: Any) -> bool:
     """Equality that does not let "3" match 3 or True match 1 (numpy scalars do match their Python values)."""
     if isinstance(option, (str, bool)) or isinstance(value, (str, bool)):
@@ -50,6 +59,11 @@ class Choice:
             raise ValueError(f"Choice {self.name!r} has no options; give at least one")
         if len(set(self.options)) != len(self.options):
             raise ValueError(f"Choice {self.name!r} has repeated options {self.options}; list each option once")
+        try:
+            lookup = {_lookup_key(o): i for i, o in enumerate(self.options)}
+        except TypeError:  # unhashable options: linear search only
+            lookup = {}
+        object.__setattr__(self, "_lookup", lookup)
 
     @property
     def n_options(self) -> int:
@@ -59,6 +73,12 @@ class Choice:
         return self.options[int(index)]
 
     def index(self, value: Any) -> int:
+        try:
+            found = self._lookup.get(_lookup_key(value))
+        except TypeError:
+            found = None
+        if found is not None:
+            return found
         for i, option in enumerate(self.options):
             if _same_value(option, value):
                 return i
@@ -124,6 +144,7 @@ class SearchSpace:
         self._canonicalize = canonicalize
         self._inactive = inactive
         self._inactive_cache: Dict[str, Tuple[str, ...]] = {}
+        self._mask_cache: Dict[bytes, np.ndarray] = {}  # gene row -> active mask (encodings run on many repeats)
         self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
         self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
 
@@ -157,6 +178,11 @@ class SearchSpace:
     def key(self, config: Mapping[str, Any]) -> str:
         """Stable identity of a candidate: canonical config as JSON with sorted keys."""
         return json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
+
+    def key_of_canonical_genes(self, genes: Sequence[int]) -> str:
+        """``key`` of a row from ``canonical_genes`` without re-validating it (fast path for large candidate pools)."""
+        return json.dumps({p.name: p.value(i) for p, i in zip(self.params, genes)}, sort_keys=True,
+                          separators=(",", ":"))
 
     def config_from_key(self, key: str) -> Config:
         return self.validate(json.loads(key))
@@ -241,9 +267,12 @@ class SearchSpace:
         """Parameters whose value does not matter in ``config`` (always empty without a canonicaliser)."""
         if self._canonicalize is None:
             return ()
-        canon = self.validate(config)
+        return self._inactive_of_canonical(self.validate(config))
+
+    def _inactive_of_canonical(self, canon: Config) -> Tuple[str, ...]:
         if self._inactive is not None:
-            return tuple(n for n in self.names if n in set(self._inactive(canon)))
+            off = set(self._inactive(canon))
+            return tuple(n for n in self.names if n in off)
         key = json.dumps(canon, sort_keys=True)
         if key not in self._inactive_cache:
             names = []
@@ -264,8 +293,15 @@ class SearchSpace:
         if self._canonicalize is None:
             return mask
         for r, row in enumerate(genes):
-            off = set(self.inactive_names(self.from_genes(row)))
-            mask[r] = [n not in off for n in self.names]
+            row_key = row.tobytes()
+            cached = self._mask_cache.get(row_key)
+            if cached is None:
+                off = set(self._inactive_of_canonical(self.from_genes(row)))
+                cached = np.array([n not in off for n in self.names], dtype=bool)
+                if len(self._mask_cache) > 200_000:
+                    self._mask_cache.clear()
+                self._mask_cache[row_key] = cached
+            mask[r] = cached
         return mask
 
     @property
