@@ -18,7 +18,25 @@ def extracted_with_threads(supernet, config, threads):
         torch.set_num_threads(saved)
 
 
-@pytest.mark.parametrize("name", ["tiny", "ofa-mbv3"])
+def test_extract_runs_the_implementation_on_one_thread_and_restores_the_callers():
+    from fleetnas.host.search.space import Choice, SearchSpace
+    from fleetnas.host.supernets.base import SuperNet
+
+    seen = []
+
+    class Probe(SuperNet):
+        name = "probe"
+        space = SearchSpace([Choice("w", (1,))])
+
+        def _extract(self, config):
+            seen.append(torch.get_num_threads())
+            return torch.nn.Identity()
+
+    extracted_with_threads(Probe(), {"w": 1}, 3)
+    assert seen == [1]
+
+
+@pytest.mark.parametrize("name", ["tiny", pytest.param("ofa-mbv3", marks=pytest.mark.slow)])
 def test_extraction_does_not_depend_on_the_thread_count(name):
     supernet = get_supernet(name)
     if name == "ofa-mbv3":   # perturb the kernel-transform matrices (identity at init) so they really compute

@@ -31,7 +31,7 @@ def test_space_is_worth_searching(tiny):
 
 def test_extracted_subnet_equals_supernet_with_config_active(tiny):
     x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    for config in configs(tiny, 5) + [extreme(tiny, max), extreme(tiny, min)]:
+    for config in configs(tiny, 3) + [extreme(tiny, max), extreme(tiny, min)]:
         xr = torch.nn.functional.interpolate(x, size=(config["res"],) * 2, mode="bilinear", align_corners=False)
         with torch.no_grad():
             torch.testing.assert_close(tiny.slice(config)(xr), tiny.net(xr, config), rtol=1e-5, atol=1e-5)
