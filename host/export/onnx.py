@@ -152,6 +152,11 @@ def export_onnx(supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]
     cached = _read_cached(path, "onnx", supernet, config_key)
     if cached is not None:
         return cached
-    data, module, inputs = onnx_bytes(supernet, config, opset)
+    try:
+        data, module, inputs = onnx_bytes(supernet, config, opset)
+    except FleetnasError:
+        raise
+    except Exception as exc:  # torch.onnx / onnx.checker raise many types; the user needs which network failed
+        raise ExportError(f"ONNX export of {supernet.name} {config_key} failed: {type(exc).__name__}: {exc}") from exc
     error = verify_onnx(data, module, inputs) if verify else float("nan")
     return store(path, data, "onnx", supernet, config_key, error)

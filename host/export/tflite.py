@@ -59,8 +59,12 @@ def export_tflite(supernet, config: Mapping[str, Any], cache_dir: Union[str, Pat
         return cached
     module = supernet.extract(config)
     inputs = _as_tuple(supernet.example_input(config))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = bytes(litert_torch.convert(module, inputs).model_content())
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = bytes(litert_torch.convert(module, inputs).model_content())
+    except Exception as exc:  # the converter raises many types; the user needs which network failed
+        raise ExportError(f"TFLite conversion of {supernet.name} {config_key} failed: {type(exc).__name__}: {exc}") \
+            from exc
     error = verify_tflite(data, module, inputs) if verify else float("nan")
     return store(path, data, "tflite", supernet, config_key, error)

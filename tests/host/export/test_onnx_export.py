@@ -118,3 +118,24 @@ def test_ofa_resnet50_export_verifies_and_macs_match_the_graph(tmp_path):
     exported = export_onnx(supernet, config, tmp_path)
     assert exported.max_abs_error <= 1e-4
     assert supernet.macs(config) == onnx_macs(onnx.load(str(exported.path)))
+
+
+def test_a_network_that_cannot_be_exported_is_an_export_error(tmp_path):
+    from fleetnas.host.search.space import Choice, SearchSpace
+    from fleetnas.host.supernets.base import SuperNet
+
+    class FFTNet(SuperNet):   # torch.fft has no ONNX export
+        name = "fft"
+        space = SearchSpace([Choice("n", (4,))])
+
+        def _extract(self, config):
+            class M(torch.nn.Module):
+                def forward(self, x):
+                    return torch.fft.rfft(x).abs()
+            return M()
+
+        def _example_input(self, config):
+            return torch.ones(1, config["n"])
+
+    with pytest.raises(ExportError, match="ONNX export of fft"):
+        export_onnx(FFTNet(), {"n": 4}, tmp_path)
