@@ -34,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
     parser.add_argument("--tactic-option", action="append", default=[], metavar="KEY=VALUE",
                         help="tactic option (JSON value), e.g. --tactic-option n_init=8; repeatable")
-    parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime",),
-                        help="runtime on the boards (candidates are exported as ONNX)")
+    parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "litert"),
+                        help="runtime on the boards: onnxruntime (candidates exported as ONNX, the default) or litert "
+                             "(as .tflite; needs pip install 'fleetnas[tflite-export]' on the host)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
     parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
     parser.add_argument("--measurement-cache", type=Path,
@@ -109,6 +110,9 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
                               tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
                               tactic_options=parse_tactic_options(args.tactic_option))
+    if args.runtime == "litert":   # fail now, not after the first accuracy evaluation
+        from fleetnas.host.export.tflite import _converter
+        _converter()
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)

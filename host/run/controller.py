@@ -174,7 +174,6 @@ class SearchController:
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
         """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
         if key not in self.subnets:
-            from fleetnas.host.export.onnx import export_onnx
             t0 = time.monotonic()
             accuracy = self.cache.lookup_accuracy(self.supernet.name, self._weights_id, key) if self.cache else None
             if accuracy is None:
@@ -182,7 +181,7 @@ class SearchController:
                 if self.cache is not None:
                     self.cache.add_accuracy(self.supernet.name, self._weights_id, key, accuracy)
             t1 = time.monotonic()
-            exported = export_onnx(self.supernet, config, self.models_dir)
+            exported = self._export(config)
             t2 = time.monotonic()
             macs = params = None
             try:
@@ -192,6 +191,14 @@ class SearchController:
             self.subnets[key] = Subnet(key, accuracy, exported.sha256, str(exported.path), exported.size_bytes,
                                        macs, params, t1 - t0, t2 - t1)
         return self.subnets[key]
+
+    def _export(self, config: Dict[str, Any]):
+        """ONNX for onnxruntime boards, TFLite for LiteRT ones (same cache rules, same verification)."""
+        if self.settings.runtime.runtime == "litert":
+            from fleetnas.host.export.tflite import export_tflite
+            return export_tflite(self.supernet, config, self.models_dir)
+        from fleetnas.host.export.onnx import export_onnx
+        return export_onnx(self.supernet, config, self.models_dir)
 
     def objective_values(self, key: str, m: Measurement) -> Optional[Dict[str, float]]:
         if not m.usable:

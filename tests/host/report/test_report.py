@@ -91,6 +91,12 @@ def test_search_flag_errors_before_any_work(tmp_path, capsys):
     assert main(["search", "--supernet", "tiny", "--devices", "local", "--budget", "3", "--out", str(tmp_path / "r"),
                  "--blocks", "0"]) == 2
     assert "blocks must be >= 1" in capsys.readouterr().err
+    try:
+        import litert_torch  # noqa: F401
+    except ImportError:   # without the TFLite exporter, --runtime litert says how to get it, before any work
+        assert main(["search", "--supernet", "tiny", "--devices", "local", "--budget", "3", "--out",
+                     str(tmp_path / "r"), "--runtime", "litert"]) == 2
+        assert "pip install" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("device, pick, message", [("gpu", 0, "device classes: cpu"), ("cpu", 3, "pick 0..2")])
