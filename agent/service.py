@@ -4,6 +4,7 @@ fleetnas.agent.servicer adapts this to the gRPC contract; tests and `fleetnas-ag
 """
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -24,6 +25,14 @@ MeasureFn = Callable[[Path, str, str, RuntimeOptions, TimingConfig, Optional[Ene
 
 class DeadlineExceeded(Busy):
     """The caller's deadline passed while its measurement waited in the queue."""
+
+
+class _Pending:
+    """A measurement keyed by its request_id: retries wait for it, or get its result, instead of measuring again."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Optional[MeasureResult] = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +89,13 @@ def default_measure_fn() -> MeasureFn:
 
 
 class AgentService:
+    REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
+
     def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = 64,
                  emulated: bool = False) -> None:
         self.store = store
+        self._by_request: "collections.OrderedDict[tuple, _Pending]" = collections.OrderedDict()
+        self._requests_lock = threading.Lock()
         self.emulated = emulated
         self._measure_fn = measure_fn or default_measure_fn()
         self._gate = _FifoGate(max_queue)
@@ -108,11 +121,44 @@ class AgentService:
 
     # ------------------------------------------------------------------ measure
     def measure(self, sha256: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
-                energy: Optional[EnergyConfig] = None, deadline_s: Optional[float] = None) -> MeasureResult:
-        """Queue, then run one measurement. ``deadline_s``: seconds the caller will still wait (None: no deadline)."""
+                energy: Optional[EnergyConfig] = None, deadline_s: Optional[float] = None,
+                request_id: str = "") -> MeasureResult:
+        """Queue, then run one measurement. ``deadline_s``: seconds the caller will still wait (None: no deadline).
+
+        A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
+        or restarted) waits for the running measurement or gets the remembered result; nothing is measured twice.
+        """
         if runtime not in RUNTIMES:
             raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
+        if not request_id:
+            return self._measure(sha256, runtime, options, timing, energy, deadline_s)
+        key = (request_id, sha256, runtime, options, timing, energy)
+        with self._requests_lock:
+            pending = self._by_request.get(key)
+            owner = pending is None
+            if owner:
+                pending = self._by_request[key] = _Pending()
+        if not owner:
+            if not pending.done.wait(deadline_s):
+                raise DeadlineExceeded(f"deadline passed while request {request_id!r} was still being measured")
+            if pending.result is not None:
+                log.info("request %s answered from its earlier measurement", request_id)
+                return pending.result
+            return self.measure(sha256, runtime, options, timing, energy, deadline_s, request_id)  # owner failed
+        try:
+            pending.result = self._measure(sha256, runtime, options, timing, energy, deadline_s)
+            return pending.result
+        finally:
+            with self._requests_lock:
+                if pending.result is None:  # an error: let a retry measure afresh
+                    self._by_request.pop(key, None)
+                while len(self._by_request) > self.REMEMBERED_RESULTS:
+                    self._by_request.popitem(last=False)
+            pending.done.set()
+
+    def _measure(self, sha256: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
+                 energy: Optional[EnergyConfig], deadline_s: Optional[float]) -> MeasureResult:
         queued_ns = time.monotonic_ns()
         if not self._gate.acquire(deadline_s):
             raise DeadlineExceeded(f"deadline passed after {deadline_s:.1f} s in the measurement queue")

@@ -207,3 +207,22 @@ def test_energy_without_a_sensor_is_absent_with_the_reason(agent, onnx_path):
     r = client.measure(sha, timing=timing(), energy=True)
     assert outcome_name(r) in MEASURED and not r.HasField("energy")
     assert "no power sensor" in r.energy_unavailable_reason
+
+
+def test_request_id_makes_measure_idempotent_across_retries(agent, onnx_path):
+    """A host that lost its answer (killed, reconnected) and asks again gets the same measurement, not a new one."""
+    client = agent.client()
+    sha, _ = client.ensure_model(onnx_path)
+    slow = timing(min_block_s=0.3)
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("first", client.measure(
+        sha, timing=slow, request_id="cfg-1@cpu")))
+    first.start()
+    time.sleep(0.3)  # the retry arrives while the first is still measuring
+    retry = agent.client().measure(sha, timing=slow, request_id="cfg-1@cpu")
+    first.join()
+    again = client.measure(sha, timing=slow, request_id="cfg-1@cpu")  # and after it finished
+    assert retry.started_unix_ns == results["first"].started_unix_ns == again.started_unix_ns
+    assert client.device_info().measurements_done == 1
+    other = client.measure(sha, timing=slow, request_id="cfg-2@cpu")
+    assert other.started_unix_ns != retry.started_unix_ns and client.device_info().measurements_done == 2
