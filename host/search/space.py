@@ -29,6 +29,11 @@ Config = Dict[str, Any]
 
 def _lookup_key(value: Any) -> Any:
     """Hashable identity for option lookup: strings and bools never collide with numbers."""
+    kind = type(value)
+    if kind is int or kind is float:  # the common case, first
+        return ("n", value)
+    if kind is str:
+        return ("s", value)
     if isinstance(value, str):
         return ("s", value)
     if isinstance(value, (bool, np.bool_)):
@@ -144,6 +149,7 @@ class SearchSpace:
         self._canonicalize = canonicalize
         self._inactive = inactive
         self._inactive_cache: Dict[str, Tuple[str, ...]] = {}
+        self._canonical_cache: Dict[bytes, Tuple[Config, np.ndarray]] = {}
         self._mask_cache: Dict[bytes, np.ndarray] = {}  # gene row -> active mask (encodings run on many repeats)
         self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
         self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
@@ -188,13 +194,14 @@ class SearchSpace:
         return self.validate(json.loads(key))
 
     def _apply_canonicalize(self, config: Config) -> Config:
-        if self._canonicalize is None:
-            return config
+        return config if self._canonicalize is None else self._canonicalize_with_genes(config)[0]
+
+    def _canonicalize_with_genes(self, config: Config) -> Tuple[Config, np.ndarray]:
         out = self._canonicalize(dict(config))
-        missing = set(self.names) - set(out)
-        if missing or set(out) - set(self.names):
+        if len(out) != len(self.names) or any(n not in out for n in self.names):
             raise ValueError(f"canonicalize must return every parameter of the space, not {sorted(out)}")
-        return {p.name: p.value(p.index(out[p.name])) for p in self.params}
+        genes = [p.index(out[p.name]) for p in self.params]  # also checks the canonicaliser's values
+        return {p.name: p.value(i) for p, i in zip(self.params, genes)}, np.array(genes, dtype=np.int64)
 
     # --- genes ----------------------------------------------------------------------------------------------------
     def to_genes(self, config: Mapping[str, Any]) -> np.ndarray:
@@ -207,7 +214,20 @@ class SearchSpace:
             raise ValueError(f"expected {len(self.params)} genes, got shape {g.shape}")
         if np.any(g < 0) or np.any(g >= self.n_options):
             raise ValueError(f"genes out of range: {g.tolist()}; bounds 0..{(self.n_options - 1).tolist()}")
-        return self._apply_canonicalize({p.name: p.value(i) for p, i in zip(self.params, g)})
+        if self._canonicalize is None:
+            return {p.name: p.value(i) for p, i in zip(self.params, g)}
+        return dict(self._canonical_of_row(g)[0])
+
+    def _canonical_of_row(self, g: np.ndarray) -> Tuple[Config, np.ndarray]:
+        """(canonical config, canonical genes) of a valid gene row, cached: searches revisit the same rows a lot."""
+        row_key = g.astype(np.int64).tobytes()
+        hit = self._canonical_cache.get(row_key)
+        if hit is None:
+            hit = self._canonicalize_with_genes({p.name: p.value(i) for p, i in zip(self.params, g)})
+            if len(self._canonical_cache) > 200_000:
+                self._canonical_cache.clear()
+            self._canonical_cache[row_key] = hit
+        return hit
 
     def clip_genes(self, x: np.ndarray) -> np.ndarray:
         """Round real-valued gene vectors (as produced by SBX/PM) to valid integer genes."""
@@ -218,7 +238,9 @@ class SearchSpace:
         g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
         if self._canonicalize is None:
             return g.copy()
-        return np.array([self.to_genes(self.from_genes(row)) for row in g], dtype=np.int64)
+        if np.any(g < 0) or np.any(g >= self.n_options):
+            raise ValueError(f"genes out of range; bounds 0..{(self.n_options - 1).tolist()}")
+        return np.array([self._canonical_of_row(row)[1] for row in g], dtype=np.int64).reshape(g.shape)
 
     # --- sampling and variation -----------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Config:
@@ -296,7 +318,7 @@ class SearchSpace:
             row_key = row.tobytes()
             cached = self._mask_cache.get(row_key)
             if cached is None:
-                off = set(self._inactive_of_canonical(self.from_genes(row)))
+                off = set(self._inactive_of_canonical(self._canonical_of_row(row)[0]))
                 cached = np.array([n not in off for n in self.names], dtype=bool)
                 if len(self._mask_cache) > 200_000:
                     self._mask_cache.clear()
