@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from pathlib import Path
 from typing import List, Optional
 
 from fleetnas.agent import __version__, convert, device_state, runtimes
-from fleetnas.agent.fingerprint import fingerprint
+from fleetnas.agent.fingerprint import device_id, fingerprint
 from fleetnas.agent.records import Fingerprint
 from fleetnas.agent.v1 import agent_pb2 as pb
 
@@ -43,17 +44,42 @@ def fingerprint_to_pb(fp: Fingerprint) -> pb.Fingerprint:
 
 
 class DeviceInfoSource:
-    """Collects the static part once; ``device_info()`` adds live state, queue and store figures per call."""
+    """Collects the static part once; ``device_info()`` adds live state, queue and store figures per call.
+
+    The static part (runtimes probed in a short-lived child, so the agent never maps their libraries; power sensors
+    with their read rates measured) is collected on a background thread: serving starts without waiting for it.
+    """
 
     def __init__(self, service, state_dir: Path, emulated: bool = False) -> None:
         self.service = service
         self.emulated = emulated
-        self.fingerprint = fingerprint(Path(state_dir), runtimes.runtime_infos(), __version__)
-        self.sensors = detect_sensors()
+        self.state_dir = Path(state_dir)
+        self.device_id = device_id(self.state_dir)
+        self._static: Optional[tuple] = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._collect, name="device-info", daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        try:
+            fp = fingerprint(self.state_dir, runtimes.runtime_infos(isolated=True), __version__)
+            self._static = (fp, detect_sensors())
+        except BaseException as exc:  # surfaced to the caller of device_info()
+            self._error = exc
 
     @property
-    def device_id(self) -> str:
-        return self.fingerprint.device_id
+    def fingerprint(self) -> Fingerprint:
+        return self._static_part()[0]
+
+    @property
+    def sensors(self) -> List[pb.PowerSensorInfo]:
+        return self._static_part()[1]
+
+    def _static_part(self) -> tuple:
+        self._thread.join()
+        if self._static is None:
+            raise RuntimeError(f"collecting the device fingerprint failed: {self._error!r}")
+        return self._static
 
     def device_info(self) -> pb.DeviceInfo:
         fp = self.fingerprint
