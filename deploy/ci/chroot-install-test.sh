@@ -80,7 +80,7 @@ if [[ -n "$cache_tar" && -f "$cache_tar" ]]; then
     log "unpacking cached base $cache_tar"
     mkdir -p "$ROOT" && tar -xpf "$cache_tar" -C "$ROOT"
 else
-    log "debootstrap $SUITE $ARCH from $MIRROR (about a minute)"
+    log "debootstrap $SUITE $ARCH from $MIRROR (a minute natively, 10 or more under qemu)"
     debootstrap --variant=minbase --arch="$ARCH" --include=ca-certificates "$SUITE" "$ROOT" "$MIRROR" \
         >"$WORK/debootstrap.log" 2>&1 || { tail -n 20 "$WORK/debootstrap.log"; fail "debootstrap failed"; }
     if [[ -n "$cache_tar" ]]; then
@@ -121,14 +121,28 @@ if in_root runuser -u fleetnas -- touch /opt/fleetnas/venv/bin/x 2>/dev/null; th
 fi
 in_root runuser -u fleetnas -- /opt/fleetnas/venv/bin/fleetnas-agent info --json >/dev/null
 
-log "install.sh again (upgrade in place: token and settings kept)"
+# No systemd runs as PID 1 in a chroot: for the service steps, a systemctl on PATH records what it was asked.
+in_root mkdir -p /run/systemd/system
+in_root sh -c 'printf "#!/bin/sh\necho \"\$*\" >>/tmp/systemctl.log\n" >/usr/local/sbin/systemctl'
+in_root chmod 0755 /usr/local/sbin/systemctl
+expect_systemctl() {
+    in_root grep -qxF "$1" /tmp/systemctl.log || { echo "install.sh never ran: systemctl $1"; exit 1; }
+}
+
+log "install.sh again (upgrade in place: token and settings kept, service enabled and restarted)"
 in_root bash /tmp/fleetnas/deploy/install.sh --package "$CHROOT_WHEEL" --no-apt --no-selftest
 [[ "$(in_root cat /etc/fleetnas/token)" == "$token1" ]] || { echo "re-run changed the token"; exit 1; }
 in_root grep -qx 'FLEETNAS_LISTEN=127.0.0.1:50051' /etc/fleetnas/agent.env \
     || { echo "re-run lost --listen"; exit 1; }
+expect_systemctl "daemon-reload"
+expect_systemctl "enable fleetnas-agent.service"
+expect_systemctl "restart fleetnas-agent.service"
+expect_systemctl "is-active --quiet fleetnas-agent.service"
 
 log "install.sh --uninstall --purge"
 in_root bash /tmp/fleetnas/deploy/install.sh --uninstall --purge
+expect_systemctl "disable --now fleetnas-agent.service fleetnas-fixed-clocks.service"
+in_root rm -rf /run/systemd/system /usr/local/sbin/systemctl /tmp/systemctl.log
 for p in /opt/fleetnas /etc/fleetnas /var/lib/fleetnas /etc/systemd/system/fleetnas-agent.service \
          /etc/udev/rules.d/60-fleetnas-power.rules; do
     if in_root test -e "$p"; then echo "uninstall left $p"; exit 1; fi
