@@ -58,9 +58,9 @@ class LinasTactic(Tactic):
             "n_random_pool": 500,      # random configs added to the pool (exploration)
             "queue_size": 40,          # candidates ranked per round
             "heldout_window": 60,      # held-out points pooled to score predictor families
-            "refit_after": 1,
-            "neighbour_ranks": 2,
-            "std_scale": 1.0,          # multiplies the calibrated std in the acquisition (0: pure exploitation)      # one-gene neighbours of measured configs in the first fronts join the pool          # refit once this many new results arrived (async fleets may raise it)
+            "refit_after": 1,          # refit once this many new results arrived (async fleets may raise it)
+            "neighbour_ranks": 2,      # one-gene neighbours of measured configs in the first fronts join the pool
+            "std_scale": 2.0,          # multiplies the calibrated std in the acquisition (0: pure exploitation)
         }
 
     def __init__(self, space, objectives, seed: int = 0, **options: Any) -> None:
