@@ -19,7 +19,6 @@ API used by `fleetnas-agent info` and by the measurement service:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
@@ -74,21 +73,8 @@ class PowerConfig:
 
 def load_power_config(path: str) -> PowerConfig:
     """The ``power`` section of the agent config file (.json, or .toml where tomllib/tomli is available)."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if path.endswith(".toml"):
-        try:
-            import tomllib  # Python >= 3.11
-        except ImportError:
-            try:
-                import tomli as tomllib  # type: ignore[no-redef]
-            except ImportError:
-                raise ValueError(f"{path}: reading TOML needs Python >= 3.11 or 'pip install tomli'; "
-                                 "or write the config as JSON") from None
-        data = tomllib.loads(raw.decode("utf-8"))
-    else:
-        data = json.loads(raw.decode("utf-8"))
-    return PowerConfig.from_mapping(data.get("power", {}))
+    from fleetnas.agent.app import load_agent_config
+    return PowerConfig.from_mapping(load_agent_config(path).get("power", {}))
 
 
 def _as_config(config: Union[PowerConfig, Mapping[str, Any], None]) -> PowerConfig:
