@@ -146,11 +146,17 @@ class LinasTactic(Tactic):
         new = [i for i, k in enumerate(history.keys) if k not in self._fitted_keys]
         if not new:
             return
-        F = normal_scores(history.F())
+        raw = history.F()
+        F = normal_scores(raw)
         for j, store in enumerate(self._heldout):
             store["y"].extend(F[new, j].tolist())
+            store.setdefault("raw:y", []).extend(raw[new, j].tolist())
+            order = np.argsort(F[:, j], kind="stable")
             for name, model in self._models[j].items():
-                store.setdefault(name, []).extend(model.predict_mean(X[new]).tolist())
+                pred = model.predict_mean(X[new])
+                store.setdefault(name, []).extend(pred.tolist())
+                # MAPE is reported on the objective's own scale: map normal scores back through the measured values.
+                store.setdefault(f"raw:{name}", []).extend(np.interp(pred, F[order, j], raw[order, j]).tolist())
             mean, std = self._chosen[j].predict(X[new])
             z = (F[new, j] - mean) / np.maximum(std, 1e-12)
             store.setdefault("z", []).extend(z.tolist())
@@ -165,9 +171,11 @@ class LinasTactic(Tactic):
         scores: Dict[str, Dict[str, float]] = {}
         if len(store["y"]) >= 10 and all(f in store for f in families):
             y_held = np.array(store["y"])
+            raw_held = np.array(store["raw:y"])
             for f in families:
                 pred = np.array(store[f])
-                scores[f] = {"kendall_tau": round(kendall_tau(y_held, pred), 4), "mape": round(mape(y_held, pred), 4)}
+                scores[f] = {"kendall_tau": round(kendall_tau(y_held, pred), 4),
+                             "mape": round(mape(raw_held, np.array(store[f"raw:{f}"])), 4)}
             name = max(families, key=lambda f: scores[f]["kendall_tau"])
             z = np.array(store.get("z", []))
             calib = float(np.clip(np.sqrt(np.mean(z ** 2)), 0.5, 5.0)) if z.size >= 10 else 1.0
@@ -177,8 +185,9 @@ class LinasTactic(Tactic):
                 chosen = make_predictor(name, seed=seed, with_uncertainty=True).fit(X, y)
         else:
             selection = select_and_fit(X, y, families, n_folds=3, seed=seed)
-            for s in selection.scores:
-                scores[s.model] = {"kendall_tau": round(s.kendall_tau, 4), "mape": round(s.mape, 4)}
+            for s in selection.scores:  # k-fold on normal scores: this round's MAPE is on that scale
+                scores[s.model] = {"kendall_tau": round(s.kendall_tau, 4), "mape": round(s.mape, 4),
+                                   "mape_scale": "normal_scores"}
             name, calib, chosen = selection.chosen, 1.0, selection.predictor
             all_models = {f: self._fit_family(j, f, X, y, seed) for f in families}
         return {"all": all_models, "chosen": chosen, "name": name}, scores, calib
