@@ -45,6 +45,7 @@ def running_agent(cache_dir: Path, *, token: Optional[str] = None, tls: Optional
     source = DeviceInfoSource(service, state_dir=cache_dir)
     server, port = make_server(service, listen="127.0.0.1:0", device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)
+    source.fingerprint  # wait for the background collection: tests start from a fully ready agent
     agent = RunningAgent(port, service, server, f"127.0.0.1:{port}")
     try:
         yield agent
