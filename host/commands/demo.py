@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 HELP = "run a short real search on this machine (local agent, tiny super-network) and print the front"
-DEMO_BUDGET = 12
+DEMO_BUDGET = 30
 # linas fits predictors after 6 random configurations (its default, 20, exceeds the demo's budget), then refits after
 # every 3 new results (not every one): two predictor rounds keep the demo's host time small on 2 cores.
 DEMO_TACTIC_OPTIONS = ["n_init=6", "refit_after=3"]
