@@ -24,6 +24,9 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supernet", required=True, help="super-network name (see `fleetnas supernets`)")
     parser.add_argument("--weights", type=Path, help="super-network checkpoint (default: its built-in weights)")
+    parser.add_argument("--data", metavar="DIR|module:callable",
+                        help="accuracy dataset: an image folder (one sub-folder per class) or a Python callable "
+                             "f(resolution) -> (images, labels) batches; tiny uses its built-in digits split")
     parser.add_argument("--devices", required=True, metavar="FILE|local",
                         help="devices.toml, or `local` to start an agent on this machine for the run")
     parser.add_argument("--objectives", default="accuracy,latency", help="accuracy,latency[,energy]")
@@ -109,7 +112,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     objectives = parse_objectives(args.objectives)
     settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
                               tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
-                              tactic_options=parse_tactic_options(args.tactic_option))
+                              tactic_options=parse_tactic_options(args.tactic_option),
+                              data=getattr(args, "data", None) or "")
     if args.runtime == "litert":   # fail now, not after the first accuracy evaluation
         from fleetnas.host.export.tflite import _converter
         _converter()

@@ -37,6 +37,23 @@ def parse_objectives(text: str) -> Tuple[str, ...]:
     return names
 
 
+def resolve_data(spec: str) -> Any:
+    """--data: '' (the super-network's own evaluation data), an image folder, or module:callable returning
+    ``f(resolution) -> iterable of (images, labels)`` (see fleetnas.host.accuracy.evaluator)."""
+    if not spec:
+        return None
+    if Path(spec).expanduser().is_dir():
+        return Path(spec).expanduser()
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not attr:
+        raise UsageError(f"--data {spec!r}: give an image folder (one sub-folder per class) or module:callable")
+    import importlib
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--data {spec!r}: cannot load {attr!r} from module {module_name!r} ({exc})") from None
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     supernet: str
@@ -47,10 +64,11 @@ class SearchSettings:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     inflight_per_device: int = 2      # keeps each agent busy while the next model is exported/uploaded
     tactic_options: Tuple[Tuple[str, Any], ...] = ()   # e.g. (("n_init", 6),) for a short linas run
+    data: str = ""                    # accuracy dataset as given (--data): image folder or module:callable
 
     def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
         return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
-                "objectives": list(self.objectives),
+                "data": self.data, "objectives": list(self.objectives),
                 "seed": self.seed, "tactic": self.tactic, "tactic_options": dict(self.tactic_options),
                 "budget": self.budget,
                 "runtime": json.loads(self.runtime.key),
@@ -87,6 +105,9 @@ class SearchController:
         self.objectives = [Objective(*OBJECTIVE_COLUMNS[n]) for n in settings.objectives]
         self.models_dir = Path(export_dir) if export_dir else self.run_dir / "models"
         self._weights_id = supernet.weights_id
+        # accuracy cache entries are only shared between runs that evaluate on the same data
+        self._accuracy_id = self._weights_id + (f"|data:{settings.data}" if settings.data else "")
+        self._evaluator = None  # built on first use: loading a dataset once, not per sub-network
         self.subnets: Dict[str, Subnet] = {}
         self.dispatcher: Optional[Dispatcher] = None
         self.started = time.monotonic()
@@ -175,11 +196,13 @@ class SearchController:
         """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
         if key not in self.subnets:
             t0 = time.monotonic()
-            accuracy = self.cache.lookup_accuracy(self.supernet.name, self._weights_id, key) if self.cache else None
+            accuracy = self.cache.lookup_accuracy(self.supernet.name, self._accuracy_id, key) if self.cache else None
             if accuracy is None:
-                accuracy = float(self.supernet.accuracy(config))
+                if self._evaluator is None:
+                    self._evaluator = self.supernet.evaluator(resolve_data(self.settings.data))
+                accuracy = float(self._evaluator.evaluate(config))
                 if self.cache is not None:
-                    self.cache.add_accuracy(self.supernet.name, self._weights_id, key, accuracy)
+                    self.cache.add_accuracy(self.supernet.name, self._accuracy_id, key, accuracy)
             t1 = time.monotonic()
             exported = self._export(config)
             t2 = time.monotonic()
