@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable, Optional, Tuple
 
 from fleetnas.agent import __version__
-from fleetnas.agent.errors import Busy, InvalidRequest
+from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
 from fleetnas.agent.records import RUNTIMES, EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.store import ModelStore, StoredModel
 
@@ -122,7 +122,7 @@ class AgentService:
     # ------------------------------------------------------------------ measure
     def measure(self, sha256: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
                 energy: Optional[EnergyConfig] = None, deadline_s: Optional[float] = None,
-                request_id: str = "") -> MeasureResult:
+                request_id: str = "", replay_only: bool = False) -> MeasureResult:
         """Queue, then run one measurement. ``deadline_s``: seconds the caller will still wait (None: no deadline).
 
         A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
@@ -131,11 +131,15 @@ class AgentService:
         if runtime not in RUNTIMES:
             raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
+        if replay_only and not request_id:
+            raise InvalidRequest("replay_only needs the request_id of the measurement to replay")
         if not request_id:
             return self._measure(sha256, runtime, options, timing, energy, deadline_s)
         key = (request_id, sha256, runtime, options, timing, energy)
         with self._requests_lock:
             pending = self._by_request.get(key)
+            if pending is None and replay_only:
+                raise ModelNotFound(f"no measurement of request {request_id!r} on this agent (replay_only)")
             owner = pending is None
             if owner:
                 pending = self._by_request[key] = _Pending()
@@ -145,7 +149,8 @@ class AgentService:
             if pending.result is not None:
                 log.info("request %s answered from its earlier measurement", request_id)
                 return pending.result
-            return self.measure(sha256, runtime, options, timing, energy, deadline_s, request_id)  # owner failed
+            return self.measure(sha256, runtime, options, timing, energy, deadline_s, request_id,
+                                replay_only)  # the owner failed
         try:
             pending.result = self._measure(sha256, runtime, options, timing, energy, deadline_s)
             return pending.result

@@ -108,7 +108,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             result = self.service.measure(
                 request.model_sha256, request.runtime or "onnxruntime", convert.options_from_pb(request.options),
                 timing_or_error(request.timing), convert.energy_from_pb(request.energy),
-                deadline_s=context.time_remaining(), request_id=request.request_id)
+                deadline_s=context.time_remaining(), request_id=request.request_id,
+                replay_only=request.replay_only)
             return convert.result_to_pb(result, request_id=request.request_id, model_sha256=request.model_sha256,
                                         device_id=self.device_id, agent_version=__version__), result
         response, result = self._call("Measure", context, body, lambda r: f"{r[0].model_sha256[:12]} "

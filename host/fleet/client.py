@@ -142,11 +142,15 @@ class AgentClient:
 
     def measure(self, sha256: str, *, runtime: str = "onnxruntime",
                 options: Optional[pb.RuntimeOptions] = None, timing: Optional[pb.TimingConfig] = None,
-                energy: bool = False, request_id: str = "", timeout_s: Optional[float] = None) -> pb.MeasureResponse:
-        """One measurement; the deadline defaults to the worker timeout plus time to queue behind others."""
+                energy: bool = False, request_id: str = "", timeout_s: Optional[float] = None,
+                replay_only: bool = False) -> pb.MeasureResponse:
+        """One measurement; the deadline defaults to the worker timeout plus time to queue behind others.
+
+        ``replay_only``: measure nothing, return this agent's measurement of ``request_id`` (NOT_FOUND if none)."""
         timing = timing or pb.TimingConfig()
         request = pb.MeasureRequest(model_sha256=sha256, runtime=runtime, options=options or pb.RuntimeOptions(),
-                                    timing=timing, energy=pb.EnergyConfig(enabled=energy), request_id=request_id)
+                                    timing=timing, energy=pb.EnergyConfig(enabled=energy), request_id=request_id,
+                                    replay_only=replay_only)
         deadline = timeout_s or (timing.timeout_s or 300.0) + 300.0
         return self._call(self._stub.Measure, request, deadline)
 

@@ -226,3 +226,15 @@ def test_request_id_makes_measure_idempotent_across_retries(agent, onnx_path):
     assert client.device_info().measurements_done == 1
     other = client.measure(sha, timing=slow, request_id="cfg-2@cpu")
     assert other.started_unix_ns != retry.started_unix_ns and client.device_info().measurements_done == 2
+
+
+def test_replay_only_answers_a_remembered_measurement_and_measures_nothing(agent, onnx_path):
+    client = agent.client()
+    sha, _ = client.ensure_model(onnx_path)
+    with pytest.raises(AgentCallError, match="no measurement of request 'cfg-9@cpu'") as err:
+        client.measure(sha, timing=timing(), request_id="cfg-9@cpu", replay_only=True)
+    assert err.value.code == "NOT_FOUND"
+    first = client.measure(sha, timing=timing(), request_id="cfg-9@cpu")
+    replayed = client.measure(sha, timing=timing(), request_id="cfg-9@cpu", replay_only=True)
+    assert replayed.started_unix_ns == first.started_unix_ns
+    assert client.device_info().measurements_done == 1

@@ -351,20 +351,22 @@ class EnergyConfig(_message.Message):
     def __init__(self, enabled: _Optional[bool] = ..., min_window_s: _Optional[float] = ..., idle_s: _Optional[float] = ...) -> None: ...
 
 class MeasureRequest(_message.Message):
-    __slots__ = ("model_sha256", "runtime", "options", "timing", "energy", "request_id")
+    __slots__ = ("model_sha256", "runtime", "options", "timing", "energy", "request_id", "replay_only")
     MODEL_SHA256_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
     ENERGY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_ONLY_FIELD_NUMBER: _ClassVar[int]
     model_sha256: str
     runtime: str
     options: RuntimeOptions
     timing: TimingConfig
     energy: EnergyConfig
     request_id: str
-    def __init__(self, model_sha256: _Optional[str] = ..., runtime: _Optional[str] = ..., options: _Optional[_Union[RuntimeOptions, _Mapping]] = ..., timing: _Optional[_Union[TimingConfig, _Mapping]] = ..., energy: _Optional[_Union[EnergyConfig, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    replay_only: bool
+    def __init__(self, model_sha256: _Optional[str] = ..., runtime: _Optional[str] = ..., options: _Optional[_Union[RuntimeOptions, _Mapping]] = ..., timing: _Optional[_Union[TimingConfig, _Mapping]] = ..., energy: _Optional[_Union[EnergyConfig, _Mapping]] = ..., request_id: _Optional[str] = ..., replay_only: _Optional[bool] = ...) -> None: ...
 
 class LatencyStats(_message.Message):
     __slots__ = ("n", "min_ms", "median_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "max_ms")
