@@ -64,6 +64,7 @@ class Job:
     config_key: str
     attempts: int = 0
     tried: Tuple[str, ...] = ()      # device names that failed it (for the error message)
+    recover: bool = False            # in flight when a previous host died: ask the class's agents before measuring
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,11 @@ class _ClassQueue:
         with self.cond:
             jobs, self.jobs = list(self.jobs), collections.deque()
             return jobs
+
+
+def request_id(job: Job) -> str:
+    """Stable per candidate and class: the agent's key for idempotent retries and replays."""
+    return f"{job.config_key}@{job.device_class}"
 
 
 def device_fingerprint(info) -> str:
@@ -246,7 +252,6 @@ class Dispatcher:
             client.close()
 
     def _run_job(self, status: DeviceStatus, client, job: Job, uploaded: set) -> None:
-        from fleetnas.host.fleet.client import message_to_dict, outcome_name
         if self.cache is not None:
             hit = self.cache.lookup([status.fingerprint], job.model_sha256, self.runtime.key)
             if hit is not None:
@@ -254,6 +259,8 @@ class Dispatcher:
                 self._finish(status, job, replace(hit, device_class=job.device_class, config_key=job.config_key,
                                                   source="cache", recorded_unix_ns=time.time_ns()))
                 return
+        if job.recover and self._replay(status, client, job):
+            return
         started = time.monotonic()
         try:
             if job.model_sha256 not in uploaded:
@@ -265,7 +272,7 @@ class Dispatcher:
             status.state = "measuring"
             r = client.measure(job.model_sha256, runtime=self.runtime.runtime, options=self.runtime.options_pb(),
                                timing=self.runtime.timing_pb(), energy=self.runtime.energy,
-                               request_id=f"{job.config_key}@{job.device_class}")  # stable: idempotent retries
+                               request_id=request_id(job))
         except AgentCallError as exc:
             retry = replace(job, attempts=job.attempts + 1, tried=job.tried + (status.device.name,))
             if exc.code in SUSPECT_CODES:
@@ -292,12 +299,42 @@ class Dispatcher:
             status.busy_s += time.monotonic() - started
         status.state = "idle"
         status.measured += 1
+        self._finish(status, job, self._measurement(status, job, r))
+
+    def _measurement(self, status: DeviceStatus, job: Job, r) -> Measurement:
+        from fleetnas.host.fleet.client import message_to_dict, outcome_name
         outcome = outcome_name(r)
         data = message_to_dict(r)
         data["device_name"] = status.device.name
         latency = r.overall.median_ms if outcome in USABLE_OUTCOMES and r.HasField("overall") else None
         energy = r.energy.energy_mj if r.HasField("energy") else None
-        self._finish(status, job, Measurement(
-            status.fingerprint, job.model_sha256, self.runtime.key, job.device_class, status.device.name, r.device_id,
-            job.config_key, outcome, latency, energy, r.emulated, "measured", time.time_ns(), data))
+        return Measurement(status.fingerprint, job.model_sha256, self.runtime.key, job.device_class,
+                           status.device.name, r.device_id, job.config_key, outcome, latency, energy, r.emulated,
+                           "measured", time.time_ns(), data)
+
+    def _replay(self, status: DeviceStatus, own_client, job: Job) -> bool:
+        """A candidate in flight when a previous host died may have been measured (or still be measuring) on any
+        agent of its class: take that measurement (agents remember results by request_id) instead of measuring
+        it again. False when no agent has it."""
+        for peer in self.registry.by_class[job.device_class]:
+            peer_status = self.status[peer.name]
+            if peer_status.state in ("suspect", "stopped") and peer_status is not status:
+                continue
+            client = own_client if peer_status is status else peer.client(timeout_s=self.rpc_timeout_s)
+            try:
+                fingerprint = peer_status.fingerprint or device_fingerprint(client.device_info())
+                r = client.measure(job.model_sha256, runtime=self.runtime.runtime, options=self.runtime.options_pb(),
+                                   timing=self.runtime.timing_pb(), energy=self.runtime.energy,
+                                   request_id=request_id(job), replay_only=True)
+            except AgentCallError:   # NOT_FOUND (never had it), or unreachable: ask the next one
+                continue
+            finally:
+                if client is not own_client:
+                    client.close()
+            log.info("%s: in-flight measurement of %s recovered from %s", job.device_class, job.config_key,
+                     peer.name)
+            m = replace(self._measurement(peer_status, job, r), device_fingerprint=fingerprint)
+            self._finish(peer_status, job, m)
+            return True
+        return False
 

@@ -183,6 +183,7 @@ class SearchController:
 
     def _dispatch(self, state: ClassState, proposal) -> None:
         subnet, journaled = trial_records(self.journal, proposal.trial_id)
+        dispatched_before = subnet is not None   # by a host that died: the measurement may exist on an agent
         if subnet is None:
             subnet = self.subnet(proposal.key, proposal.config)
             record_subnet(self.journal, proposal.trial_id, subnet)
@@ -190,7 +191,8 @@ class SearchController:
         if journaled is not None:   # measured before an interruption, not yet told
             self._tell(state, proposal.key, journaled, already_journaled=True)
             return
-        self.dispatcher.submit(Job(state.device_class, Path(subnet.model_path), subnet.model_sha256, proposal.key))
+        self.dispatcher.submit(Job(state.device_class, Path(subnet.model_path), subnet.model_sha256, proposal.key,
+                                   recover=dispatched_before))
 
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
         """Accuracy and the exported model, once per configuration for every device class (and across runs)."""

@@ -100,3 +100,24 @@ def test_real_measurement_on_real_agent(tmp_path, agent):
     assert m.latency_ms is None or m.latency_ms > 0
     assert m.outcome != "OK" or not m.emulated and m.latency_ms > 0 and m.device_fingerprint
     assert m.response["config"]["runtime"] == "onnxruntime" and int(m.response["overall"]["n"]) >= 4
+
+
+def test_in_flight_job_of_a_dead_host_is_recovered_from_whichever_agent_measured_it(tmp_path):
+    """A restarted host re-dispatches a candidate its predecessor had sent to dev1: the dispatcher asks the class's
+    agents (replay_only) and takes dev1's measurement instead of measuring again, whichever worker picks the job."""
+    from dataclasses import replace
+
+    from fleetnas.host.fleet.dispatcher import request_id
+    with emulated_agents(tmp_path, 2) as agents:
+        reg = parse_devices(devices_toml(agents), tmp_path / "d.toml")
+        job = _jobs(tmp_path)[0]
+        with agents[1].client() as previous_host:   # what the dead host had done on dev1
+            previous_host.ensure_model(job.model_path)
+            earlier = previous_host.measure(job.model_sha256, timing=QUICK.timing_pb(), options=QUICK.options_pb(),
+                                            request_id=request_id(job))
+        with Dispatcher(reg, QUICK) as d:
+            d.submit(replace(job, recover=True))
+            (result,) = _collect(d, 1)
+        assert result.measurement.device_name == "dev1" and result.measurement.source == "measured"
+        assert result.measurement.response["started_unix_ns"] == str(earlier.started_unix_ns)
+        assert [a.service.queue_stats().measurements_done for a in agents] == [0, 1]   # nothing measured twice
