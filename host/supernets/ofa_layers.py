@@ -201,3 +201,18 @@ def load_strict(net: nn.Module, state: Dict[str, Any], what: str) -> None:
                          f"{len(unexpected)} unexpected (e.g. {unexpected[:2]}), {len(wrong)} with other shapes "
                          f"(e.g. {wrong[:2]})")
     net.load_state_dict(state, strict=True)
+
+
+def build_from_checkpoint(weights_path, n_classes: int, classifier_key: str, build, what: str) -> nn.Module:
+    """The super-network in eval mode: ``build(state_or_None, n_classes)``, then the checkpoint loaded strictly.
+
+    Without a checkpoint the weights come from a fixed seed: the random initialisation is part of the identity of
+    an un-checkpointed network. A checkpoint's classifier decides the number of classes."""
+    state = load_checkpoint(weights_path) if weights_path is not None else None
+    if state is not None and classifier_key in state:
+        n_classes = int(state[classifier_key].shape[0])
+    torch.manual_seed(0)
+    net = build(state, n_classes).eval()
+    if state is not None:
+        load_strict(net, state, what)
+    return net

@@ -211,15 +211,10 @@ class OFAMobileNetV3SuperNet(SuperNet):
     def net(self) -> OFAMobileNetV3Net:
         """Built on first use: listing spaces should not allocate 7.7 M parameters."""
         if self._net is None:
-            state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
-            n_classes = self.n_classes
-            if state is not None and "classifier.linear.weight" in state:
-                n_classes = int(state["classifier.linear.weight"].shape[0])
-            torch.manual_seed(0)  # the random initialisation is part of the identity of an un-checkpointed network
-            net = OFAMobileNetV3Net(width_from_state(state) if state else 1.0, n_classes).eval()
-            if state is not None:
-                L.load_strict(net, state, "ofa-mbv3 (OFAMobileNetV3 d234 e346 k357)")
-            self._net = net
+            self._net = L.build_from_checkpoint(
+                self.weights_path, self.n_classes, "classifier.linear.weight",
+                lambda state, n: OFAMobileNetV3Net(width_from_state(state) if state else 1.0, n),
+                "ofa-mbv3 (OFAMobileNetV3 d234 e346 k357)")
         return self._net
 
     def _extract(self, config: Dict[str, Any]) -> nn.Module:

@@ -216,15 +216,9 @@ class OFAResNet50SuperNet(SuperNet):
     def net(self) -> OFAResNetsNet:
         """Built on first use: listing spaces should not allocate the full ResNet50 super-network."""
         if self._net is None:
-            state = L.load_checkpoint(self.weights_path) if self.weights_path is not None else None
-            n_classes = self.n_classes
-            if state is not None and "classifier.linear.linear.weight" in state:
-                n_classes = int(state["classifier.linear.linear.weight"].shape[0])
-            torch.manual_seed(0)
-            net = OFAResNetsNet(n_classes).eval()
-            if state is not None:
-                L.load_strict(net, state, "ofa-resnet50 (OFAResNets d012 e0.2/0.25/0.35 w0.65/0.8/1.0)")
-            self._net = net
+            self._net = L.build_from_checkpoint(
+                self.weights_path, self.n_classes, "classifier.linear.linear.weight",
+                lambda state, n: OFAResNetsNet(n), "ofa-resnet50 (OFAResNets d012 e0.2/0.25/0.35 w0.65/0.8/1.0)")
         return self._net
 
     def _extract(self, config: Dict[str, Any]) -> nn.Module:
