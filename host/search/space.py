@@ -13,6 +13,11 @@ A configuration is a plain dict ``{name: value}``. Three views of one configurat
 *inactive* in a config when changing it does not change the canonical config; pass ``inactive(config) -> names`` to
 say this directly (cheaper), otherwise it is found by perturbation and cached.
 
+Most super-networks need only one rule, "this gene matters only when that depth is at least k" (OFA blocks, HAT
+decoder layers): declare it with ``conditions=[ActiveIf(param, gate, at_least), ...]`` instead. The space then derives
+the canonical form (inactive genes at their first option) and the masks itself, vectorised over gene batches, which
+keeps a search round's inner loop (thousands of rows) free of per-row Python.
+
 ``key(config)`` (canonical JSON, sorted keys) is the identity of a candidate everywhere: journal, dedup, resume.
 """
 from __future__ import annotations
@@ -131,6 +136,15 @@ class Integer:
 Param = Union[Choice, Integer]
 
 
+@dataclass(frozen=True)
+class ActiveIf:
+    """``param`` matters only when the value of ``gate`` is ``>= at_least`` (and ``gate`` is active itself)."""
+
+    param: str
+    gate: str
+    at_least: Any
+
+
 class SearchSpace:
     """An ordered set of parameters with an optional canonicaliser. See the module docstring."""
 
@@ -139,6 +153,7 @@ class SearchSpace:
         params: Sequence[Param],
         canonicalize: Optional[Callable[[Config], Config]] = None,
         inactive: Optional[Callable[[Config], Iterable[str]]] = None,
+        conditions: Sequence[ActiveIf] = (),
     ) -> None:
         self.params: Tuple[Param, ...] = tuple(params)
         if not self.params:
@@ -146,6 +161,12 @@ class SearchSpace:
         self.names: Tuple[str, ...] = tuple(p.name for p in self.params)
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"parameter names must be unique, got {list(self.names)}")
+        self.conditions: Tuple[ActiveIf, ...] = tuple(conditions)
+        self._gates = self._compile_conditions(self.conditions)
+        if self._gates:
+            if canonicalize is not None or inactive is not None:
+                raise ValueError("give either conditions or canonicalize/inactive callables, not both")
+            canonicalize, inactive = self._canonicalize_by_conditions, self._inactive_by_conditions
         self._canonicalize = canonicalize
         self._inactive = inactive
         self._inactive_cache: Dict[str, Tuple[str, ...]] = {}
@@ -153,6 +174,51 @@ class SearchSpace:
         self._mask_cache: Dict[bytes, np.ndarray] = {}  # gene row -> active mask (encodings run on many repeats)
         self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
         self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
+
+    # --- conditions -----------------------------------------------------------------------------------------------
+    def _compile_conditions(self, conditions: Sequence[ActiveIf]) -> List[Tuple[int, int, np.ndarray]]:
+        """(param index, gate index, per gate option: is the param active) per condition, in dependency order."""
+        index = {n: i for i, n in enumerate(self.names)}
+        compiled = []
+        for c in conditions:
+            for name in (c.param, c.gate):
+                if name not in index:
+                    raise ValueError(f"condition {c}: no parameter {name!r}; this space has {list(self.names)}")
+            if c.param == c.gate:
+                raise ValueError(f"condition {c}: a parameter cannot gate itself")
+            gate = self.params[index[c.gate]]
+            try:
+                table = np.array([o >= c.at_least for o in gate.options], dtype=bool)
+            except TypeError as exc:
+                raise ValueError(f"condition {c}: cannot compare the options of {c.gate!r} with {c.at_least!r}") from exc
+            compiled.append((index[c.param], index[c.gate], table))
+        # A gate must be settled before the params it gates: order so gates come first (cycles are an error).
+        ordered, settled = [], {i for i in range(len(self.names))} - {p for p, _, _ in compiled}
+        pending = list(compiled)
+        while pending:
+            ready = [c for c in pending if c[1] in settled]
+            if not ready:
+                raise ValueError(f"conditions form a cycle among {sorted({self.names[c[0]] for c in pending})}")
+            for c in ready:
+                pending.remove(c)
+                ordered.append(c)
+            settled |= {c[0] for c in ready}
+        return ordered
+
+    def _active_by_conditions(self, genes: np.ndarray) -> np.ndarray:
+        active = np.ones(genes.shape, dtype=bool)
+        for param, gate, table in self._gates:
+            active[:, param] &= table[genes[:, gate]] & active[:, gate]
+        return active
+
+    def _canonicalize_by_conditions(self, config: Config) -> Config:
+        g = self.to_genes(config)[None, :]
+        g = np.where(self._active_by_conditions(g), g, 0)[0]
+        return {p.name: p.value(i) for p, i in zip(self.params, g)}
+
+    def _inactive_by_conditions(self, config: Config) -> List[str]:
+        active = self._active_by_conditions(self.to_genes(config)[None, :])[0]
+        return [n for n, a in zip(self.names, active) if not a]
 
     # --- identity -------------------------------------------------------------------------------------------------
     @property
@@ -240,6 +306,8 @@ class SearchSpace:
             return g.copy()
         if np.any(g < 0) or np.any(g >= self.n_options):
             raise ValueError(f"genes out of range; bounds 0..{(self.n_options - 1).tolist()}")
+        if self._gates:
+            return np.where(self._active_by_conditions(g), g, 0)
         return np.array([self._canonical_of_row(row)[1] for row in g], dtype=np.int64).reshape(g.shape)
 
     # --- sampling and variation -----------------------------------------------------------------------------------
@@ -314,6 +382,8 @@ class SearchSpace:
         mask = np.ones(genes.shape, dtype=bool)
         if self._canonicalize is None:
             return mask
+        if self._gates:
+            return self._active_by_conditions(genes)
         for r, row in enumerate(genes):
             row_key = row.tobytes()
             cached = self._mask_cache.get(row_key)
@@ -362,7 +432,10 @@ class SearchSpace:
                 params.append({"name": p.name, "type": "choice", "options": list(p.options)})
             else:
                 params.append({"name": p.name, "type": "integer", "low": p.low, "high": p.high})
-        return {"params": params, "size": self.size, "canonicalized": self.has_canonicalizer}
+        out: Dict[str, Any] = {"params": params, "size": self.size, "canonicalized": self.has_canonicalizer}
+        if self.conditions:
+            out["conditions"] = [{"param": c.param, "gate": c.gate, "at_least": c.at_least} for c in self.conditions]
+        return out
 
     @classmethod
     def from_describe(cls, d: Mapping[str, Any]) -> "SearchSpace":
@@ -374,7 +447,7 @@ class SearchSpace:
                 params.append(Integer(item["name"], item["low"], item["high"]))
             else:
                 raise ValueError(f"unknown parameter type {item['type']!r} for {item.get('name')!r}")
-        return cls(params)
+        return cls(params, conditions=[ActiveIf(**c) for c in d.get("conditions", ())])
 
     def __repr__(self) -> str:
         return f"SearchSpace({len(self.params)} params, size={self.size})"

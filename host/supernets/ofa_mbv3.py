@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
-from fleetnas.host.search.space import Choice, SearchSpace
+from fleetnas.host.search.space import ActiveIf, Choice, SearchSpace
 from fleetnas.host.supernets import ofa_layers as L
 from fleetnas.host.supernets.base import SuperNet
 
@@ -165,29 +165,13 @@ def mbv3_space() -> SearchSpace:
     params = [Choice(f"ks_{j}", KERNELS) for j in range(N_BLOCKS)] + [Choice(f"e_{j}", EXPANDS) for j in
                                                                        range(N_BLOCKS)]
     params += [Choice(f"d_{s}", DEPTHS) for s in range(N_STAGES)] + [Choice("res", RESOLUTIONS)]
-    return SearchSpace(params, canonicalize=canonical_blocks(N_BLOCKS, MAX_DEPTH, ("ks", "e"), KERNELS[0],
-                                                             EXPANDS[0]),
-                       inactive=inactive_blocks(N_BLOCKS, MAX_DEPTH, ("ks", "e")))
+    return SearchSpace(params, conditions=block_conditions(N_BLOCKS, MAX_DEPTH, ("ks", "e")))
 
 
-def _left_out(config: Dict[str, Any], n_blocks: int, max_depth: int) -> List[int]:
-    return [j for j in range(n_blocks) if j % max_depth >= config[f"d_{j // max_depth}"]]
-
-
-def canonical_blocks(n_blocks: int, max_depth: int, genes: Tuple[str, ...], *firsts: Any):
-    """Canonicaliser: per-block genes of blocks a stage's depth leaves out are set to their first option."""
-    def canonicalize(config: Dict[str, Any]) -> Dict[str, Any]:
-        for j in _left_out(config, n_blocks, max_depth):
-            for gene, first in zip(genes, firsts):
-                config[f"{gene}_{j}"] = first
-        return config
-    return canonicalize
-
-
-def inactive_blocks(n_blocks: int, max_depth: int, genes: Tuple[str, ...]):
-    def inactive(config: Dict[str, Any]) -> List[str]:
-        return [f"{gene}_{j}" for j in _left_out(config, n_blocks, max_depth) for gene in genes]
-    return inactive
+def block_conditions(n_blocks: int, max_depth: int, genes: Tuple[str, ...]) -> List[ActiveIf]:
+    """Block j is the (j % max_depth)-th of stage j // max_depth: its genes matter when that stage's depth reaches it."""
+    return [ActiveIf(f"{gene}_{j}", f"d_{j // max_depth}", j % max_depth + 1)
+            for j in range(n_blocks) for gene in genes]
 
 
 def width_from_state(state: Dict[str, Any]) -> float:

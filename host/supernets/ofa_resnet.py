@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fleetnas.host.search.space import Choice, SearchSpace
+from fleetnas.host.search.space import ActiveIf, Choice, SearchSpace
 from fleetnas.host.supernets import ofa_layers as L
 from fleetnas.host.supernets.base import SuperNet
 from fleetnas.host.supernets.ofa_mbv3 import RESOLUTIONS
@@ -184,23 +184,14 @@ def block_starts() -> List[int]:
     return [sum(STAGE_BLOCKS[:s]) for s in range(len(STAGE_BLOCKS))]
 
 
-def _left_out(config: Dict[str, Any]) -> List[int]:
-    return [start + i for s, start in enumerate(block_starts()) for i in range(STAGE_BLOCKS[s])
-            if i >= BASE_DEPTHS[s] + config[f"d_{s + 1}"]]
-
-
-def _canonicalize(config: Dict[str, Any]) -> Dict[str, Any]:
-    for j in _left_out(config):
-        config[f"e_{j}"] = EXPANDS[0]
-    return config
-
-
 def resnet_space() -> SearchSpace:
     params = [Choice("d_0", (0, max(DEPTHS)))] + [Choice(f"d_{s + 1}", DEPTHS) for s in range(len(BASE_DEPTHS))]
     params += [Choice(f"e_{j}", EXPANDS) for j in range(N_BLOCKS)]
     params += [Choice(f"w_{i}", WIDTHS) for i in range(2 + len(BASE_DEPTHS))] + [Choice("res", RESOLUTIONS)]
-    return SearchSpace(params, canonicalize=_canonicalize,
-                       inactive=lambda config: [f"e_{j}" for j in _left_out(config)])
+    # Stage s always runs its BASE_DEPTHS[s] first blocks; block i beyond those runs when d_{s+1} adds it.
+    conditions = [ActiveIf(f"e_{start + i}", f"d_{s + 1}", i - BASE_DEPTHS[s] + 1)
+                  for s, start in enumerate(block_starts()) for i in range(BASE_DEPTHS[s], STAGE_BLOCKS[s])]
+    return SearchSpace(params, conditions=conditions)
 
 
 class OFAResNet50SuperNet(SuperNet):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fleetnas.host.errors import UsageError
-from fleetnas.host.search.space import Choice, SearchSpace
+from fleetnas.host.search.space import ActiveIf, Choice, SearchSpace
 from fleetnas.host.supernets.base import SuperNet
 
 
@@ -185,20 +185,10 @@ def hat_space(dims: HatDims) -> SearchSpace:
     for i in range(max(dims.dec_layers)):
         params += [Choice(f"dec_ffn_{i}", dims.ffn), Choice(f"dec_heads_{i}", dims.heads),
                    Choice(f"dec_arbitrary_{i}", dims.arbitrary)]
-    dec_genes = ("dec_ffn", "dec_heads", "dec_arbitrary")
-    firsts = (dims.ffn[0], dims.heads[0], dims.arbitrary[0])
-
-    def left_out(config: Dict[str, Any]) -> List[int]:
-        return list(range(config["dec_layers"], max(dims.dec_layers)))
-
-    def canonicalize(config: Dict[str, Any]) -> Dict[str, Any]:
-        for i in left_out(config):
-            for gene, first in zip(dec_genes, firsts):
-                config[f"{gene}_{i}"] = first
-        return config
-
-    return SearchSpace(params, canonicalize=canonicalize,
-                       inactive=lambda c: [f"{g}_{i}" for i in left_out(c) for g in dec_genes])
+    # Decoder layer i (and its genes) exists only when dec_layers > i.
+    conditions = [ActiveIf(f"{gene}_{i}", "dec_layers", i + 1) for i in range(max(dims.dec_layers))
+                  for gene in ("dec_ffn", "dec_heads", "dec_arbitrary")]
+    return SearchSpace(params, conditions=conditions)
 
 
 class TransformerSuperNet(SuperNet):
