@@ -102,6 +102,14 @@ class LinasTactic(Tactic):
 
     # --- one round ------------------------------------------------------------------------------------------------
     def _run_round(self, history: History, queue_size: int) -> List[Config]:
+        from threadpoolctl import threadpool_limits
+
+        # The matrices here are small (hundreds of rows): multi-threaded BLAS only adds synchronisation (an MLP fit
+        # took 6x longer on two OpenBLAS threads than on one).
+        with threadpool_limits(1):
+            return self._run_round_single_threaded(history, queue_size)
+
+    def _run_round_single_threaded(self, history: History, queue_size: int) -> List[Config]:
         t0, cpu0 = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
@@ -120,7 +128,7 @@ class LinasTactic(Tactic):
         t1 = time.perf_counter()
         pool = self._inner_search(history, genes, F, rng)
         t2 = time.perf_counter()
-        pool = pool[[not history.seen(self.space.key_of_canonical_genes(g)) for g in pool]] if len(pool) else pool
+        pool = pool[~history.seen_mask(pool)] if len(pool) else pool
         queue: List[Config] = []
         if len(pool):
             Xp = self.space.encode_onehot(pool)

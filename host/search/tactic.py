@@ -34,6 +34,7 @@ class History:
         self.pending: Dict[str, Config] = {}  # proposed, no result yet
         self.failed: Set[str] = set()
         self._index: Dict[str, int] = {}
+        self._seen_rows: Set[bytes] = set()   # canonical gene rows of everything proposed (fast pool filtering)
 
     @property
     def n_evaluated(self) -> int:
@@ -43,8 +44,14 @@ class History:
         """Proposed before (evaluated, pending or failed): never propose it again."""
         return key in self._index or key in self.pending or key in self.failed
 
+    def seen_mask(self, canonical_genes: np.ndarray) -> np.ndarray:
+        """``seen`` for a batch of canonical gene rows, without building their keys."""
+        g = np.atleast_2d(np.asarray(canonical_genes, dtype=np.int64))
+        return np.fromiter((row.tobytes() in self._seen_rows for row in g), dtype=bool, count=g.shape[0])
+
     def add_pending(self, key: str, config: Config) -> None:
         self.pending[key] = config
+        self._seen_rows.add(self.space.to_genes(self.space.validate(config)).astype(np.int64).tobytes())
 
     def add_result(self, key: str, F_row: Optional[np.ndarray]) -> None:
         config = self.pending.pop(key)
