@@ -65,13 +65,37 @@ class RidgePredictor(_EnsemblePredictor):
         return RidgeCV(alphas=np.logspace(-3, 3, 13))
 
 
+class _RBFSVR:
+    """sklearn's RBF SVR, predicting with one matrix product: libsvm's own predict walks the support vectors row by
+    row, which made SVR prediction over a search pool (thousands of rows, six models) most of a round."""
+
+    def __init__(self) -> None:
+        from sklearn.svm import SVR
+
+        self._svr = SVR(kernel="rbf", C=10.0, epsilon=0.02, gamma="scale")
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> "_RBFSVR":
+        self._svr.fit(X, y)
+        self._sv = np.asarray(self._svr.support_vectors_, dtype=float)
+        self._sv_sq = np.einsum("ij,ij->i", self._sv, self._sv)
+        self._coef = np.asarray(self._svr.dual_coef_, dtype=float).ravel()
+        self._intercept = float(np.ravel(self._svr.intercept_)[0])
+        self._gamma = float(self._svr._gamma)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=float)
+        if self._sv.shape[0] == 0:
+            return np.full(X.shape[0], self._intercept)
+        sq = np.einsum("ij,ij->i", X, X)[:, None] + self._sv_sq[None, :] - 2.0 * (X @ self._sv.T)
+        return np.exp(-self._gamma * np.maximum(sq, 0.0)) @ self._coef + self._intercept
+
+
 class SVRPredictor(_EnsemblePredictor):
     name = "svr"
 
     def _make(self, seed: int):
-        from sklearn.svm import SVR
-
-        return SVR(kernel="rbf", C=10.0, epsilon=0.02, gamma="scale")
+        return _RBFSVR()
 
 
 class MLPPredictor(_EnsemblePredictor):

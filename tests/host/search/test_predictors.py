@@ -45,3 +45,14 @@ def test_metrics_and_errors():
         make_predictor("ridge").fit(np.zeros((2, 3)), np.zeros(2))
     with pytest.raises(RuntimeError, match="call fit"):
         make_predictor("gp").predict(np.zeros((1, 3)))
+
+
+def test_svr_matrix_prediction_equals_libsvm():
+    from sklearn.svm import SVR
+
+    X, y = _additive(80, 2)
+    ours = make_predictor("svr", seed=0, with_uncertainty=False).fit(X[:60], y[:60])
+    z = (y[:60] - y[:60].mean()) / y[:60].std()  # predictors fit standardised targets
+    reference = SVR(kernel="rbf", C=10.0, epsilon=0.02, gamma="scale").fit(X[:60], z)
+    expected = reference.predict(X[60:]) * y[:60].std() + y[:60].mean()
+    assert np.allclose(ours.predict_mean(X[60:]), expected, rtol=0, atol=1e-9)
