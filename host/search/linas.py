@@ -59,6 +59,7 @@ class LinasTactic(Tactic):
             "queue_size": 40,          # candidates ranked per round
             "heldout_window": 60,      # held-out points pooled to score predictor families
             "refit_after": 1,          # refit once this many new results arrived (async fleets may raise it)
+            "rescore_every": 2,        # families not chosen are refitted every this many rounds (see _choose)
             "neighbour_ranks": 2,      # one-gene neighbours of measured configs in the first fronts join the pool
             "std_scale": 2.0,          # multiplies the calibrated std in the acquisition (0: pure exploitation)
         }
@@ -187,7 +188,13 @@ class LinasTactic(Tactic):
             name = max(families, key=lambda f: scores[f]["kendall_tau"])
             z = np.array(store.get("z", []))
             calib = float(np.clip(np.sqrt(np.mean(z ** 2)), 0.5, 5.0)) if z.size >= 10 else 1.0
-            all_models = {f: self._fit_family(j, f, X, y, seed) for f in families}
+            # The chosen family is refitted every round; the others only every ``rescore_every`` rounds. A model
+            # kept from an earlier round still predicts configs it was not fitted on, so the held-out score stays
+            # honest (slightly pessimistic for the older model), and the round saves most of its fitting time.
+            previous = self._models[j] if self._models else {}
+            every = max(1, int(self.options["rescore_every"]))
+            all_models = {f: previous[f] if f != name and f in previous and self.round % every else
+                          self._fit_family(j, f, X, y, seed) for f in families}
             chosen = all_models[name]
             if name in ("ridge", "svr", "mlp"):  # their std comes from a bootstrap ensemble: only for the chosen one
                 chosen = make_predictor(name, seed=seed, with_uncertainty=True).fit(X, y)

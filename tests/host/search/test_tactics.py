@@ -111,3 +111,19 @@ def test_bad_use_is_reported_clearly(toy_problem):
     with pytest.raises(ValueError, match=">= 2 objectives"):
         make_tactic("random", toy_problem.space, [Objective("acc", True)])
     assert {"linas", "random", "nsga2"} <= set(TACTICS)
+
+
+def test_families_not_chosen_are_refitted_every_rescore_rounds(toy_problem):
+    options = {**FAST_LINAS, "rescore_every": 3}
+    search = run_search(toy_problem, "linas", seed=2, budget=40, batch=10, options=options)
+    tactic = search.tactic
+    assert tactic.round >= 2
+    before = [dict(m) for m in tactic._models]
+    round_no = tactic.round
+    tactic._run_round(search.history, 10)
+    for j, models in enumerate(tactic._models):
+        name = search.round_reports[-1]["objectives"][j]["chosen"]
+        for family, model in models.items():
+            kept = model is before[j].get(family)
+            # Refitted: the chosen family always, every family on rounds divisible by rescore_every.
+            assert kept == (family != name and round_no % 3 != 0), (family, name, round_no)
