@@ -1,6 +1,7 @@
 """The search engine (issue 4).
 
-- `space`: SearchSpace of Choice/Integer parameters, canonical keys, genes, encodings, variation operators.
+- `space`: SearchSpace of Choice/Integer parameters with optional ActiveIf conditions, canonical keys, genes,
+  encodings, variation operators.
 - `pareto`: Objective (name + direction), non-dominated sorting, exact hypervolume, min-max normalisation.
 - `tactic`: the Tactic contract (``propose(n, history)`` / ``observe``), History, registry (`make_tactic`).
 - `linas` (predictor-guided), `baselines` (``random``, ``nsga2``), `acquisition` (batch picking for linas).
