@@ -65,10 +65,12 @@ def _python_problem(space, n_objectives: int, PythonProblem, Objective):
 
 def _nb201_problem(columns: str):
     from fleetnas.host.search.benchmark import TableProblem
+    from fleetnas.host.search.cells import CellEdges
     from fleetnas.host.search.pareto import Objective
 
     return TableProblem.from_csv(str(TABLE), [f"e{i}" for i in range(6)],
-                                 [Objective.parse(t) for t in columns.split(",")])
+                                 [Objective.parse(t) for t in columns.split(",")],
+                                 cell=CellEdges.parse("0-1,0-2,1-2,0-3,1-3,2-3"))
 
 
 PROBLEMS: Dict[str, Callable] = {

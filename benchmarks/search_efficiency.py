@@ -3,7 +3,8 @@
 Runs the same code as `fleetnas bench` on ../shared/data/nb201/nb201_devices.csv for several problems (two devices
 the issue names, one other device column and a 3-objective problem, so nothing is tuned to one column) and prints,
 per problem and tactic: HV gap at 100/200/300/500 evaluations, front recall at 300/500, evaluations to a gap of 1e-3,
-and the median host CPU time of a linas round. Then the issue's targets, checked on the median figures.
+and the median host CPU time of a linas round. Then the issue's targets, checked on the median figures. The table is
+declared a cell space (``--cell 0-1,0-2,1-2,0-3,1-3,2-3`` of `fleetnas bench`), so linas's predictors see live ops.
 
     nice python benchmarks/search_efficiency.py                  # 10 seeds, budget 500, all problems (long)
     python benchmarks/search_efficiency.py --seeds 3 --problems raspi4 --jobs 2
@@ -23,6 +24,7 @@ import numpy as np
 
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_devices.csv"
 PARAMS = [f"e{i}" for i in range(6)]
+CELL = "0-1,0-2,1-2,0-3,1-3,2-3"  # NB201's e0..e5 as from-to nodes (fleetnas bench --cell): same for every device
 PROBLEMS = {
     "raspi4": "acc_cifar10:max,hwnb_raspi4_lat_ms:min",
     "pixel3": "acc_cifar10:max,hwnb_pixel3_lat_ms:min",
@@ -35,9 +37,11 @@ REPORT_BUDGETS = (100, 200, 300, 500)
 
 def _load(problem: str):
     from fleetnas.host.search.benchmark import TableProblem
+    from fleetnas.host.search.cells import CellEdges
     from fleetnas.host.search.pareto import Objective
 
-    return TableProblem.from_csv(str(TABLE), PARAMS, [Objective.parse(t) for t in PROBLEMS[problem].split(",")])
+    return TableProblem.from_csv(str(TABLE), PARAMS, [Objective.parse(t) for t in PROBLEMS[problem].split(",")],
+                                 cell=CellEdges.parse(CELL))
 
 
 def _one(job):

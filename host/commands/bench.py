@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", metavar="COL,COL,...", help="columns that identify an architecture (--table)")
     parser.add_argument("--objectives", metavar="COL:max,COL:min[,COL:min]",
                         help="objective columns and directions (--table)")
+    parser.add_argument("--cell", metavar="FROM-TO,...",
+                        help="the --params are the edges of a cell, e.g. NAS-Bench-201: 0-1,0-2,1-2,0-3,1-3,2-3 "
+                             "(op 'none' = no edge); predictors then also see which ops are live (--table)")
     parser.add_argument("--tactic", default="linas", choices=["linas", "nsga2", "random"])
     parser.add_argument("--budget", type=int, required=True, help="distinct evaluations per seed")
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..K-1)")
@@ -44,6 +47,7 @@ def _options(pairs):
 def run(args: argparse.Namespace) -> int:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.search import benchmark
+    from fleetnas.host.search.cells import CellEdges
     from fleetnas.host.search.pareto import Objective
 
     if args.budget < 1 or args.seeds < 1 or args.batch < 1:
@@ -57,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
             objectives = [Objective.parse(t) for t in args.objectives.split(",")]
             if not 2 <= len(objectives) <= 3:
                 raise UsageError(f"give 2 or 3 objectives, got {len(objectives)}")
+            cell = CellEdges.parse(args.cell) if args.cell else None
             problem = benchmark.TableProblem.from_csv(args.table, [p.strip() for p in args.params.split(",")],
-                                                      objectives)
+                                                      objectives, cell=cell)
             result = benchmark.bench_table(problem, args.tactic, args.budget, seeds, args.batch, options)
         else:
             problem = benchmark.load_problem(args.problem)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 from fleetnas.host.errors import UsageError
+from fleetnas.host.search.cells import CellEdges
 from fleetnas.host.search.engine import Search
 from fleetnas.host.search.pareto import MinMaxNormalizer, Objective, hypervolume, non_dominated_mask, to_minimization
 from fleetnas.host.search.space import Choice, SearchSpace
@@ -61,7 +62,8 @@ class TableProblem:
         self.hv_true = hypervolume(self.Z[self.true_front], [1.1] * len(self.objectives))
 
     @classmethod
-    def from_csv(cls, path: str, params: Sequence[str], objectives: Sequence[Objective]) -> "TableProblem":
+    def from_csv(cls, path: str, params: Sequence[str], objectives: Sequence[Objective],
+                 cell: Optional[CellEdges] = None) -> "TableProblem":
         if not Path(path).is_file():
             raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
         with open(path, newline="") as handle:
@@ -74,7 +76,8 @@ class TableProblem:
         if not rows:
             raise UsageError(f"table {path} has no rows")
         values = {p: [_parse_cell(r[p]) for r in rows] for p in params}
-        space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params])
+        space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
+                            cell=cell)
         try:
             raw = np.array([[float(r[o.name]) for o in objectives] for r in rows])
         except ValueError as exc:

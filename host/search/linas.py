@@ -114,7 +114,7 @@ class LinasTactic(Tactic):
         t0, cpu0 = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
-        X = self.space.encode_onehot(genes)
+        X = self.space.encode_features(genes)
         report: Dict[str, Any] = {"round": self.round, "n_train": int(X.shape[0]), "objectives": []}
         self._score_heldout(history, X)
         models, chosen = [], []
@@ -132,7 +132,7 @@ class LinasTactic(Tactic):
         pool = pool[~history.seen_mask(pool)] if len(pool) else pool
         queue: List[Config] = []
         if len(pool):
-            Xp = self.space.encode_onehot(pool)
+            Xp = self.space.encode_features(pool)
             mean = np.empty((len(pool), len(self.objectives)))
             std = np.empty_like(mean)
             for j, (predictor, obj) in enumerate(zip(chosen, report["objectives"])):
@@ -233,7 +233,7 @@ class LinasTactic(Tactic):
             def _evaluate(self, x, out, *args, **kwargs):
                 g = space.clip_genes(x)
                 visited.append(g)
-                Xf = space.encode_onehot(g)
+                Xf = space.encode_features(g)
                 out["F"] = np.column_stack([p.predict_mean(Xf) for p in chosen])
 
         pop_size = int(self.options["inner_pop"])

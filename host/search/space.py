@@ -7,7 +7,8 @@ A configuration is a plain dict ``{name: value}``. Three views of one configurat
   operators and pymoo work on; ``to_genes`` / ``from_genes`` convert, ``canonical_genes`` canonicalises a batch;
 - the *features* (``encode_onehot`` / ``encode_ordinal``): what predictors are fitted on. Genes that the
   canonicaliser marks inactive (e.g. kernel sizes of blocks a shallower depth leaves out) are masked (all zeros), so
-  equivalent architectures have identical features.
+  equivalent architectures have identical features. ``encode_features`` is what linas fits: the one-hot, plus the
+  live-op one-hot when the first parameters are the edges of a cell (``cell=CellEdges(...)``, see `cells`).
 
 ``canonicalize(config) -> config`` is optional: it maps equivalent configurations to one representative. A gene is
 *inactive* in a config when changing it does not change the canonical config; pass ``inactive(config) -> names`` to
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from fleetnas.host.search.cells import CellEdges
 
 Config = Dict[str, Any]
 
@@ -154,6 +157,7 @@ class SearchSpace:
         canonicalize: Optional[Callable[[Config], Config]] = None,
         inactive: Optional[Callable[[Config], Iterable[str]]] = None,
         conditions: Sequence[ActiveIf] = (),
+        cell: Optional[CellEdges] = None,
     ) -> None:
         self.params: Tuple[Param, ...] = tuple(params)
         if not self.params:
@@ -161,6 +165,8 @@ class SearchSpace:
         self.names: Tuple[str, ...] = tuple(p.name for p in self.params)
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"parameter names must be unique, got {list(self.names)}")
+        self.cell = cell
+        self._cell_none = self._check_cell(cell)
         self.conditions: Tuple[ActiveIf, ...] = tuple(conditions)
         self._gates = self._compile_conditions(self.conditions)
         if self._gates:
@@ -174,6 +180,23 @@ class SearchSpace:
         self._mask_cache: Dict[bytes, np.ndarray] = {}  # gene row -> active mask (encodings run on many repeats)
         self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
         self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
+
+    # --- cells ----------------------------------------------------------------------------------------------------
+    def _check_cell(self, cell: Optional[CellEdges]) -> List[int]:
+        """Gene index of the cell's "no edge" option per edge parameter (the first len(edges) parameters)."""
+        if cell is None:
+            return []
+        if len(cell.edges) > len(self.params):
+            raise ValueError(f"the cell has {len(cell.edges)} edges but the space only {len(self.params)} parameters; "
+                             "its edges are the first parameters, in order")
+        out = []
+        for p in self.params[:len(cell.edges)]:
+            none = [i for i, o in enumerate(p.options) if o == cell.none]
+            out.append(none[0] if none else -1)
+        if all(i < 0 for i in out):
+            raise ValueError(f"no edge parameter of the cell has the option {cell.none!r} (\"no edge\"); "
+                             f"options are {list(self.params[0].options)}")
+        return out
 
     # --- conditions -----------------------------------------------------------------------------------------------
     def _compile_conditions(self, conditions: Sequence[ActiveIf]) -> List[Tuple[int, int, np.ndarray]]:
@@ -409,6 +432,18 @@ class SearchSpace:
         out[rows, cols] = self._active_mask(g).ravel().astype(np.float64)
         return out
 
+    def encode_features(self, genes: np.ndarray) -> np.ndarray:
+        """What predictors are fitted on: ``encode_onehot``, and for a cell space also the one-hot of live ops only
+        (dead edges all zeros), so configs computing the same function share those columns."""
+        onehot = self.encode_onehot(genes)
+        if self.cell is None:
+            return onehot
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        n_edges = len(self.cell.edges)
+        live = self.cell.live(g[:, :n_edges], self._cell_none)
+        width = self._onehot_offsets[n_edges]
+        return np.hstack([onehot, onehot[:, :width] * np.repeat(live, self.n_options[:n_edges], axis=1)])
+
     def encode_ordinal(self, genes: np.ndarray) -> np.ndarray:
         """One column per parameter: option index scaled to [0, 1]; inactive parameters are 0."""
         g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
@@ -433,6 +468,8 @@ class SearchSpace:
             else:
                 params.append({"name": p.name, "type": "integer", "low": p.low, "high": p.high})
         out: Dict[str, Any] = {"params": params, "size": self.size, "canonicalized": self.has_canonicalizer}
+        if self.cell is not None:
+            out["cell"] = {"edges": self.cell.spec(), "none": self.cell.none}
         if self.conditions:
             out["conditions"] = [{"param": c.param, "gate": c.gate, "at_least": c.at_least} for c in self.conditions]
         return out
@@ -447,7 +484,9 @@ class SearchSpace:
                 params.append(Integer(item["name"], item["low"], item["high"]))
             else:
                 raise ValueError(f"unknown parameter type {item['type']!r} for {item.get('name')!r}")
-        return cls(params, conditions=[ActiveIf(**c) for c in d.get("conditions", ())])
+        cell = d.get("cell")
+        return cls(params, conditions=[ActiveIf(**c) for c in d.get("conditions", ())],
+                   cell=CellEdges.parse(cell["edges"], cell["none"]) if cell else None)
 
     def __repr__(self) -> str:
         return f"SearchSpace({len(self.params)} params, size={self.size})"
