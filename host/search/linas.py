@@ -105,29 +105,17 @@ class LinasTactic(Tactic):
     def _run_round(self, history: History, queue_size: int) -> List[Config]:
         from threadpoolctl import threadpool_limits
 
-        # The matrices here are small (hundreds of rows): multi-threaded BLAS only adds synchronisation (an MLP fit
-        # took 6x longer on two OpenBLAS threads than on one).
-        with threadpool_limits(1):
-            return self._run_round_single_threaded(history, queue_size)
-
-    def _run_round_single_threaded(self, history: History, queue_size: int) -> List[Config]:
         t0, cpu0 = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
-        X = self.space.encode_features(genes)
-        report: Dict[str, Any] = {"round": self.round, "n_train": int(X.shape[0]), "objectives": []}
-        self._score_heldout(history, X)
-        models, chosen = [], []
-        for j, objective in enumerate(self.objectives):
-            choice, scores, calib = self._choose(j, X, F[:, j])
-            models.append(choice["all"])
-            chosen.append(choice["chosen"])
-            report["objectives"].append({"name": objective.name, "chosen": choice["name"],
-                                         "std_calibration": round(calib, 3), "scores": scores})
-        self._models, self._chosen = models, chosen
-        self._n_at_fit, self._fitted_keys = history.n_evaluated, set(history.keys)
-        t1 = time.perf_counter()
-        pool = self._inner_search(history, genes, F, rng)
+        report: Dict[str, Any] = {"round": self.round, "n_train": int(genes.shape[0]), "objectives": []}
+        # Fits and the inner search work on small matrices (hundreds of rows): multi-threaded BLAS only adds
+        # synchronisation there (an MLP fit took 6x longer on two OpenBLAS threads than on one). Scoring the pool
+        # (thousands of rows, several ensemble members) is where the second core pays.
+        with threadpool_limits(1):
+            chosen = self._fit_round(history, genes, F, report)
+            t1 = time.perf_counter()
+            pool = self._inner_search(history, genes, F, rng)
         t2 = time.perf_counter()
         pool = pool[~history.seen_mask(pool)] if len(pool) else pool
         queue: List[Config] = []
@@ -146,6 +134,21 @@ class LinasTactic(Tactic):
         self.round_reports.append(report)
         self.round += 1
         return queue
+
+    def _fit_round(self, history: History, genes: np.ndarray, F: np.ndarray, report: Dict[str, Any]) -> List[Any]:
+        """Score last round's models on what arrived since, choose and fit this round's; returns the chosen ones."""
+        X = self.space.encode_features(genes)
+        self._score_heldout(history, X)
+        models, chosen = [], []
+        for j, objective in enumerate(self.objectives):
+            choice, scores, calib = self._choose(j, X, F[:, j])
+            models.append(choice["all"])
+            chosen.append(choice["chosen"])
+            report["objectives"].append({"name": objective.name, "chosen": choice["name"],
+                                         "std_calibration": round(calib, 3), "scores": scores})
+        self._models, self._chosen = models, chosen
+        self._n_at_fit, self._fitted_keys = history.n_evaluated, set(history.keys)
+        return chosen
 
     def _score_heldout(self, history: History, X: np.ndarray) -> None:
         """Predict the configs measured since the last fit with last round's models, before refitting."""
@@ -193,7 +196,8 @@ class LinasTactic(Tactic):
             # honest (slightly pessimistic for the older model), and the round saves most of its fitting time.
             previous = self._models[j] if self._models else {}
             every = max(1, int(self.options["rescore_every"]))
-            all_models = {f: previous[f] if f != name and f in previous and self.round % every else
+            # Objectives take turns (round + j), so their refits do not all land in the same round.
+            all_models = {f: previous[f] if f != name and f in previous and (self.round + j) % every else
                           self._fit_family(j, f, X, y, seed) for f in families}
             chosen = all_models[name]
             if name in ("ridge", "svr", "mlp"):  # their std comes from a bootstrap ensemble: only for the chosen one
@@ -255,5 +259,4 @@ class LinasTactic(Tactic):
         # Neighbours (one gene changed) of the best measured configs: fronts are locally connected.
         best = genes[nondominated_ranks(F) < int(self.options["neighbour_ranks"])]
         pool = space.canonical_genes(np.vstack(visited + [space.neighbours_genes(best), random_pool]))
-        _, first = np.unique(pool, axis=0, return_index=True)
-        return pool[np.sort(first)]
+        return pool[space.first_occurrences(pool)]

@@ -333,6 +333,27 @@ class SearchSpace:
             return np.where(self._active_by_conditions(g), g, 0)
         return np.array([self._canonical_of_row(row)[1] for row in g], dtype=np.int64).reshape(g.shape)
 
+    def first_occurrences(self, genes: np.ndarray) -> np.ndarray:
+        """Sorted indices of the first occurrence of each distinct gene row. Rows are packed into a few int64 words
+        (mixed radix) first: ``np.unique(axis=0)`` on 46-gene rows took 0.16 s of a 1 s inner search."""
+        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
+        if g.shape[0] == 0:
+            return np.zeros(0, dtype=np.int64)
+        words, word, scale = [], np.zeros(g.shape[0], dtype=np.int64), 1
+        for j, n in enumerate(self.n_options):
+            if scale * int(n) >= 2**62:
+                words.append(word)
+                word, scale = np.zeros(g.shape[0], dtype=np.int64), 1
+            word = word + g[:, j] * scale
+            scale *= int(n)
+        words.append(word)
+        order = np.lexsort(words[::-1])
+        packed = np.stack(words, axis=1)[order]
+        new = np.ones(g.shape[0], dtype=bool)
+        new[1:] = np.any(packed[1:] != packed[:-1], axis=1)
+        # lexsort is stable: within a group of equal rows the smallest index comes first.
+        return np.sort(order[new])
+
     # --- sampling and variation -----------------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator) -> Config:
         """One config, uniform per parameter, then canonicalised."""

@@ -133,3 +133,14 @@ def test_describe_round_trip_is_json():
 def test_huge_space_size_is_exact():
     space = SearchSpace([Choice(f"g{i}", (1, 2, 3)) for i in range(60)])
     assert space.size == 3 ** 60
+
+
+def test_first_occurrences_matches_numpy_unique_on_wide_rows():
+    # 40 genes of 7 options: 7**40 does not fit one int64, so rows span several packed words.
+    space = SearchSpace([Choice(f"g{i}", tuple(range(7))) for i in range(40)])
+    rng = np.random.default_rng(1)
+    genes = space.sample_genes(rng, 300)
+    genes = np.vstack([genes, genes[rng.integers(0, 300, 500)]])[rng.permutation(800)]
+    _, first = np.unique(genes, axis=0, return_index=True)
+    assert space.first_occurrences(genes).tolist() == sorted(first.tolist())
+    assert space.first_occurrences(genes[:0]).tolist() == []
