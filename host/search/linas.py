@@ -109,13 +109,15 @@ class LinasTactic(Tactic):
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
         report: Dict[str, Any] = {"round": self.round, "n_train": int(genes.shape[0]), "objectives": []}
-        # Fits and the inner search work on small matrices (hundreds of rows): multi-threaded BLAS only adds
-        # synchronisation there (an MLP fit took 6x longer on two OpenBLAS threads than on one). Scoring the pool
-        # (thousands of rows, several ensemble members) is where the second core pays.
+        # One BLAS thread: the matrices of a round are small (an MLP fit took 6x longer on two OpenBLAS threads than
+        # on one), and results then do not depend on the host's core count (a resumed run replays the same rounds).
         with threadpool_limits(1):
-            chosen = self._fit_round(history, genes, F, report)
-            t1 = time.perf_counter()
-            pool = self._inner_search(history, genes, F, rng)
+            return self._round(history, queue_size, rng, genes, F, report, t0, cpu0)
+
+    def _round(self, history, queue_size, rng, genes, F, report, t0, cpu0) -> List[Config]:
+        chosen = self._fit_round(history, genes, F, report)
+        t1 = time.perf_counter()
+        pool = self._inner_search(history, genes, F, rng)
         t2 = time.perf_counter()
         pool = pool[~history.seen_mask(pool)] if len(pool) else pool
         queue: List[Config] = []
@@ -196,8 +198,7 @@ class LinasTactic(Tactic):
             # honest (slightly pessimistic for the older model), and the round saves most of its fitting time.
             previous = self._models[j] if self._models else {}
             every = max(1, int(self.options["rescore_every"]))
-            # Objectives take turns (round + j), so their refits do not all land in the same round.
-            all_models = {f: previous[f] if f != name and f in previous and (self.round + j) % every else
+            all_models = {f: previous[f] if f != name and f in previous and self.round % every else
                           self._fit_family(j, f, X, y, seed) for f in families}
             chosen = all_models[name]
             if name in ("ridge", "svr", "mlp"):  # their std comes from a bootstrap ensemble: only for the chosen one
