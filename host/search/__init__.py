@@ -1,7 +1,7 @@
 """The search engine (issue 4).
 
-- `space`: SearchSpace of Choice/Integer parameters with optional ActiveIf conditions, canonical keys, genes,
-  encodings, variation operators.
+- `params` (Choice, Integer, ActiveIf) and `space`: SearchSpace with optional conditions and cell, canonical keys,
+  genes, encodings, variation operators; `cells`: cell DAGs (live ops).
 - `pareto`: Objective (name + direction), non-dominated sorting, exact hypervolume, min-max normalisation.
 - `tactic`: the Tactic contract (``propose(n, history)`` / ``observe``), History, registry (`make_tactic`).
 - `linas` (predictor-guided), `baselines` (``random``, ``nsga2``), `acquisition` (batch picking for linas).
