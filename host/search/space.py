@@ -102,7 +102,8 @@ class SearchSpace:
             try:
                 table = np.array([o >= c.at_least for o in gate.options], dtype=bool)
             except TypeError as exc:
-                raise ValueError(f"condition {c}: cannot compare the options of {c.gate!r} with {c.at_least!r}") from exc
+                raise ValueError(f"condition {c}: cannot compare the options of {c.gate!r} "
+                                 f"with {c.at_least!r}") from exc
             compiled.append((index[c.param], index[c.gate], table))
         # A gate must be settled before the params it gates: order so gates come first (cycles are an error).
         ordered, settled = [], {i for i in range(len(self.names))} - {p for p, _, _ in compiled}
