@@ -105,16 +105,16 @@ class LinasTactic(Tactic):
     def _run_round(self, history: History, queue_size: int) -> List[Config]:
         from threadpoolctl import threadpool_limits
 
+        # One BLAS thread: the matrices of a round are small (an MLP fit took 6x longer on two OpenBLAS threads than
+        # on one), and results then do not depend on the host's core count (a resumed run replays the same rounds).
+        with threadpool_limits(1):
+            return self._round(history, queue_size)
+
+    def _round(self, history: History, queue_size: int) -> List[Config]:
         t0, cpu0 = time.perf_counter(), time.process_time()
         rng = np.random.default_rng([self.seed, self.round])
         genes, F = history.genes(), normal_scores(history.F())
         report: Dict[str, Any] = {"round": self.round, "n_train": int(genes.shape[0]), "objectives": []}
-        # One BLAS thread: the matrices of a round are small (an MLP fit took 6x longer on two OpenBLAS threads than
-        # on one), and results then do not depend on the host's core count (a resumed run replays the same rounds).
-        with threadpool_limits(1):
-            return self._round(history, queue_size, rng, genes, F, report, t0, cpu0)
-
-    def _round(self, history, queue_size, rng, genes, F, report, t0, cpu0) -> List[Config]:
         chosen = self._fit_round(history, genes, F, report)
         t1 = time.perf_counter()
         pool = self._inner_search(history, genes, F, rng)
