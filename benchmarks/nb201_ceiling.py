@@ -10,7 +10,8 @@ This script runs a search with an *oracle* predictor: every cell's accuracy is p
 (computed from the whole table, which no real search can know) with the within-class sd, and its latency exactly.
 Each batch takes the candidates with the highest probability of being on the front of the whole table (Monte Carlo
 over the noise), which maximises the expected number of front members found. Its recall is an upper bound for what
-a learned predictor can reach with the same budget; the learned predictors' ranking quality among good cells
+a learned predictor can reach with the same budget (its HV gap is printed too, for scale; it is not a bound, since
+the oracle aims at front members, not at hypervolume); the learned predictors' ranking quality among good cells
 (Kendall tau vs accuracy) is printed next to the oracle's for scale.
 
     python benchmarks/nb201_ceiling.py                     # raspi4 and pixel3, budget 500
@@ -21,7 +22,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -44,12 +45,21 @@ def cell_function(ops: List[str]) -> str:
     return repr(nodes[3])
 
 
-def oracle_recall(acc: np.ndarray, lat: np.ndarray, classes: np.ndarray, budget: int, batch: int, seed: int,
-                  n_draws: int = 64) -> Dict[int, float]:
-    """Recall at each standard budget of the oracle search (see the module docstring)."""
-    from fleetnas.host.search.pareto import non_dominated_mask
+def oracle_search(acc: np.ndarray, lat: np.ndarray, classes: np.ndarray, budget: int, batch: int, seed: int,
+                  n_draws: int = 64, class_error: Optional[np.ndarray] = None,
+                  mean_error: float = 0.0) -> Dict[int, Tuple[float, float]]:
+    """(recall, HV gap) at each standard budget of the oracle search (see the module docstring); the HV gap follows
+    `fleetnas bench`'s convention (min-max normalised over the table, reference point 1.1).
 
-    true = non_dominated_mask(np.column_stack([-acc, lat]))
+    ``class_error`` (accuracy points per class, drawn with sd ``mean_error``) degrades the oracle into a model of a
+    good predictor: every class's mean is known only up to that fixed error, which measuring the class's members
+    corrects (a Gaussian posterior per class, as a model sharing information between twins would)."""
+    from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
+
+    F = np.column_stack([-acc, lat])
+    Z = (F - F.min(axis=0)) / (F.max(axis=0) - F.min(axis=0))
+    true = non_dominated_mask(F)
+    hv_true = hypervolume(Z[true], [1.1, 1.1])
     counts = np.bincount(classes)
     mean = (np.bincount(classes, acc) / counts)[classes]
     resid = acc - mean
@@ -58,22 +68,32 @@ def oracle_recall(acc: np.ndarray, lat: np.ndarray, classes: np.ndarray, budget:
     sd = float(np.sqrt(np.sum(resid[shared] ** 2) / max(1, shared.sum() - np.sum(counts > 1))))
     order = np.argsort(lat, kind="stable")
     rng = np.random.default_rng(seed)
+    class_mean = np.bincount(classes, acc) / counts
+    prior = class_mean + (class_error if mean_error > 0 else 0.0)
+    mean, spread = prior[classes], np.full(acc.size, np.hypot(sd, mean_error))
     measured = np.zeros(acc.size, dtype=bool)
-    out: Dict[int, float] = {}
+    out: Dict[int, Tuple[float, float]] = {}
     marks = [b for b in (50, 100, 200, 300, 500, 1000) if b <= budget]
     n = 0
     while n < budget:
         hits = np.zeros(acc.size)
         for _ in range(n_draws):
-            a = np.where(measured, acc, mean + sd * rng.standard_normal(acc.size))[order]
+            a = np.where(measured, acc, mean + spread * rng.standard_normal(acc.size))[order]
             best_before = np.maximum.accumulate(np.concatenate([[-np.inf], a[:-1]]))
             hits[order[a > best_before]] += 1  # on the 2-D front of this draw (latency ascending)
         hits[measured] = -1
         for i in np.argsort(-hits, kind="stable")[:min(batch, budget - n)]:
             measured[i] = True
             n += 1
+            if mean_error > 0:  # the class's posterior (prior: the erroneous mean; observations: its members)
+                c = classes[i]
+                members = measured & (classes == c)
+                precision = 1.0 / mean_error ** 2 + members.sum() / sd ** 2
+                post = (prior[c] / mean_error ** 2 + acc[members].sum() / sd ** 2) / precision
+                mean[classes == c], spread[classes == c] = post, np.sqrt(1.0 / precision + sd ** 2)
             if n in marks:
-                out[n] = float((measured & true).sum() / true.sum())
+                out[n] = (float((measured & true).sum() / true.sum()),
+                          1.0 - hypervolume(Z[measured], [1.1, 1.1]) / hv_true)
     return out
 
 
@@ -97,6 +117,8 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=int, default=500)
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mean-error", default="0", help="comma-separated sds (accuracy points) of the error of "
+                        "the oracle's class means, e.g. 0,0.3,0.6: how good must a predictor be?")
     args = parser.parse_args(argv)
     if not TABLE.is_file():
         print(f"error: {TABLE} not found (the published measurements live in ../shared/data)", file=sys.stderr)
@@ -126,11 +148,16 @@ def main(argv=None) -> int:
         true = non_dominated_mask(np.column_stack([-acc, lat]))
         twins = int(sum(1 for c in set(classes[true]) if np.sum(classes[true] == c) > 1))
         in_twins = int(sum(np.sum(classes[true] == c) for c in set(classes[true]) if np.sum(classes[true] == c) > 1))
-        recall = oracle_recall(acc, lat, classes, args.budget, args.batch, args.seed)
-        shown = "  ".join(f"@{b}: {r:.0%}" for b, r in recall.items())
         print(f"{device}: front of {int(true.sum())}, {in_twins} of them in {twins} classes with several front "
-              f"members; oracle recall {shown}")
-    print("issue 4 asks for >= 50 % at 300 and >= 80 % at 500 with learned predictors")
+              f"members")
+        for error in [float(e) for e in args.mean_error.split(",") if e.strip()]:
+            class_error = error * np.random.default_rng([args.seed, 1]).standard_normal(counts.size)
+            tau = kendall_tau(acc[good], (np.bincount(classes, acc) / counts + class_error)[classes][good])
+            found = oracle_search(acc, lat, classes, args.budget, args.batch, args.seed, class_error=class_error,
+                                  mean_error=error)
+            shown = "  ".join(f"@{b}: {r:.0%} (gap {g:.1e})" for b, (r, g) in found.items())
+            print(f"  class-mean error sd {error:.2f} (tau among good cells {tau:.2f}): recall {shown}")
+    print("issue 4 asks, with learned predictors, for recall >= 50 % at 300 and >= 80 % at 500, gap <= 1e-3 by 200")
     return 0
 
 
