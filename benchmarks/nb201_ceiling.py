@@ -162,13 +162,19 @@ def _hv_batch(draws: List[np.ndarray], front: np.ndarray, open_: np.ndarray, n: 
     return picks
 
 
+def _onehot(genes: np.ndarray) -> np.ndarray:
+    """One column per (edge, op): NB201 has 5 ops per edge."""
+    X = np.zeros((genes.shape[0], genes.shape[1] * 5))
+    X[np.arange(genes.shape[0])[:, None], np.arange(genes.shape[1]) * 5 + genes] = 1.0
+    return X
+
+
 def fitted_latency(lat: np.ndarray, genes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """The best any architecture model could do for latency, optimistically: trees fitted on the whole table and
     evaluated on it (in-sample). Returns the prediction and the residuals log(latency / prediction)."""
     from sklearn.ensemble import ExtraTreesRegressor
 
-    X = np.zeros((genes.shape[0], genes.shape[1] * 5))
-    X[np.arange(genes.shape[0])[:, None], np.arange(genes.shape[1]) * 5 + genes] = 1.0
+    X = _onehot(genes)
     model = ExtraTreesRegressor(n_estimators=100, min_samples_leaf=3, random_state=0, n_jobs=1)
     pred = np.exp(model.fit(X, np.log(lat)).predict(X))
     return pred, np.log(lat / pred)
@@ -179,8 +185,7 @@ def learned_tau(acc: np.ndarray, genes: np.ndarray, n_train: int, seed: int) -> 
     from fleetnas.host.predictors.base import kendall_tau
     from fleetnas.host.predictors.models import make_predictor
 
-    X = np.zeros((genes.shape[0], genes.shape[1] * 5))
-    X[np.arange(genes.shape[0])[:, None], np.arange(genes.shape[1]) * 5 + genes] = 1.0
+    X = _onehot(genes)
     rng = np.random.default_rng(seed)
     train = rng.choice(acc.size, n_train, replace=False)
     test = np.setdiff1d(np.flatnonzero(acc > 88.0), train)
