@@ -78,14 +78,13 @@ def oracle_search(acc: np.ndarray, lat: np.ndarray, classes: np.ndarray, budget:
     true = non_dominated_mask(F)
     hv_true = hypervolume(Z[true], [1.1, 1.1])
     counts = np.bincount(classes)
-    mean = (np.bincount(classes, acc) / counts)[classes]
-    resid = acc - mean
+    class_mean = np.bincount(classes, acc) / counts
+    resid = acc - class_mean[classes]
     shared = counts[classes] > 1
     # Pooled within-class sd (one degree of freedom per class spent on its mean).
     sd = float(np.sqrt(np.sum(resid[shared] ** 2) / max(1, shared.sum() - np.sum(counts > 1))))
     order = np.argsort(lat, kind="stable")
     rng = np.random.default_rng(seed)
-    class_mean = np.bincount(classes, acc) / counts
     prior = class_mean + (class_error if mean_error > 0 else 0.0)
     mean, spread = prior[classes], np.full(acc.size, np.hypot(sd, mean_error))
     if latency_model is not None:  # residual pools per decile of the prediction, for fast resampling
