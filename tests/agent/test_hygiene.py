@@ -91,19 +91,31 @@ def _bump(root: Path):
     _write(root, THROTTLE, str(int(path.read_text()) + 1))
 
 
+def _our_children() -> set:
+    """PIDs of our live child processes (zombies excluded)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            out.add(int(stat.parent.name))
+    return out
+
+
 def _when_a_worker_runs(fn) -> threading.Thread:
-    """Call fn once a child process of ours exists: the worker, spawned after the 'before' snapshot."""
+    """Call fn once a child process of ours starts: the worker, spawned after the 'before' snapshot. Children that
+    exist already (the spare worker an earlier test pre-started, which the changed environment makes the measurement
+    discard) do not count: reacting to one could land the event before that snapshot."""
+    existing = _our_children()
+
     def run():
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            for stat in Path("/proc").glob("[0-9]*/stat"):
-                try:
-                    fields = stat.read_text().rsplit(")", 1)[1].split()
-                except (OSError, IndexError):
-                    continue
-                if int(fields[1]) == os.getpid():
-                    fn()
-                    return
+            if _our_children() - existing:
+                fn()
+                return
             time.sleep(0.01)
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
