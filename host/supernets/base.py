@@ -41,11 +41,11 @@ float`` (``fleetnas.host.accuracy.AccuracyEvaluator`` does batch-norm recalibrat
 from __future__ import annotations
 
 import hashlib
-import importlib
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from fleetnas.host.errors import UsageError
+from fleetnas.host.plugins import Registry
 
 ENTRY_POINT_GROUP = "fleetnas.supernets"
 # The built-ins, used when the package metadata is missing (a plain source checkout on sys.path).
@@ -55,6 +55,7 @@ BUILTIN = {
     "tiny": "fleetnas.host.supernets.tiny:TinySuperNet",
     "transformer": "fleetnas.host.supernets.transformer:TransformerSuperNet",
 }
+SUPERNETS = Registry(ENTRY_POINT_GROUP, BUILTIN, "super-network")
 
 Inputs = Union["torch.Tensor", Tuple["torch.Tensor", ...]]  # noqa: F821 (torch is imported lazily)
 
@@ -160,29 +161,14 @@ class SuperNet:
                 "inputs": list(self.input_names), "outputs": list(self.output_names)}
 
 
-def _entry_points() -> Dict[str, Any]:
-    from importlib import metadata
-
-    eps = metadata.entry_points()
-    selected = eps.select(group=ENTRY_POINT_GROUP) if hasattr(eps, "select") else eps.get(ENTRY_POINT_GROUP, [])
-    return {ep.name: ep for ep in selected}
-
-
 def list_supernets() -> List[str]:
     """Names of every super-network: the built-ins plus any registered under the ``fleetnas.supernets`` group."""
-    return sorted(set(BUILTIN) | set(_entry_points()))
+    return SUPERNETS.names()
 
 
 def get_supernet(name: str, weights: Optional[Union[str, Path]] = None) -> SuperNet:
     """Build the super-network registered as ``name`` (loading ``weights`` when given)."""
-    eps = _entry_points()
-    if name in eps:
-        factory = eps[name].load()
-    elif name in BUILTIN:
-        module_name, attr = BUILTIN[name].split(":")
-        factory = getattr(importlib.import_module(module_name), attr)
-    else:
-        raise UsageError(f"unknown super-network {name!r}; available: {', '.join(list_supernets())}")
+    factory = SUPERNETS.load(name)
     supernet = factory(weights=weights)
     if not isinstance(supernet, SuperNet):
         raise UsageError(f"entry point {name!r} built a {type(supernet).__name__}, not a fleetnas SuperNet")

@@ -45,7 +45,7 @@ def test_an_entry_point_plugs_in_a_supernet_without_editing_fleetnas(monkeypatch
         def load(self):
             return WideMLP
 
-    monkeypatch.setattr(base, "_entry_points", lambda: {"wide-mlp": FakeEntryPoint()})
+    monkeypatch.setattr(base.SUPERNETS, "_installed", lambda: {"wide-mlp": FakeEntryPoint()})
     assert "wide-mlp" in list_supernets()
     net = get_supernet("wide-mlp")
     assert net.macs({"width": 4}) == 12 and net.params({"width": 8}) == 32
@@ -54,7 +54,7 @@ def test_an_entry_point_plugs_in_a_supernet_without_editing_fleetnas(monkeypatch
 
 def test_registered_entry_points_resolve_to_the_builtins():
     """pyproject registers the built-ins; an installed checkout must resolve them through the entry points."""
-    eps = base._entry_points()
+    eps = base.SUPERNETS._installed()
     if not eps:
         pytest.skip("fleetnas is not pip-installed here (no entry points); the built-in table is used")
     for name in ("tiny", "ofa-mbv3"):

@@ -123,18 +123,20 @@ class CpuCluster(_message.Message):
     def __init__(self, cpus: _Optional[_Iterable[int]] = ..., max_khz: _Optional[int] = ...) -> None: ...
 
 class RuntimeInfo(_message.Message):
-    __slots__ = ("name", "available", "version", "execution_providers", "message")
+    __slots__ = ("name", "available", "version", "execution_providers", "message", "formats")
     NAME_FIELD_NUMBER: _ClassVar[int]
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     EXECUTION_PROVIDERS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FORMATS_FIELD_NUMBER: _ClassVar[int]
     name: str
     available: bool
     version: str
     execution_providers: _containers.RepeatedScalarFieldContainer[str]
     message: str
-    def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ..., version: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ...) -> None: ...
+    formats: _containers.RepeatedScalarFieldContainer[ModelFormat]
+    def __init__(self, name: _Optional[str] = ..., available: _Optional[bool] = ..., version: _Optional[str] = ..., execution_providers: _Optional[_Iterable[str]] = ..., message: _Optional[str] = ..., formats: _Optional[_Iterable[_Union[ModelFormat, str]]] = ...) -> None: ...
 
 class PowerSensorInfo(_message.Message):
     __slots__ = ("name", "source", "rails", "total_rail", "units", "sample_rate_hz", "readable", "message")
