@@ -89,7 +89,8 @@ class DeviceInfoSource:
                              emulated=self.emulated)
         for r in fp.runtimes:
             info.runtimes.add(name=r.name, available=r.available, version=r.version,
-                              execution_providers=list(r.providers), message=r.message)
+                              execution_providers=list(r.providers), message=r.message,
+                              formats=[convert.FORMAT_TO_PB[f] for f in runtimes.get(r.name).model_formats])
         if self.service is not None:
             q = self.service.queue_stats()
             info.queue_length, info.measurements_done = q.queue_length, q.measurements_done

@@ -178,6 +178,9 @@ def test_device_info_describes_the_board(agent):
     names = {r.name: r for r in info.runtimes}
     assert names["onnxruntime"].available and "CPUExecutionProvider" in names["onnxruntime"].execution_providers
     assert "litert" in names
+    # the host picks the exporter from these, so it never keeps its own runtime -> format table
+    assert list(names["onnxruntime"].formats) == [pb.MODEL_FORMAT_ONNX]
+    assert list(names["litert"].formats) == [pb.MODEL_FORMAT_TFLITE]
 
 
 @pytest.mark.parametrize("hook,outcome,timeout_s", [("segfault", "CRASHED", 60.0), ("hang", "TIMEOUT", 3.0)])
