@@ -80,10 +80,10 @@ def test_an_entry_point_plugs_in_a_predictor(monkeypatch):
             super().__init__(seed)
 
         def _fit(self, X, y):
-            self._w = np.linalg.lstsq(X, y, rcond=None)[0]
+            self._w = np.linalg.lstsq(np.c_[X, np.ones(len(X))], y, rcond=None)[0]
 
         def _predict(self, X):
-            return X @ self._w, np.zeros(X.shape[0])
+            return np.c_[X, np.ones(len(X))] @ self._w, np.zeros(X.shape[0])
 
     class FakeEntryPoint:
         name = "mean-only"
