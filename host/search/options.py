@@ -8,8 +8,9 @@ valid ones. Range checks live in each dataclass's ``__post_init__`` (raise ``Opt
 from __future__ import annotations
 
 import dataclasses
+import json
 import typing
-from typing import Any, Mapping, Optional, Type, TypeVar
+from typing import Any, Dict, Mapping, Optional, Sequence, Type, TypeVar
 
 from fleetnas.host.errors import UsageError
 
@@ -97,3 +98,17 @@ def at_least(options: Any, minimum: float, *names: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class NoOptions:
     """The options of a tactic that takes none."""
+
+
+def parse_pairs(pairs: Sequence[str], flag: str) -> Dict[str, Any]:
+    """``["n_init=30", 'families=["ridge","svr"]']`` -> dict; each value is JSON if it parses, else the string."""
+    out: Dict[str, Any] = {}
+    for pair in pairs or ():
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{flag} {pair!r}: write NAME=VALUE, e.g. n_init=30")
+        try:
+            out[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name.strip()] = value
+    return out

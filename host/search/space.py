@@ -189,7 +189,7 @@ class SearchSpace:
         return np.array([p.index(config[p.name]) for p in self.params], dtype=np.int64)
 
     def from_genes(self, genes: Sequence[int]) -> Config:
-        """Genes -> canonical config. Out-of-range genes raise (repair real-valued vectors with ``operators.clip_genes`` first)."""
+        """Genes -> canonical config. Out-of-range genes raise (repair real-valued rows with ``operators.clip_genes``)."""
         g = np.asarray(genes)
         if g.shape != (len(self.params),):
             raise ValueError(f"expected {len(self.params)} genes, got shape {g.shape}")

@@ -103,7 +103,8 @@ def test_onehot_and_ordinal_encodings():
     genes = np.array([[0, 2], [2, 1]])
     assert encoding.onehot(space, genes).tolist() == [[1, 0, 0, 0, 0, 1], [0, 0, 1, 0, 1, 0]]
     assert encoding.ordinal(space, genes).tolist() == [[0.0, 1.0], [1.0, 0.5]]
-    masked = encoding.encode_configs(ofa_like_space(), [{**ofa_like_space().sample(np.random.default_rng(0)), "d_0": 2}])
+    ofa = ofa_like_space()
+    masked = encoding.encode_configs(ofa, [{**ofa.sample(np.random.default_rng(0)), "d_0": 2}])
     # 4 inactive genes of 3 options are all zeros: 10 params - 4 inactive = 6 ones.
     assert masked.sum() == 6
 
