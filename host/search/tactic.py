@@ -12,7 +12,22 @@ journal replay (resume) give the same proposals as an uninterrupted run. Objecti
 form (maximised objectives negated), one row per evaluated config in ``history``.
 
 A tactic declares its options as a frozen dataclass in ``Options`` (see `fleetnas.host.search.options`); it receives
-an instance, already validated.
+an instance, already validated. A package adds a tactic without editing fleetnas::
+
+    @dataclass(frozen=True)
+    class GreedyOptions:
+        n_init: int = 10
+
+    class GreedyTactic(Tactic):
+        name = "greedy"
+        Options = GreedyOptions
+        def propose(self, n, history): ...
+
+    # its pyproject.toml
+    [project.entry-points."fleetnas.tactics"]
+    greedy = "my_package.greedy:GreedyTactic"
+
+and ``fleetnas bench --tactic greedy --tactic-option n_init=20`` runs it.
 """
 from __future__ import annotations
 
