@@ -3,7 +3,8 @@
 The dict comes from ``--tactic-option KEY=VALUE`` (JSON values) or from a stored run's settings on resume; the same
 dict always builds the same options, so a run started before resumes after. ``from_mapping`` accepts what the JSON
 round-trip produces (lists for tuples, ``20.0`` or ``"20"`` for an int) and names the bad or unknown field and the
-valid ones. Range checks live in each dataclass's ``__post_init__`` (raise ``OptionError``).
+valid ones. Field types: ``int``, ``float``, ``bool``, ``str`` and ``Tuple[<one of those>, ...]``. Range checks live
+in each dataclass's ``__post_init__`` (raise ``OptionError``).
 """
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ def from_mapping(cls: Type[T], options: Optional[Mapping[str, Any]], what: str) 
     unknown = sorted(set(options) - set(fields))
     if unknown:
         raise OptionError(f"{what} has no option(s) {', '.join(unknown)}; its options: {describe(cls)}")
+    required = [name for name, f in fields.items() if f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING and name not in options]  # type: ignore[misc]
+    if required:
+        raise OptionError(f"{what} needs option(s) {', '.join(required)}; its options: {describe(cls)}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in options.items():
@@ -80,7 +85,12 @@ def describe(cls: type) -> str:
     """``name=default`` for every field, for error messages and help."""
     parts = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = "(required)"
         if isinstance(default, tuple):
             default = ",".join(map(str, default))
         parts.append(f"{f.name}={default}")

@@ -206,3 +206,23 @@ def test_registered_entry_points_resolve_to_the_builtins():
     for name in ("linas", "nsga2", "random"):
         assert name in eps, f"{name} missing from [project.entry-points.\"fleetnas.tactics\"]"
         assert issubclass(eps[name].load(), Tactic)
+
+
+def test_options_a_plug_in_must_give():
+    from dataclasses import dataclass
+    from typing import Tuple
+
+    from fleetnas.host.search.options import from_mapping
+
+    @dataclass(frozen=True)
+    class Needs:
+        steps: int
+        names: Tuple[str, ...] = ("a",)
+        verbose: bool = False
+
+    with pytest.raises(OptionError, match=r"tactic 'x' needs option\(s\) steps; its options: steps=\(required\), "
+                                          r"names=a, verbose=False"):
+        from_mapping(Needs, {}, "tactic 'x'")
+    assert from_mapping(Needs, {"steps": 3, "names": ["b", "c"]}, "tactic 'x'") == Needs(3, ("b", "c"))
+    with pytest.raises(OptionError, match="option verbose: expected true or false, got 'yes'"):
+        from_mapping(Needs, {"steps": 3, "verbose": "yes"}, "tactic 'x'")
