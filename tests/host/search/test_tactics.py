@@ -1,6 +1,9 @@
 """Tactics through the ask/tell engine: seeded, never a duplicate, 2 and 3 objectives, min and max, failures."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Tuple
+
 import numpy as np
 import pytest
 from conftest import FAST_LINAS
@@ -10,7 +13,7 @@ from fleetnas.host.search.engine import Search, SearchError
 from fleetnas.host.search.pareto import Objective
 from fleetnas.host.errors import UsageError
 from fleetnas.host.search.linas import LinasOptions
-from fleetnas.host.search.options import OptionError
+from fleetnas.host.search.options import OptionError, from_mapping
 from fleetnas.host.search.registry import TACTICS
 from fleetnas.host.search.tactic import Tactic, make_tactic, tactic_options
 
@@ -161,8 +164,6 @@ def test_bad_options_name_the_field_and_the_valid_ones(tactic, options, message)
 
 
 def test_an_entry_point_plugs_in_a_tactic_without_editing_fleetnas(toy_problem, monkeypatch):
-    from dataclasses import dataclass
-
     @dataclass(frozen=True)
     class FirstOptions:
         stride: int = 1
@@ -208,18 +209,14 @@ def test_registered_entry_points_resolve_to_the_builtins():
         assert issubclass(eps[name].load(), Tactic)
 
 
+@dataclass(frozen=True)
+class Needs:
+    steps: int
+    names: Tuple[str, ...] = ("a",)
+    verbose: bool = False
+
+
 def test_options_a_plug_in_must_give():
-    from dataclasses import dataclass
-    from typing import Tuple
-
-    from fleetnas.host.search.options import from_mapping
-
-    @dataclass(frozen=True)
-    class Needs:
-        steps: int
-        names: Tuple[str, ...] = ("a",)
-        verbose: bool = False
-
     with pytest.raises(OptionError, match=r"tactic 'x' needs option\(s\) steps; its options: steps=\(required\), "
                                           r"names=a, verbose=False"):
         from_mapping(Needs, {}, "tactic 'x'")
