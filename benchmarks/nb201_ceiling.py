@@ -35,6 +35,10 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from fleetnas.host.predictors.base import kendall_tau
+from fleetnas.host.predictors.registry import make_predictor
+from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
+
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_devices.csv"
 EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]  # e0..e5: (from node, to node); node 3 is the output
 DEVICES = {"raspi4": "hwnb_raspi4_lat_ms", "pixel3": "hwnb_pixel3_lat_ms", "xeon": "help_xeon_gold6226_ms"}
@@ -71,7 +75,6 @@ def oracle_search(acc: np.ndarray, lat: np.ndarray, classes: np.ndarray, budget:
     latency too.
 
     ``aim="hv"`` picks each batch by expected hypervolume improvement instead (`_hv_batch`): a bound on the gap."""
-    from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
 
     F = np.column_stack([-acc, lat])
     Z = (F - F.min(axis=0)) / (F.max(axis=0) - F.min(axis=0))
@@ -145,7 +148,6 @@ def exclusive_hv(points: np.ndarray, front: np.ndarray, ref: float = 1.1) -> np.
 def _hv_batch(draws: List[np.ndarray], front: np.ndarray, open_: np.ndarray, n: int, shortlist: int = 1000):
     """Greedy batch by expected HV improvement over the draws (each draw: normalised objectives of every cell); each
     pick joins every draw's front with that draw's value, so the batch does not pile onto one spot."""
-    from fleetnas.host.search.pareto import non_dominated_mask
 
     fronts = [front[non_dominated_mask(front)] if len(front) else np.empty((0, 2)) for _ in draws]
     gain = np.mean([exclusive_hv(d, f) for d, f in zip(draws, fronts)], axis=0)
@@ -181,8 +183,6 @@ def fitted_latency(lat: np.ndarray, genes: np.ndarray) -> Tuple[np.ndarray, np.n
 
 def learned_tau(acc: np.ndarray, genes: np.ndarray, n_train: int, seed: int) -> float:
     """Kendall tau among cells above 88 % of the best learned family (trees on one-hot) trained on n random cells."""
-    from fleetnas.host.predictors.base import kendall_tau
-    from fleetnas.host.predictors.models import make_predictor
 
     X = _onehot(genes)
     rng = np.random.default_rng(seed)
@@ -218,7 +218,6 @@ def main(argv=None) -> int:
     counts = np.bincount(classes)
     good = acc > 88.0
     mean = (np.bincount(classes, acc) / counts)[classes]
-    from fleetnas.host.predictors.base import kendall_tau
 
     print(f"{len(rows)} cells, {len(index)} functional classes; Kendall tau among cells above 88 %: "
           f"oracle (class means) {kendall_tau(acc[good], mean[good]):.2f}, learned (trees, one-hot) "
@@ -226,7 +225,6 @@ def main(argv=None) -> int:
           f"{learned_tau(acc, genes, 300, args.seed):.2f} at 300")
     for device in [d for d in args.devices.split(",") if d]:
         lat = np.array([float(r[DEVICES[device]]) for r in rows])
-        from fleetnas.host.search.pareto import non_dominated_mask
 
         true = non_dominated_mask(np.column_stack([-acc, lat]))
         twins = int(sum(1 for c in set(classes[true]) if np.sum(classes[true] == c) > 1))

@@ -23,21 +23,21 @@ from typing import Callable, Dict, List
 
 import numpy as np
 
+from fleetnas.host.search.benchmark import PythonProblem, TableProblem, run_search
+from fleetnas.host.search.cells import CellEdges
+from fleetnas.host.search.pareto import Objective
+
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_devices.csv"
 
 
 def _ofa_problem(n_objectives: int):
-    from fleetnas.host.search.benchmark import PythonProblem
-    from fleetnas.host.search.pareto import Objective
-    from fleetnas.host.supernets.ofa_mbv3 import mbv3_space
+    from fleetnas.host.supernets.ofa_mbv3 import mbv3_space  # lazy: super-network modules import torch
 
     return _python_problem(mbv3_space(), n_objectives, PythonProblem, Objective)
 
 
 def _hat_problem(n_objectives: int):
-    from fleetnas.host.search.benchmark import PythonProblem
-    from fleetnas.host.search.pareto import Objective
-    from fleetnas.host.supernets.transformer import HatDims, hat_space
+    from fleetnas.host.supernets.transformer import HatDims, hat_space  # lazy: imports torch
 
     return _python_problem(hat_space(HatDims()), n_objectives, PythonProblem, Objective)
 
@@ -64,10 +64,6 @@ def _python_problem(space, n_objectives: int, PythonProblem, Objective):
 
 
 def _nb201_problem(columns: str):
-    from fleetnas.host.search.benchmark import TableProblem
-    from fleetnas.host.search.cells import CellEdges
-    from fleetnas.host.search.pareto import Objective
-
     return TableProblem.from_csv(str(TABLE), [f"e{i}" for i in range(6)],
                                  [Objective.parse(t) for t in columns.split(",")],
                                  cell=CellEdges.parse("0-1,0-2,1-2,0-3,1-3,2-3"))
@@ -89,7 +85,6 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    from fleetnas.host.search.benchmark import run_search
 
     problems = [p for p in args.problems.split(",") if p]
     unknown = [p for p in problems if p not in PROBLEMS]

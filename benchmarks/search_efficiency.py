@@ -22,6 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fleetnas.host.search.benchmark import TableProblem, budgets_for, run_search, table_metrics
+from fleetnas.host.search.cells import CellEdges
+from fleetnas.host.search.pareto import Objective
+
 TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_devices.csv"
 PARAMS = [f"e{i}" for i in range(6)]
 CELL = "0-1,0-2,1-2,0-3,1-3,2-3"  # NB201's e0..e5 as from-to nodes (fleetnas bench --cell): same for every device
@@ -36,18 +40,12 @@ REPORT_BUDGETS = (100, 200, 300, 500)
 
 
 def _load(problem: str):
-    from fleetnas.host.search.benchmark import TableProblem
-    from fleetnas.host.search.cells import CellEdges
-    from fleetnas.host.search.pareto import Objective
-
     return TableProblem.from_csv(str(TABLE), PARAMS, [Objective.parse(t) for t in PROBLEMS[problem].split(",")],
                                  cell=CellEdges.parse(CELL))
 
 
 def _one(job):
     from threadpoolctl import threadpool_limits
-
-    from fleetnas.host.search.benchmark import budgets_for, run_search, table_metrics
 
     problem_name, tactic, seed, budget, batch = job
     with threadpool_limits(1):  # one process per core: no BLAS oversubscription
@@ -107,8 +105,6 @@ def main(argv=None) -> int:
 
 
 def _print(results, problems, tactics, args) -> None:
-    from fleetnas.host.search.benchmark import budgets_for
-
     budgets = budgets_for(args.budget)
     shown = [b for b in REPORT_BUDGETS if b in budgets]
     print(f"\nmedian over {args.seeds} seeds, budget {args.budget}, batch {args.batch} (HV gap = 1 - HV/HV_true; "

@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from fleetnas.host.search.registry import TACTICS
+
 HELP = "benchmark a search tactic on a table with known ground truth (HV gap, front recall) or a Python objective"
 
 
@@ -19,41 +21,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cell", metavar="FROM-TO,...",
                         help="the --params are the edges of a cell, e.g. NAS-Bench-201: 0-1,0-2,1-2,0-3,1-3,2-3 "
                              "(op 'none' = no edge); predictors then also see which ops are live (--table)")
-    parser.add_argument("--tactic", default="linas", choices=["linas", "nsga2", "random"])
+    parser.add_argument("--tactic", default="linas", choices=TACTICS.names())
     parser.add_argument("--budget", type=int, required=True, help="distinct evaluations per seed")
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..K-1)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--batch", type=int, default=20, help="configurations asked per round")
-    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
-                        help="tactic option (JSON value), e.g. --option n_init=30; repeatable")
+    parser.add_argument("--option", "--tactic-option", dest="option", action="append", default=[],
+                        metavar="NAME=VALUE", help="tactic option (JSON value), e.g. --option n_init=30; repeatable")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-
-
-def _options(pairs):
-    from fleetnas.host.errors import UsageError
-
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--option {pair!r}: write NAME=VALUE, e.g. n_init=30")
-        try:
-            out[name] = json.loads(value)
-        except json.JSONDecodeError:
-            out[name] = value
-    return out
 
 
 def run(args: argparse.Namespace) -> int:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.search import benchmark
     from fleetnas.host.search.cells import CellEdges
+    from fleetnas.host.search.options import parse_pairs
     from fleetnas.host.search.pareto import Objective
+    from fleetnas.host.search.tactic import tactic_options
 
     if args.budget < 1 or args.seeds < 1 or args.batch < 1:
         raise UsageError("--budget, --seeds and --batch must be positive")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    options = _options(args.option)
+    options = parse_pairs(args.option, "--option")
+    tactic_options(args.tactic, options)  # an unknown or invalid option fails now, naming the valid ones
     try:
         if args.table:
             if not args.params or not args.objectives:

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from fleetnas.host.search.registry import TACTICS
+
 HELP = "search a super-network on a fleet of agents: one Pareto front per device class"
 
 
@@ -34,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="run folder (journal, fronts, plots)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
+    parser.add_argument("--tactic", default="linas", choices=TACTICS.names())
     parser.add_argument("--tactic-option", action="append", default=[], metavar="KEY=VALUE",
                         help="tactic option (JSON value), e.g. --tactic-option n_init=8; repeatable")
     parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "litert"),
@@ -76,17 +78,13 @@ def quiet_predictor_warnings() -> None:
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 
-def parse_tactic_options(items) -> tuple:
-    from fleetnas.host.errors import UsageError
-    options = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--tactic-option {item!r}: write KEY=VALUE, e.g. n_init=8")
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+def parse_tactic_options(items, tactic: str = "") -> tuple:
+    """``--tactic-option`` pairs as sorted (name, value) items; checked against ``tactic``'s options when given."""
+    from fleetnas.host.search.options import parse_pairs
+    from fleetnas.host.search.tactic import tactic_options
+    options = parse_pairs(items, "--tactic-option")
+    if tactic:
+        tactic_options(tactic, options)  # an unknown or invalid option fails before the fleet starts
     return tuple(sorted(options.items()))
 
 
@@ -112,7 +110,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     objectives = parse_objectives(args.objectives)
     settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
                               tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
-                              tactic_options=parse_tactic_options(args.tactic_option),
+                              tactic_options=parse_tactic_options(args.tactic_option, args.tactic),
                               data=getattr(args, "data", None) or "")
     if args.runtime == "litert":   # fail now, not after the first accuracy evaluation
         from fleetnas.host.export.tflite import _converter

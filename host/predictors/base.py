@@ -1,22 +1,39 @@
 """The predictor contract and the quality metrics reported each round.
 
 A predictor maps feature rows (a search space's encoding) to one objective: ``fit(X, y)`` then
-``predict(X) -> (mean, std)``; ``std`` is the predictor's own uncertainty (GP posterior, spread of an ensemble). Models
-are seeded (``seed`` argument) so a search round is reproducible.
+``predict(X) -> (mean, std)``; ``std`` is the predictor's own uncertainty, and the class attribute ``uncertainty`` says
+where it comes from (`Uncertainty`), so a tactic can plan its fits without knowing model families by name. Models are
+seeded (``seed`` argument) so a search round is reproducible.
+
+A model family registers under the ``fleetnas.predictors`` entry-point group (see `fleetnas.host.predictors.registry`)
+with a constructor ``cls(seed=0, with_uncertainty=True, **tuned_options)``.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
+from scipy.stats import kendalltau
+
+
+class Uncertainty:
+    """Where a predictor's ``std`` comes from (the values of ``Predictor.uncertainty``)."""
+
+    NONE = "none"            # std is always zero
+    BOOTSTRAP = "bootstrap"  # extra replicas, fitted only with ``with_uncertainty=True`` (mean-only fits give 0)
+    ENSEMBLE = "ensemble"    # spread of members every fit has anyway (e.g. the trees of a forest)
+    POSTERIOR = "posterior"  # posterior standard deviation (e.g. a Gaussian process)
 
 
 class Predictor(ABC):
     """fit(X, y) / predict(X) -> (mean, std). Subclasses fill ``_fit`` and ``_predict``; targets are standardised here."""
 
     name = "base"
+    uncertainty = Uncertainty.NONE
+    # True when fitting searches hyper-parameters that ``tuned_options()`` hands back for cheaper refits.
+    tunes_hyperparameters = False
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
@@ -51,6 +68,10 @@ class Predictor(ABC):
     def _predict_mean(self, X: np.ndarray) -> np.ndarray:
         return self._predict(X)[0]
 
+    def tuned_options(self) -> Dict[str, Any]:
+        """Constructor options that reuse this fit's tuned hyper-parameters (no search) in a refit; {} if none."""
+        return {}
+
     @abstractmethod
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None: ...
 
@@ -70,8 +91,6 @@ class PredictorScore:
 
 
 def kendall_tau(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    from scipy.stats import kendalltau
-
     if np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
         return 0.0
     tau = kendalltau(y_true, y_pred).statistic

@@ -8,22 +8,32 @@
 | mlp     | small MLP (lbfgs)                       | spread of an ensemble of differently seeded nets |
 | gp      | Gaussian process, Matern + white noise  | posterior standard deviation                 |
 
-Ensembles are only built by ``fit(..., with_uncertainty=True)`` on the chosen model: cross-validation needs the mean
-only, which keeps the per-round host overhead small.
+Bootstrap ensembles are only built by ``fit(..., with_uncertainty=True)`` on the chosen model: cross-validation needs
+the mean only, which keeps the per-round host overhead small. They are registered by name in
+`fleetnas.host.predictors.registry`.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Tuple
+import warnings
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
+from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.linear_model import RidgeCV
+from sklearn.neural_network import MLPRegressor
+from sklearn.svm import SVR
 
-from fleetnas.host.predictors.base import Predictor
+from fleetnas.host.predictors.base import Predictor, Uncertainty
 
 
 class _EnsemblePredictor(Predictor):
     """One model for the mean plus (optionally) bootstrap replicas whose spread is the std."""
 
     n_members = 5
+    uncertainty = Uncertainty.BOOTSTRAP
 
     def __init__(self, seed: int = 0, with_uncertainty: bool = True) -> None:
         super().__init__(seed)
@@ -60,8 +70,6 @@ class RidgePredictor(_EnsemblePredictor):
     n_members = 8
 
     def _make(self, seed: int):
-        from sklearn.linear_model import RidgeCV
-
         return RidgeCV(alphas=np.logspace(-3, 3, 13))
 
 
@@ -70,8 +78,6 @@ class _RBFSVR:
     row, which made SVR prediction over a search pool (thousands of rows, six models) most of a round."""
 
     def __init__(self) -> None:
-        from sklearn.svm import SVR
-
         self._svr = SVR(kernel="rbf", C=10.0, epsilon=0.02, gamma="scale")
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "_RBFSVR":
@@ -103,15 +109,9 @@ class MLPPredictor(_EnsemblePredictor):
     n_members = 3
 
     def _make(self, seed: int):
-        from sklearn.neural_network import MLPRegressor
-
         return MLPRegressor(hidden_layer_sizes=(32,), solver="lbfgs", alpha=1e-2, max_iter=60, random_state=seed)
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        import warnings
-
-        from sklearn.exceptions import ConvergenceWarning
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             super()._fit(X, y)
@@ -119,6 +119,7 @@ class MLPPredictor(_EnsemblePredictor):
 
 class TreesPredictor(Predictor):
     name = "trees"
+    uncertainty = Uncertainty.ENSEMBLE
 
     def __init__(self, seed: int = 0, with_uncertainty: bool = True, n_trees: int = 40) -> None:
         super().__init__(seed)
@@ -126,8 +127,6 @@ class TreesPredictor(Predictor):
         self._model = None
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        from sklearn.ensemble import ExtraTreesRegressor
-
         self._model = ExtraTreesRegressor(n_estimators=self.n_trees, min_samples_leaf=2, max_features=0.7,
                                           random_state=self.seed, n_jobs=1).fit(X, y)
 
@@ -141,6 +140,8 @@ class TreesPredictor(Predictor):
 
 class GPPredictor(Predictor):
     name = "gp"
+    uncertainty = Uncertainty.POSTERIOR
+    tunes_hyperparameters = True
     max_points = 300  # exact GP is cubic in n: beyond this, fit on the most recent observations
 
     def __init__(self, seed: int = 0, with_uncertainty: bool = True, kernel=None) -> None:
@@ -149,9 +150,6 @@ class GPPredictor(Predictor):
         self.kernel = kernel  # a fitted kernel: reused as is (no hyper-parameter search), e.g. across CV folds
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> None:
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-
         X, y = X[-self.max_points:], y[-self.max_points:]
         if self.kernel is not None:
             self._model = GaussianProcessRegressor(kernel=self.kernel, optimizer=None).fit(X, y)
@@ -162,6 +160,9 @@ class GPPredictor(Predictor):
                                                random_state=self.seed).fit(X, y)
         self.kernel = self._model.kernel_
 
+    def tuned_options(self) -> Dict[str, Any]:
+        return {"kernel": self.kernel}
+
     def _predict_mean(self, X: np.ndarray) -> np.ndarray:
         return self._model.predict(X)
 
@@ -169,17 +170,3 @@ class GPPredictor(Predictor):
         mean, std = self._model.predict(X, return_std=True)
         return mean, std
 
-
-FAMILIES: Dict[str, Callable[..., Predictor]] = {
-    "ridge": RidgePredictor,
-    "svr": SVRPredictor,
-    "trees": TreesPredictor,
-    "mlp": MLPPredictor,
-    "gp": GPPredictor,
-}
-
-
-def make_predictor(name: str, seed: int = 0, with_uncertainty: bool = True, **options) -> Predictor:
-    if name not in FAMILIES:
-        raise ValueError(f"unknown predictor {name!r}; choose from {sorted(FAMILIES)}")
-    return FAMILIES[name](seed=seed, with_uncertainty=with_uncertainty, **options)

@@ -13,9 +13,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from fleetnas.host.predictors.base import Predictor, PredictorScore, kendall_tau, mape
-from fleetnas.host.predictors.models import FAMILIES, make_predictor
-
-DEFAULT_FAMILIES: Tuple[str, ...] = ("ridge", "svr", "trees", "mlp", "gp")
+from fleetnas.host.predictors.registry import DEFAULT_FAMILIES, PREDICTORS, make_predictor, predictor_class
 
 
 @dataclass(frozen=True)
@@ -43,9 +41,9 @@ def cross_validate(name: str, X: np.ndarray, y: np.ndarray, n_folds: int, seed: 
     out = np.empty_like(y, dtype=float)
     start = time.perf_counter()
     options = {} if options is None else options
-    if name == "gp":
+    if predictor_class(name).tunes_hyperparameters:
         # Hyper-parameters are searched once on all the data; the folds reuse them (a GP fit is cubic in n).
-        options["kernel"] = make_predictor("gp", seed=seed).fit(X, y).kernel
+        options.update(make_predictor(name, seed=seed).fit(X, y).tuned_options())
     for k in range(n_folds):
         test = fold == k
         model = make_predictor(name, seed=seed + k, with_uncertainty=False, **options).fit(X[~test], y[~test])
@@ -63,9 +61,9 @@ def select_and_fit(
     seed: int = 0,
 ) -> Selection:
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float).ravel()
-    unknown = [f for f in families if f not in FAMILIES]
+    unknown = [f for f in families if f not in PREDICTORS]
     if unknown or not families:
-        raise ValueError(f"unknown predictor famil(ies) {unknown}; choose from {sorted(FAMILIES)}")
+        raise ValueError(f"unknown predictor famil(ies) {unknown}; choose from {PREDICTORS.names()}")
     n_folds = max(2, min(n_folds, X.shape[0] // 3))
     options: Dict[str, Dict] = {name: {} for name in families}
     scores = tuple(cross_validate(name, X, y, n_folds, seed, options[name]) for name in families)

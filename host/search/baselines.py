@@ -8,15 +8,26 @@ none) until all of them have results; then it tells pymoo and asks for the next 
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from dataclasses import dataclass
+from typing import List, Optional
 
 import numpy as np
 
+from fleetnas.host.search import operators, pymoo_bridge
+from fleetnas.host.search.history import History
+from fleetnas.host.search.options import at_least
 from fleetnas.host.search.space import Config
-from fleetnas.host.search.tactic import History, Tactic, register
+from fleetnas.host.search.tactic import Tactic
 
 
-@register
+@dataclass(frozen=True)
+class NSGA2Options:
+    pop_size: int = 50  # population per generation
+
+    def __post_init__(self) -> None:
+        at_least(self, 2, "pop_size")
+
+
 class RandomTactic(Tactic):
     name = "random"
 
@@ -24,33 +35,15 @@ class RandomTactic(Tactic):
         return self.random_new(n, history)
 
 
-@register
 class NSGA2Tactic(Tactic):
     name = "nsga2"
+    Options = NSGA2Options
+    options: NSGA2Options
 
-    @classmethod
-    def option_defaults(cls) -> Dict[str, Any]:
-        return {"pop_size": 50}
-
-    def __init__(self, space, objectives, seed: int = 0, **options: Any) -> None:
-        super().__init__(space, objectives, seed, **options)
-        from pymoo.algorithms.moo.nsga2 import NSGA2
-        from pymoo.core.problem import Problem
-        from pymoo.operators.crossover.sbx import SBX
-        from pymoo.operators.mutation.pm import PM
-        from pymoo.operators.repair.rounding import RoundingRepair
-        from pymoo.operators.sampling.rnd import IntegerRandomSampling
-
-        problem = Problem(n_var=len(space.params), n_obj=len(objectives), xl=np.zeros(len(space.params)),
-                          xu=(space.n_options - 1).astype(float), vtype=int)
-        self._algorithm = NSGA2(
-            pop_size=int(self.options["pop_size"]),
-            sampling=IntegerRandomSampling(),
-            crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-            mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
-            eliminate_duplicates=True,
-        )
-        self._algorithm.setup(problem, seed=self.seed, termination=("n_gen", 10**9), verbose=False)
+    def __init__(self, space, objectives, seed: int = 0, options: Optional[NSGA2Options] = None) -> None:
+        super().__init__(space, objectives, seed, options)
+        self._algorithm = pymoo_bridge.start_ask_tell(pymoo_bridge.gene_problem(space, len(self.objectives)),
+                                                      pymoo_bridge.nsga2(self.options.pop_size), seed=self.seed)
         self._pop = None                      # the generation being evaluated
         self._keys: List[str] = []            # key of each individual of that generation
         self._to_hand_out: List[Config] = []  # its configs not yet proposed
@@ -64,7 +57,7 @@ class NSGA2Tactic(Tactic):
 
     def _next_generation(self, history: History) -> None:
         pop = self._algorithm.ask()
-        genes = self.space.canonical_genes(self.space.clip_genes(pop.get("X")))
+        genes = self.space.canonical_genes(operators.clip_genes(self.space, pop.get("X")))
         pop.set("X", genes.astype(float))
         self._pop, self._keys, self._to_hand_out, self._waiting = pop, [], [], set()
         fresh = set()

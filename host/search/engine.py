@@ -34,7 +34,8 @@ import numpy as np
 from fleetnas.host.errors import FleetnasError
 from fleetnas.host.search.pareto import Objective, non_dominated_mask, to_minimization
 from fleetnas.host.search.space import Config, SearchSpace
-from fleetnas.host.search.tactic import History, make_tactic
+from fleetnas.host.search.history import History
+from fleetnas.host.search.tactic import make_tactic
 from fleetnas.host.store.journal import Journal
 
 
@@ -78,7 +79,7 @@ class Search:
         self.budget = budget
         self.journal = journal if journal is not None else Journal(":memory:")
         options = dict(tactic_options or {})
-        self.tactic = make_tactic(tactic, space, self.objectives, seed=seed, **options)
+        self.tactic = make_tactic(tactic, space, self.objectives, seed=seed, options=options)
         self.history = History(space, self.objectives)
         self._trials: Dict[int, Proposal] = {}
         self._evaluations: Dict[int, Evaluation] = {}

@@ -19,24 +19,55 @@ Before that, ``n_init`` random configs form the initial design. Every random cho
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from scipy.stats import norm, rankdata
+from threadpoolctl import threadpool_limits
 
-from fleetnas.host.predictors.base import kendall_tau, mape
-from fleetnas.host.predictors.models import make_predictor
-from fleetnas.host.predictors.selection import DEFAULT_FAMILIES, select_and_fit
+from fleetnas.host.predictors.base import Uncertainty, kendall_tau, mape
+from fleetnas.host.predictors.registry import DEFAULT_FAMILIES, PREDICTORS, make_predictor, predictor_class
+from fleetnas.host.predictors.selection import select_and_fit
+from fleetnas.host.search import encoding, operators, pymoo_bridge
 from fleetnas.host.search.acquisition import pick_batch
+from fleetnas.host.search.history import History
+from fleetnas.host.search.options import OptionError, at_least
 from fleetnas.host.search.pareto import nondominated_ranks
 from fleetnas.host.search.space import Config
-from fleetnas.host.search.tactic import History, Tactic, register
+from fleetnas.host.search.tactic import Tactic
+
+
+@dataclass(frozen=True)
+class LinasOptions:
+    n_init: int = 20                 # random initial design
+    families: Tuple[str, ...] = DEFAULT_FAMILIES  # predictor families scored each round (fleetnas.predictors names)
+    inner_pop: int = 50
+    inner_generations: int = 100
+    n_random_pool: int = 500         # random configs added to the pool (exploration)
+    queue_size: int = 40             # candidates ranked per round
+    heldout_window: int = 60         # held-out points pooled to score predictor families
+    refit_after: int = 1             # refit once this many new results arrived (async fleets may raise it)
+    rescore_every: int = 2           # families not chosen are refitted every this many rounds (see _choose)
+    neighbour_ranks: int = 2         # one-gene neighbours of measured configs in the first fronts join the pool
+    std_scale: float = 2.0           # multiplies the calibrated std in the acquisition (0: pure exploitation)
+
+    def __post_init__(self) -> None:
+        at_least(self, 0, "n_init", "n_random_pool", "neighbour_ranks", "inner_generations", "refit_after",
+                 "rescore_every", "std_scale")
+        at_least(self, 1, "queue_size", "heldout_window")
+        at_least(self, 2, "inner_pop")
+        if not self.families:
+            raise OptionError(f"families: give at least one; available: {', '.join(PREDICTORS.names())}")
+        unknown = [f for f in self.families if f not in PREDICTORS]
+        if unknown:
+            raise OptionError(f"families: unknown predictor(s) {', '.join(unknown)}; "
+                              f"available: {', '.join(PREDICTORS.names())}")
 
 
 def normal_scores(F: np.ndarray) -> np.ndarray:
     """Per column, ranks -> standard normal quantiles. Monotone, so dominance is unchanged, but outliers (a
     disconnected cell at 10 % accuracy) no longer dominate the fit and the crowded region near the front is spread."""
-    from scipy.stats import norm, rankdata
-
     F = np.asarray(F, dtype=float)
     if F.shape[0] == 0:
         return F
@@ -44,28 +75,13 @@ def normal_scores(F: np.ndarray) -> np.ndarray:
     return norm.ppf((ranks - 0.5) / F.shape[0])
 
 
-@register
 class LinasTactic(Tactic):
     name = "linas"
+    Options = LinasOptions
+    options: LinasOptions
 
-    @classmethod
-    def option_defaults(cls) -> Dict[str, Any]:
-        return {
-            "n_init": 20,              # random initial design
-            "families": list(DEFAULT_FAMILIES),
-            "inner_pop": 50,
-            "inner_generations": 100,
-            "n_random_pool": 500,      # random configs added to the pool (exploration)
-            "queue_size": 40,          # candidates ranked per round
-            "heldout_window": 60,      # held-out points pooled to score predictor families
-            "refit_after": 1,          # refit once this many new results arrived (async fleets may raise it)
-            "rescore_every": 2,        # families not chosen are refitted every this many rounds (see _choose)
-            "neighbour_ranks": 2,      # one-gene neighbours of measured configs in the first fronts join the pool
-            "std_scale": 2.0,          # multiplies the calibrated std in the acquisition (0: pure exploitation)
-        }
-
-    def __init__(self, space, objectives, seed: int = 0, **options: Any) -> None:
-        super().__init__(space, objectives, seed, **options)
+    def __init__(self, space, objectives, seed: int = 0, options: Optional[LinasOptions] = None) -> None:
+        super().__init__(space, objectives, seed, options)
         self.round = 0
         self._queue: List[Config] = []
         self._n_at_fit = 0
@@ -73,11 +89,11 @@ class LinasTactic(Tactic):
         self._models: List[Dict[str, Any]] = []       # per objective: family -> mean-only model of the last round
         self._chosen: List[Any] = []                  # per objective: chosen predictor (with std)
         self._heldout: List[Dict[str, List[float]]] = []  # per objective: "y", family names, "z" (calibration)
-        self._gp_kernels: Dict[int, Any] = {}
+        self._tuned: Dict[Tuple[int, str], Tuple[Dict[str, Any], int]] = {}  # tuned hyper-parameters, fit size
 
     # --- proposing ------------------------------------------------------------------------------------------------
     def propose(self, n: int, history: History) -> List[Config]:
-        n_init = int(self.options["n_init"])
+        n_init = self.options.n_init
         out: List[Config] = []
         proposed = history.n_evaluated + len(history.pending) + len(history.failed)
         if proposed < n_init:
@@ -88,8 +104,8 @@ class LinasTactic(Tactic):
             return out  # not enough results to fit anything yet: wait for them
         new_results = history.n_evaluated - self._n_at_fit
         fresh = [c for c in self._queue if not history.seen(self.space.key(c))]
-        if not fresh or new_results >= int(self.options["refit_after"]):
-            self._queue = self._run_round(history, max(n, int(self.options["queue_size"])))
+        if not fresh or new_results >= self.options.refit_after:
+            self._queue = self._run_round(history, max(n, self.options.queue_size))
         taken = {self.space.key(c) for c in out}
         while self._queue and len(out) < n:
             config = self._queue.pop(0)
@@ -103,8 +119,6 @@ class LinasTactic(Tactic):
 
     # --- one round ------------------------------------------------------------------------------------------------
     def _run_round(self, history: History, queue_size: int) -> List[Config]:
-        from threadpoolctl import threadpool_limits
-
         # One BLAS thread: the matrices of a round are small (an MLP fit took 6x longer on two OpenBLAS threads than
         # on one), and results then do not depend on the host's core count (a resumed run replays the same rounds).
         with threadpool_limits(1):
@@ -122,12 +136,12 @@ class LinasTactic(Tactic):
         pool = pool[~history.seen_mask(pool)] if len(pool) else pool
         queue: List[Config] = []
         if len(pool):
-            Xp = self.space.encode_features(pool)
+            Xp = encoding.features(self.space, pool)
             mean = np.empty((len(pool), len(self.objectives)))
             std = np.empty_like(mean)
             for j, (predictor, obj) in enumerate(zip(chosen, report["objectives"])):
                 mean[:, j], s = predictor.predict(Xp)
-                std[:, j] = s * obj["std_calibration"] * float(self.options["std_scale"])
+                std[:, j] = s * obj["std_calibration"] * self.options.std_scale
             picked = pick_batch(mean, std, F, min(queue_size, len(pool)), rng)
             queue = [self.space.from_genes(pool[i]) for i in picked]
         t3 = time.perf_counter()
@@ -139,7 +153,7 @@ class LinasTactic(Tactic):
 
     def _fit_round(self, history: History, genes: np.ndarray, F: np.ndarray, report: Dict[str, Any]) -> List[Any]:
         """Score last round's models on what arrived since, choose and fit this round's; returns the chosen ones."""
-        X = self.space.encode_features(genes)
+        X = encoding.features(self.space, genes)
         self._score_heldout(history, X)
         models, chosen = [], []
         for j, objective in enumerate(self.objectives):
@@ -174,12 +188,12 @@ class LinasTactic(Tactic):
             mean, std = self._chosen[j].predict(X[new])
             z = (F[new, j] - mean) / np.maximum(std, 1e-12)
             store.setdefault("z", []).extend(z.tolist())
-            window = int(self.options["heldout_window"])
+            window = self.options.heldout_window
             for key in list(store):
                 store[key] = store[key][-window:]
 
     def _choose(self, j: int, X: np.ndarray, y: np.ndarray):
-        families = list(self.options["families"])
+        families = list(self.options.families)
         store = self._heldout[j]
         seed = self.seed * 1000 + self.round
         scores: Dict[str, Dict[str, float]] = {}
@@ -197,11 +211,12 @@ class LinasTactic(Tactic):
             # kept from an earlier round still predicts configs it was not fitted on, so the held-out score stays
             # honest (slightly pessimistic for the older model), and the round saves most of its fitting time.
             previous = self._models[j] if self._models else {}
-            every = max(1, int(self.options["rescore_every"]))
+            every = max(1, self.options.rescore_every)
             all_models = {f: previous[f] if f != name and f in previous and self.round % every else
                           self._fit_family(j, f, X, y, seed) for f in families}
             chosen = all_models[name]
-            if name in ("ridge", "svr", "mlp"):  # their std comes from a bootstrap ensemble: only for the chosen one
+            if predictor_class(name).uncertainty == Uncertainty.BOOTSTRAP:
+                # Mean-only fits have no std; the bootstrap replicas are fitted for the chosen family only.
                 chosen = make_predictor(name, seed=seed, with_uncertainty=True).fit(X, y)
         else:
             selection = select_and_fit(X, y, families, n_folds=3, seed=seed)
@@ -213,51 +228,40 @@ class LinasTactic(Tactic):
         return {"all": all_models, "chosen": chosen, "name": name}, scores, calib
 
     def _fit_family(self, j: int, family: str, X: np.ndarray, y: np.ndarray, seed: int):
-        if family != "gp":
+        if not predictor_class(family).tunes_hyperparameters:
             return make_predictor(family, seed=seed, with_uncertainty=False).fit(X, y)
-        # GP hyper-parameters are re-optimised when the data grew by half since the last time, else reused.
-        kernel, n_opt = self._gp_kernels.get(j, (None, 0))
-        if kernel is not None and X.shape[0] < 1.5 * n_opt:
-            return make_predictor("gp", seed=seed, kernel=kernel).fit(X, y)
-        model = make_predictor("gp", seed=seed).fit(X, y)
-        self._gp_kernels[j] = (model.kernel, X.shape[0])
+        # Tuned hyper-parameters (a GP's kernel) are searched again when the data grew by half since the last time,
+        # else reused.
+        tuned, n_opt = self._tuned.get((j, family), (None, 0))
+        if tuned is not None and X.shape[0] < 1.5 * n_opt:
+            return make_predictor(family, seed=seed, **tuned).fit(X, y)
+        model = make_predictor(family, seed=seed).fit(X, y)
+        self._tuned[(j, family)] = (model.tuned_options(), X.shape[0])
         return model
 
     # --- inner search over predicted objectives -------------------------------------------------------------------
     def _inner_search(self, history: History, genes: np.ndarray, F: np.ndarray, rng) -> np.ndarray:
-        from pymoo.algorithms.moo.nsga2 import NSGA2
-        from pymoo.core.problem import Problem
-        from pymoo.operators.crossover.sbx import SBX
-        from pymoo.operators.mutation.pm import PM
-        from pymoo.operators.repair.rounding import RoundingRepair
-        from pymoo.optimize import minimize
-
         space, chosen, visited = self.space, self._chosen, []
 
-        class Predicted(Problem):
-            def _evaluate(self, x, out, *args, **kwargs):
-                g = space.clip_genes(x)
-                visited.append(g)
-                Xf = space.encode_features(g)
-                out["F"] = np.column_stack([p.predict_mean(Xf) for p in chosen])
+        def predicted(x: np.ndarray) -> np.ndarray:
+            g = operators.clip_genes(space, x)
+            visited.append(g)
+            Xf = encoding.features(space, g)
+            return np.column_stack([p.predict_mean(Xf) for p in chosen])
 
-        pop_size = int(self.options["inner_pop"])
+        pop_size = self.options.inner_pop
         # Start from the measured configs in front order (the search refines what is known to be good).
         start = genes[np.argsort(nondominated_ranks(F), kind="stable")][:pop_size]
         if start.shape[0] < pop_size:
-            start = np.vstack([start, space.sample_genes(rng, pop_size - start.shape[0])])
-        problem = Predicted(n_var=len(space.params), n_obj=len(self.objectives), xl=np.zeros(len(space.params)),
-                            xu=(space.n_options - 1).astype(float), vtype=int)
-        algorithm = NSGA2(pop_size=pop_size, sampling=start.astype(float),
-                          crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
-                          mutation=PM(eta=20, vtype=float, repair=RoundingRepair()),
-                          # pymoo's elimination re-mates until offspring are unique: seconds per run in a small
-                          # space. Off here; the pool is deduplicated below.
-                          eliminate_duplicates=False)
-        minimize(problem, algorithm, ("n_gen", int(self.options["inner_generations"])),
-                 seed=int(rng.integers(2**31 - 1)), verbose=False)
-        random_pool = space.sample_genes(rng, int(self.options["n_random_pool"]))
+            start = np.vstack([start, operators.sample_genes(space, rng, pop_size - start.shape[0])])
+        problem = pymoo_bridge.gene_problem(space, len(self.objectives), predicted)
+        # pymoo's elimination re-mates until offspring are unique: seconds per run in a small space. Off here; the
+        # pool is deduplicated below.
+        algorithm = pymoo_bridge.nsga2(pop_size, sampling=start, eliminate_duplicates=False)
+        pymoo_bridge.run_generations(problem, algorithm, self.options.inner_generations,
+                                     seed=int(rng.integers(2**31 - 1)))
+        random_pool = operators.sample_genes(space, rng, self.options.n_random_pool)
         # Neighbours (one gene changed) of the best measured configs: fronts are locally connected.
-        best = genes[nondominated_ranks(F) < int(self.options["neighbour_ranks"])]
-        pool = space.canonical_genes(np.vstack(visited + [space.neighbours_genes(best), random_pool]))
+        best = genes[nondominated_ranks(F) < self.options.neighbour_ranks]
+        pool = space.canonical_genes(np.vstack(visited + [operators.neighbours_genes(space, best), random_pool]))
         return pool[space.first_occurrences(pool)]

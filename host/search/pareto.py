@@ -97,7 +97,9 @@ def nondominated_ranks(F: np.ndarray) -> np.ndarray:
             ranks[i], previous, last = r, point, i
         return ranks
     if n > 200:
-        try:  # pymoo's compiled sorting is much faster than peeling for many points in 3+ objectives
+        # pymoo's compiled sorting is much faster than peeling for many points in 3+ objectives. Lazy and optional:
+        # reports use this module, and pymoo is slow to import.
+        try:
             from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
             for r, front in enumerate(NonDominatedSorting().do(F)):

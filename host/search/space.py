@@ -1,14 +1,16 @@
-"""Search spaces of categorical (`Choice`) and integer (`Integer`) parameters, and their encodings.
+"""Search spaces of categorical (`Choice`) and integer (`Integer`) parameters: the space, its genes and conditions.
 
 A configuration is a plain dict ``{name: value}``. Three views of one configuration:
 
 - the *config* (``{"ks_0": 5, "res": 192, ...}``): what super-networks, journals and users see;
 - the *genes* (an int vector, one option index per parameter, ``0 <= g[i] < n_options[i]``): what the evolutionary
-  operators and pymoo work on; ``to_genes`` / ``from_genes`` convert, ``canonical_genes`` canonicalises a batch;
-- the *features* (``encode_onehot`` / ``encode_ordinal``): what predictors are fitted on. Genes that the
-  canonicaliser marks inactive (e.g. kernel sizes of blocks a shallower depth leaves out) are masked (all zeros), so
-  equivalent architectures have identical features. ``encode_features`` is what linas fits: the one-hot, plus the
-  live-op one-hot when the first parameters are the edges of a cell (``cell=CellEdges(...)``, see `cells`).
+  operators (`operators`) and pymoo work on; ``to_genes`` / ``from_genes`` convert, ``canonical_genes``
+  canonicalises a batch;
+- the *features* (`encoding`): what predictors are fitted on. Genes that the canonicaliser marks inactive
+  (``active_mask``; e.g. kernel sizes of blocks a shallower depth leaves out) are masked (all zeros), so equivalent
+  architectures have identical features.
+
+The public API for super-networks is ``from fleetnas.host.search.space import SearchSpace, Choice, Integer, ActiveIf``.
 
 ``canonicalize(config) -> config`` is optional: it maps equivalent configurations to one representative. A gene is
 *inactive* in a config when changing it does not change the canonical config; pass ``inactive(config) -> names`` to
@@ -29,10 +31,11 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 
 import numpy as np
 
+from fleetnas.host.search import operators
 from fleetnas.host.search.cells import CellEdges
 from fleetnas.host.search.params import ActiveIf, Choice, Integer, Param
 
-__all__ = ["ActiveIf", "Choice", "Config", "Integer", "Param", "SearchSpace"]
+__all__ = ["ActiveIf", "Choice", "Config", "Integer", "SearchSpace"]
 
 Config = Dict[str, Any]
 
@@ -55,7 +58,7 @@ class SearchSpace:
         if len(set(self.names)) != len(self.names):
             raise ValueError(f"parameter names must be unique, got {list(self.names)}")
         self.cell = cell
-        self._cell_none = self._check_cell(cell)
+        self.cell_none_index = self._check_cell(cell)  # per cell edge: gene value of its "no edge" option (or -1)
         self.conditions: Tuple[ActiveIf, ...] = tuple(conditions)
         self._gates = self._compile_conditions(self.conditions)
         if self._gates:
@@ -68,7 +71,6 @@ class SearchSpace:
         self._canonical_cache: Dict[bytes, Tuple[Config, np.ndarray]] = {}
         self._mask_cache: Dict[bytes, np.ndarray] = {}  # gene row -> active mask (encodings run on many repeats)
         self.n_options = np.array([p.n_options for p in self.params], dtype=np.int64)
-        self._onehot_offsets = np.concatenate([[0], np.cumsum(self.n_options)]).astype(np.int64)
 
     # --- cells ----------------------------------------------------------------------------------------------------
     def _check_cell(self, cell: Optional[CellEdges]) -> List[int]:
@@ -187,7 +189,7 @@ class SearchSpace:
         return np.array([p.index(config[p.name]) for p in self.params], dtype=np.int64)
 
     def from_genes(self, genes: Sequence[int]) -> Config:
-        """Genes -> canonical config. Out-of-range genes raise (use ``clip_genes`` first for real-valued vectors)."""
+        """Genes -> canonical config. Out-of-range genes raise (repair real-valued rows with ``operators.clip_genes``)."""
         g = np.asarray(genes)
         if g.shape != (len(self.params),):
             raise ValueError(f"expected {len(self.params)} genes, got shape {g.shape}")
@@ -207,10 +209,6 @@ class SearchSpace:
                 self._canonical_cache.clear()
             self._canonical_cache[row_key] = hit
         return hit
-
-    def clip_genes(self, x: np.ndarray) -> np.ndarray:
-        """Round real-valued gene vectors (as produced by SBX/PM) to valid integer genes."""
-        return np.clip(np.rint(np.asarray(x, dtype=float)), 0, self.n_options - 1).astype(np.int64)
 
     def canonical_genes(self, genes: np.ndarray) -> np.ndarray:
         """Canonicalise a batch of gene rows (identity when the space has no canonicaliser)."""
@@ -244,49 +242,12 @@ class SearchSpace:
         # lexsort is stable: within a group of equal rows the smallest index comes first.
         return np.sort(order[new])
 
-    # --- sampling and variation -----------------------------------------------------------------------------------
+    # --- sampling (users' convenience; the operators are in `operators`) ----------------------------------------------
     def sample(self, rng: np.random.Generator) -> Config:
         """One config, uniform per parameter, then canonicalised."""
-        return self.from_genes(self.sample_genes(rng, 1)[0])
+        return self.from_genes(operators.sample_genes(self, rng, 1)[0])
 
-    def sample_genes(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return (rng.random((n, len(self.params))) * self.n_options).astype(np.int64)
-
-    def mutate(self, config: Mapping[str, Any], rng: np.random.Generator, prob: Optional[float] = None) -> Config:
-        """Resample each parameter with probability ``prob`` (default 1/n_params) to a *different* value."""
-        genes = self.mutate_genes(self.to_genes(self.validate(config))[None, :], rng, prob)[0]
-        return self.from_genes(genes)
-
-    def mutate_genes(self, genes: np.ndarray, rng: np.random.Generator, prob: Optional[float] = None) -> np.ndarray:
-        g = np.atleast_2d(np.asarray(genes, dtype=np.int64)).copy()
-        p = 1.0 / len(self.params) if prob is None else float(prob)
-        hit = (rng.random(g.shape) < p) & (self.n_options > 1)
-        # A shift of 1..n-1 modulo n gives a uniformly chosen different option.
-        shift = 1 + (rng.random(g.shape) * (self.n_options - 1)).astype(np.int64)
-        g[hit] = ((g + shift) % self.n_options)[hit]
-        return g
-
-    def neighbours_genes(self, genes: np.ndarray) -> np.ndarray:
-        """Every gene row that differs from a row of ``genes`` in exactly one gene (not canonicalised)."""
-        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
-        out = []
-        for i, n in enumerate(self.n_options):
-            for shift in range(1, int(n)):
-                moved = g.copy()
-                moved[:, i] = (moved[:, i] + shift) % n
-                out.append(moved)
-        return np.vstack(out) if out else g[:0]
-
-    def crossover(self, a: Mapping[str, Any], b: Mapping[str, Any], rng: np.random.Generator) -> Config:
-        """Uniform crossover: each parameter from ``a`` or ``b`` with equal probability."""
-        ga, gb = self.to_genes(self.validate(a)), self.to_genes(self.validate(b))
-        return self.from_genes(self.crossover_genes(ga[None, :], gb[None, :], rng)[0])
-
-    def crossover_genes(self, a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        a, b = np.atleast_2d(a), np.atleast_2d(b)
-        return np.where(rng.random(a.shape) < 0.5, a, b).astype(np.int64)
-
-    # --- encodings for predictors ---------------------------------------------------------------------------------
+    # --- which genes matter ---------------------------------------------------------------------------------------
     def inactive_names(self, config: Mapping[str, Any]) -> Tuple[str, ...]:
         """Parameters whose value does not matter in ``config`` (always empty without a canonicaliser)."""
         if self._canonicalize is None:
@@ -312,7 +273,8 @@ class SearchSpace:
             self._inactive_cache[key] = tuple(names)
         return self._inactive_cache[key]
 
-    def _active_mask(self, genes: np.ndarray) -> np.ndarray:
+    def active_mask(self, genes: np.ndarray) -> np.ndarray:
+        """(rows, params) bool: the gene matters in its row (inactive genes are masked out of the encodings)."""
         mask = np.ones(genes.shape, dtype=bool)
         if self._canonicalize is None:
             return mask
@@ -329,46 +291,6 @@ class SearchSpace:
                 self._mask_cache[row_key] = cached
             mask[r] = cached
         return mask
-
-    @property
-    def n_onehot(self) -> int:
-        return int(self._onehot_offsets[-1])
-
-    def encode_onehot(self, genes: np.ndarray) -> np.ndarray:
-        """One column per (parameter, option); inactive parameters are all zeros. Input: gene rows."""
-        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
-        out = np.zeros((g.shape[0], self.n_onehot), dtype=np.float64)
-        rows = np.repeat(np.arange(g.shape[0]), g.shape[1])
-        cols = (g + self._onehot_offsets[:-1]).ravel()
-        out[rows, cols] = self._active_mask(g).ravel().astype(np.float64)
-        return out
-
-    def encode_features(self, genes: np.ndarray) -> np.ndarray:
-        """What predictors are fitted on: ``encode_onehot``, and for a cell space also the one-hot of live ops only
-        (dead edges all zeros), so configs computing the same function share those columns."""
-        onehot = self.encode_onehot(genes)
-        if self.cell is None:
-            return onehot
-        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
-        n_edges = len(self.cell.edges)
-        live = self.cell.live(g[:, :n_edges], self._cell_none)
-        width = self._onehot_offsets[n_edges]
-        return np.hstack([onehot, onehot[:, :width] * np.repeat(live, self.n_options[:n_edges], axis=1)])
-
-    def encode_ordinal(self, genes: np.ndarray) -> np.ndarray:
-        """One column per parameter: option index scaled to [0, 1]; inactive parameters are 0."""
-        g = np.atleast_2d(np.asarray(genes, dtype=np.int64))
-        scale = np.maximum(self.n_options - 1, 1).astype(np.float64)
-        return np.where(self._active_mask(g), g / scale, 0.0)
-
-    def encode_configs(self, configs: Iterable[Mapping[str, Any]], kind: str = "onehot") -> np.ndarray:
-        genes = np.array([self.to_genes(self.validate(c)) for c in configs], dtype=np.int64)
-        genes = genes.reshape(-1, len(self.params))
-        if kind == "onehot":
-            return self.encode_onehot(genes)
-        if kind == "ordinal":
-            return self.encode_ordinal(genes)
-        raise ValueError(f"unknown encoding {kind!r}; use 'onehot' or 'ordinal'")
 
     # --- description ----------------------------------------------------------------------------------------------
     def describe(self) -> Dict[str, Any]:

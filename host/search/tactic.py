@@ -1,4 +1,4 @@
-"""The tactic contract (what to evaluate next) and the registry of tactics.
+"""The tactic contract (what to evaluate next), and ``make_tactic``: a tactic by name (`fleetnas.host.search.registry`).
 
 A tactic never touches storage or devices. The `fleetnas.host.search.engine.Search` calls it as:
 
@@ -10,96 +10,60 @@ A tactic never touches storage or devices. The `fleetnas.host.search.engine.Sear
 Everything a tactic decides must be a function of its seed and the sequence of calls it received: that is what makes a
 journal replay (resume) give the same proposals as an uninterrupted run. Objectives reach a tactic in minimisation
 form (maximised objectives negated), one row per evaluated config in ``history``.
+
+A tactic declares its options as a frozen dataclass in ``Options`` (see `fleetnas.host.search.options`); it receives
+an instance, already validated. A package adds a tactic without editing fleetnas::
+
+    @dataclass(frozen=True)
+    class GreedyOptions:
+        n_init: int = 10
+
+    class GreedyTactic(Tactic):
+        name = "greedy"
+        Options = GreedyOptions
+        def propose(self, n, history): ...
+
+    # its pyproject.toml
+    [project.entry-points."fleetnas.tactics"]
+    greedy = "my_package.greedy:GreedyTactic"
+
+and ``fleetnas bench --tactic greedy --tactic-option n_init=20`` runs it.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional, Sequence, Set, Type
+from typing import Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Set, Type
 
 import numpy as np
 
+from fleetnas.host.search import operators
+from fleetnas.host.search.history import History
+from fleetnas.host.search.options import NoOptions, OptionError, from_mapping
 from fleetnas.host.search.pareto import Objective
+from fleetnas.host.search.registry import TACTICS
 from fleetnas.host.search.space import Config, SearchSpace
-
-
-class History:
-    """What the search knows: evaluated configs (genes + minimisation-form objectives), pending and failed keys."""
-
-    def __init__(self, space: SearchSpace, objectives: Sequence[Objective]) -> None:
-        self.space = space
-        self.objectives = tuple(objectives)
-        self.keys: List[str] = []             # evaluated, in the order results arrived
-        self._genes: List[np.ndarray] = []
-        self._F: List[np.ndarray] = []
-        self.pending: Dict[str, Config] = {}  # proposed, no result yet
-        self.failed: Set[str] = set()
-        self._index: Dict[str, int] = {}
-        self._seen_rows: Set[bytes] = set()   # canonical gene rows of everything proposed (fast pool filtering)
-
-    @property
-    def n_evaluated(self) -> int:
-        return len(self.keys)
-
-    def seen(self, key: str) -> bool:
-        """Proposed before (evaluated, pending or failed): never propose it again."""
-        return key in self._index or key in self.pending or key in self.failed
-
-    def seen_mask(self, canonical_genes: np.ndarray) -> np.ndarray:
-        """``seen`` for a batch of canonical gene rows, without building their keys."""
-        g = np.atleast_2d(np.asarray(canonical_genes, dtype=np.int64))
-        return np.fromiter((row.tobytes() in self._seen_rows for row in g), dtype=bool, count=g.shape[0])
-
-    def add_pending(self, key: str, config: Config) -> None:
-        self.pending[key] = config
-        self._seen_rows.add(self.space.to_genes(self.space.validate(config)).astype(np.int64).tobytes())
-
-    def add_result(self, key: str, F_row: Optional[np.ndarray]) -> None:
-        config = self.pending.pop(key)
-        if F_row is None:
-            self.failed.add(key)
-            return
-        self._index[key] = len(self.keys)
-        self.keys.append(key)
-        self._genes.append(self.space.to_genes(config))
-        self._F.append(np.asarray(F_row, dtype=float))
-
-    def genes(self) -> np.ndarray:
-        if not self._genes:
-            return np.zeros((0, len(self.space.params)), dtype=np.int64)
-        return np.stack(self._genes)
-
-    def F(self) -> np.ndarray:
-        """Evaluated objectives, minimisation form, shape (n_evaluated, n_objectives)."""
-        if not self._F:
-            return np.zeros((0, len(self.objectives)))
-        return np.stack(self._F)
-
-    def value_of(self, key: str) -> Optional[np.ndarray]:
-        i = self._index.get(key)
-        return None if i is None else self._F[i]
 
 
 class Tactic(ABC):
     """Base of every tactic: seeded, no storage, no I/O. Subclasses fill ``propose`` (and ``observe`` if stateful)."""
 
-    name = "base"
+    name: ClassVar[str] = "base"
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> None:
+    def __init__(self, space: SearchSpace, objectives: Sequence[Objective], seed: int = 0,
+                 options: Optional[Any] = None) -> None:
         if len(objectives) < 2:
             raise ValueError(f"a multi-objective search needs >= 2 objectives, got {len(objectives)}")
-        unknown = sorted(set(options) - set(self.option_defaults()))
-        if unknown:
-            raise ValueError(f"tactic {self.name!r} has no option(s) {unknown}; options: {self.option_defaults()}")
+        if options is None:
+            options = self.Options()
+        if not isinstance(options, self.Options):
+            raise OptionError(f"tactic {self.name!r} takes {self.Options.__name__}, not {type(options).__name__}")
         self.space = space
         self.objectives = tuple(objectives)
         self.seed = int(seed)
-        self.options: Dict[str, Any] = {**self.option_defaults(), **options}
+        self.options = options
         self.rng = np.random.default_rng(self.seed)
         self.round_reports: List[Dict[str, Any]] = []  # one JSON-able dict per decision round (predictor quality...)
-
-    @classmethod
-    def option_defaults(cls) -> Dict[str, Any]:
-        return {}
 
     @abstractmethod
     def propose(self, n: int, history: History) -> List[Config]: ...
@@ -115,7 +79,7 @@ class Tactic(ABC):
         tries = 0
         while len(out) < n and tries < max_tries:
             tries += 1
-            for genes in self.space.sample_genes(self.rng, 2 * (n - len(out)) + 8):
+            for genes in operators.sample_genes(self.space, self.rng, 2 * (n - len(out)) + 8):
                 config = self.space.from_genes(genes)
                 key = self.space.key(config)
                 if key in taken or history.seen(key):
@@ -127,18 +91,20 @@ class Tactic(ABC):
         return out
 
 
-TACTICS: Dict[str, Type[Tactic]] = {}
-
-
-def register(cls: Type[Tactic]) -> Type[Tactic]:
-    TACTICS[cls.name] = cls
+def tactic_class(name: str) -> Type[Tactic]:
+    cls = TACTICS.load(name)
+    if not (isinstance(cls, type) and issubclass(cls, Tactic)):
+        raise OptionError(f"tactic {name!r} is registered as {cls!r}, which is not a subclass of "
+                          "fleetnas.host.search.tactic.Tactic")
     return cls
 
 
-def make_tactic(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int = 0, **options: Any) -> Tactic:
-    # Importing the modules registers the built-in tactics.
-    from fleetnas.host.search import baselines, linas  # noqa: F401
+def tactic_options(name: str, options: Optional[Mapping[str, Any]] = None) -> Any:
+    """The validated options object of tactic ``name`` from an untyped dict (CLI flags, a stored run's settings)."""
+    return from_mapping(tactic_class(name).Options, options, f"tactic {name!r}")
 
-    if name not in TACTICS:
-        raise ValueError(f"unknown tactic {name!r}; choose from {sorted(TACTICS)}")
-    return TACTICS[name](space, objectives, seed=seed, **options)
+
+def make_tactic(name: str, space: SearchSpace, objectives: Sequence[Objective], seed: int = 0,
+                options: Optional[Mapping[str, Any]] = None) -> Tactic:
+    """Tactic ``name`` with options from an untyped dict (unknown or invalid fields: `OptionError`)."""
+    return tactic_class(name)(space, objectives, seed=seed, options=tactic_options(name, options))

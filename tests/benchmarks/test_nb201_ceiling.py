@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fleetnas.host.search.pareto import hypervolume
+from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
 
 _PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "nb201_ceiling.py"
 _spec = importlib.util.spec_from_file_location("nb201_ceiling", _PATH)
@@ -41,8 +41,6 @@ def test_cell_function_merges_twins_and_separates_functions():
 def test_oracle_search_finds_the_front_of_a_small_table(aim):
     """Two classes of twins and singletons: with the whole table as budget, the oracle has measured every member;
     at half of it, it has found more of the front than the first half of the (shuffled) table holds."""
-    from fleetnas.host.search.pareto import non_dominated_mask
-
     rng = np.random.default_rng(1)
     n = 100
     classes = np.arange(n)

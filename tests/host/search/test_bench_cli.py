@@ -51,6 +51,9 @@ def test_bench_python_problem(tmp_path, monkeypatch, capsys):
     (["--params", "e0,e1,e2,e3", "--objectives", "acc:best,latency_ms:min"], "NAME:max or NAME:min"),
     (["--params", "e0,e1", "--objectives", "acc:max,latency_ms:min"], "have the same parameters"),
     (["--objectives", "acc:max,latency_ms:min"], "--table needs --params"),
+    ([*TABLE_ARGS[:4], "--option", "n_inti=3"], "tactic 'linas' has no option(s) n_inti; its options: n_init=20"),
+    ([*TABLE_ARGS[:4], "--tactic-option", "n_init=lots"], "option n_init: expected an integer, got 'lots'"),
+    ([*TABLE_ARGS[:4], "--option", "=3"], "--option '=3': write NAME=VALUE"),
 ])
 def test_bench_errors_are_one_line(toy_table, capsys, args, message):
     assert main(["bench", "--table", str(toy_table), *args, "--budget", "10", "--seeds", "1"]) == 2

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fleetnas.host.cli import main
+from fleetnas.host.search import encoding, operators
 from fleetnas.host.search.cells import CellEdges
 from fleetnas.host.search.space import Choice, SearchSpace
 
@@ -43,8 +44,8 @@ def test_cells_computing_the_same_function_share_live_features():
     space = nb201_space()
     a = genes_of(space, "nor_conv_3x3", "avg_pool_3x3", "nor_conv_1x1", "nor_conv_1x1", "none", "none")
     b = genes_of(space, "skip_connect", "none", "skip_connect", "nor_conv_1x1", "none", "none")
-    fa, fb = space.encode_features(a), space.encode_features(b)
-    assert fa.shape == (1, 60) and np.array_equal(fa[:, :30], space.encode_onehot(a))
+    fa, fb = encoding.features(space, a), encoding.features(space, b)
+    assert fa.shape == (1, 60) and np.array_equal(fa[:, :30], encoding.onehot(space, a))
     assert np.array_equal(fa[:, 30:], fb[:, 30:])          # same function: same live-op columns
     assert not np.array_equal(fa[:, :30], fb[:, :30])      # different candidates (their latency differs)
     assert fa[0, 30:].sum() == 1                           # only e3's conv1x1 is live
@@ -52,8 +53,8 @@ def test_cells_computing_the_same_function_share_live_features():
 
 def test_space_without_cell_features_are_the_onehot():
     space = SearchSpace([Choice("a", (1, 2)), Choice("b", ("x", "y", "z"))])
-    genes = space.sample_genes(np.random.default_rng(0), 5)
-    assert np.array_equal(space.encode_features(genes), space.encode_onehot(genes))
+    genes = operators.sample_genes(space, np.random.default_rng(0), 5)
+    assert np.array_equal(encoding.features(space, genes), encoding.onehot(space, genes))
 
 
 def test_cell_round_trips_and_bad_declarations_are_named():

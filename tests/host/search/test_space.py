@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from fleetnas.host.search import encoding, operators
 from fleetnas.host.search.space import Choice, Integer, SearchSpace
 
 
@@ -70,7 +71,7 @@ def test_canonicalization_makes_equivalent_configs_one_candidate():
     assert space.key(base) == space.key(other)
     assert space.key({**base, "ks_1": 7}) != space.key({**base, "ks_1": 5})
     assert set(space.inactive_names(base)) == {"ks_2", "e_2", "ks_3", "e_3"}
-    feats = space.encode_configs([base, other])
+    feats = encoding.encode_configs(space, [base, other])
     assert np.array_equal(feats[0], feats[1])
 
 
@@ -91,7 +92,7 @@ def test_genes_round_trip_and_clip():
     for _ in range(20):
         c = space.sample(rng)
         assert space.from_genes(space.to_genes(c)) == c
-    clipped = space.clip_genes(np.array([[-0.7, 2.6, 1.4, 0, 0, 0, 0, 0, 9.0, 3.49]]))
+    clipped = operators.clip_genes(space, np.array([[-0.7, 2.6, 1.4, 0, 0, 0, 0, 0, 9.0, 3.49]]))
     assert clipped.tolist() == [[0, 2, 1, 0, 0, 0, 0, 0, 2, 3]]
     with pytest.raises(ValueError, match="out of range"):
         space.from_genes(np.array([3, 0, 0, 0, 0, 0, 0, 0, 0, 0]))
@@ -100,9 +101,10 @@ def test_genes_round_trip_and_clip():
 def test_onehot_and_ordinal_encodings():
     space = SearchSpace([Choice("op", ("a", "b", "c")), Integer("d", 1, 3)])
     genes = np.array([[0, 2], [2, 1]])
-    assert space.encode_onehot(genes).tolist() == [[1, 0, 0, 0, 0, 1], [0, 0, 1, 0, 1, 0]]
-    assert space.encode_ordinal(genes).tolist() == [[0.0, 1.0], [1.0, 0.5]]
-    masked = ofa_like_space().encode_configs([{**ofa_like_space().sample(np.random.default_rng(0)), "d_0": 2}])
+    assert encoding.onehot(space, genes).tolist() == [[1, 0, 0, 0, 0, 1], [0, 0, 1, 0, 1, 0]]
+    assert encoding.ordinal(space, genes).tolist() == [[0.0, 1.0], [1.0, 0.5]]
+    ofa = ofa_like_space()
+    masked = encoding.encode_configs(ofa, [{**ofa.sample(np.random.default_rng(0)), "d_0": 2}])
     # 4 inactive genes of 3 options are all zeros: 10 params - 4 inactive = 6 ones.
     assert masked.sum() == 6
 
@@ -112,12 +114,12 @@ def test_mutation_and_crossover_respect_the_space():
     rng = np.random.default_rng(5)
     a, b = space.sample(rng), space.sample(rng)
     for _ in range(30):
-        m = space.mutate(a, rng, prob=0.3)
-        x = space.crossover(a, b, rng)
+        m = operators.mutate(space, a, rng, prob=0.3)
+        x = operators.crossover(space, a, b, rng)
         assert space.validate(m) == m and space.validate(x) == x
         assert all(x[n] in (a[n], b[n]) or n in space.inactive_names(x) for n in space.names)
     genes = space.to_genes(a)[None, :].repeat(200, axis=0)
-    mutated = space.mutate_genes(genes, rng, prob=1.0)
+    mutated = operators.mutate_genes(space, genes, rng, prob=1.0)
     assert np.all(mutated != genes)  # prob 1: every gene moves to a different option
     assert np.all((mutated >= 0) & (mutated < space.n_options))
 
@@ -139,7 +141,7 @@ def test_first_occurrences_matches_numpy_unique_on_wide_rows():
     # 40 genes of 7 options: 7**40 does not fit one int64, so rows span several packed words.
     space = SearchSpace([Choice(f"g{i}", tuple(range(7))) for i in range(40)])
     rng = np.random.default_rng(1)
-    genes = space.sample_genes(rng, 300)
+    genes = operators.sample_genes(space, rng, 300)
     genes = np.vstack([genes, genes[rng.integers(0, 300, 500)]])[rng.permutation(800)]
     _, first = np.unique(genes, axis=0, return_index=True)
     assert space.first_occurrences(genes).tolist() == sorted(first.tolist())

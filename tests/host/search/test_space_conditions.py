@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from fleetnas.host.search import encoding, operators
 from fleetnas.host.search.space import ActiveIf, Choice, Integer, SearchSpace
-from fleetnas.host.search.tactic import History
+from fleetnas.host.search.history import History
 from tests.host.search.test_space import ofa_like_space
 
 
@@ -23,10 +24,10 @@ def ofa_like_conditions_space() -> SearchSpace:
 
 def test_conditions_match_the_hand_written_canonicaliser():
     by_hand, declared = ofa_like_space(), ofa_like_conditions_space()
-    genes = by_hand.sample_genes(np.random.default_rng(3), 2000)
+    genes = operators.sample_genes(by_hand, np.random.default_rng(3), 2000)
     assert np.array_equal(by_hand.canonical_genes(genes), declared.canonical_genes(genes))
-    assert np.array_equal(by_hand.encode_onehot(genes), declared.encode_onehot(genes))
-    assert np.array_equal(by_hand.encode_ordinal(genes), declared.encode_ordinal(genes))
+    assert np.array_equal(encoding.onehot(by_hand, genes), encoding.onehot(declared, genes))
+    assert np.array_equal(encoding.ordinal(by_hand, genes), encoding.ordinal(declared, genes))
     for row in genes[:200]:
         config = {p.name: p.value(i) for p, i in zip(by_hand.params, row)}
         assert by_hand.key(config) == declared.key(config)
@@ -36,7 +37,7 @@ def test_conditions_match_the_hand_written_canonicaliser():
 
 def test_batch_and_row_paths_agree():
     space = ofa_like_conditions_space()
-    genes = space.sample_genes(np.random.default_rng(4), 300)
+    genes = operators.sample_genes(space, np.random.default_rng(4), 300)
     canonical = space.canonical_genes(genes)
     for row, canon in zip(genes, canonical):
         assert np.array_equal(space.to_genes(space.from_genes(row)), canon)
@@ -57,7 +58,7 @@ def test_describe_round_trip_keeps_conditions():
     space = ofa_like_conditions_space()
     again = SearchSpace.from_describe(json.loads(json.dumps(space.describe())))
     assert again.conditions == space.conditions
-    genes = space.sample_genes(np.random.default_rng(5), 100)
+    genes = operators.sample_genes(space, np.random.default_rng(5), 100)
     assert np.array_equal(again.canonical_genes(genes), space.canonical_genes(genes))
 
 
@@ -84,7 +85,7 @@ def test_history_seen_mask_matches_seen():
     space = ofa_like_conditions_space()
     history = History(space, ())
     rng = np.random.default_rng(6)
-    proposed = space.canonical_genes(space.sample_genes(rng, 30))
+    proposed = space.canonical_genes(operators.sample_genes(space, rng, 30))
     for row in proposed[:20]:
         config = space.from_genes(row)
         # A non-canonical spelling of the same candidate is the same candidate.
