@@ -116,7 +116,7 @@ class SearchController:
         self._data = resolve_data(settings.data)   # a wrong --data fails here, before the run folder is made
         self._evaluator = None  # built on first use: loading a dataset once, not per sub-network
         self._own_accuracy_cache = accuracy_cache is None and cache is not None
-        self.accuracy_cache = AccuracyCache(cache.path) if self._own_accuracy_cache else accuracy_cache
+        self.accuracy_cache = accuracy_cache   # default: opened below, in the measurement cache's file
         self.dispatcher: Optional[Dispatcher] = None
         self.started = time.monotonic()
         self._dispatched_any = False   # until then a failed start leaves nothing behind
@@ -127,6 +127,8 @@ class SearchController:
         self.store = (RunStore.resume(self.run_dir, wanted, registry.classes) if resume
                       else RunStore.create(self.run_dir, wanted))
         try:
+            if self._own_accuracy_cache:
+                self.accuracy_cache = AccuracyCache(cache.path)
             self.classes = {c: self._open_class(c) for c in registry.classes}
             self.subnets: Dict[str, Subnet] = self.store.subnets()      # computed before an interruption
             self._pending: Dict[int, PendingTrial] = {}

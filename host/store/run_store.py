@@ -1,4 +1,4 @@
-"""`RunStore`: one search run's folder, ``run.json`` (its settings) and ``journal.sqlite`` (fleetnas.host.store.journal).
+"""`RunStore`: one search run's folder, ``run.json`` (its settings) and ``journal.sqlite`` (host.store.journal).
 
 What a run keeps, each in its own place:
 - settings (``run.json``): super-network, weights, data, objectives, seed, tactic and options, budget, runtime
