@@ -114,9 +114,9 @@ def resume_command(args: argparse.Namespace) -> str:
         if value == action.default or value is None:
             continue
         flag = action.option_strings[-1]
-        if isinstance(action, argparse._StoreTrueAction):
+        if action.nargs == 0:                 # a switch
             words.append(flag)
-        elif isinstance(action, argparse._AppendAction):
+        elif isinstance(value, list):         # repeatable (--tactic-option)
             words += [w for item in value for w in (flag, str(item))]
         else:
             words += [flag, str(value)]
