@@ -124,8 +124,9 @@ class SearchController:
         self.resumed = resume
         path = getattr(supernet, "weights_path", None)
         wanted = settings.run_settings(registry, self._weights_id, str(path) if path else None)
-        self.store = (RunStore.resume(self.run_dir, wanted, registry.classes) if resume
-                      else RunStore.create(self.run_dir, wanted))
+        # a changed search space (new super-network code) is checked with the other settings, in one error
+        self.store = (RunStore.resume(self.run_dir, wanted, registry.classes, {"space": supernet.space.describe()})
+                      if resume else RunStore.create(self.run_dir, wanted))
         try:
             if self._own_accuracy_cache:
                 self.accuracy_cache = AccuracyCache(cache.path)

@@ -90,19 +90,27 @@ class RunStore:
         return store
 
     @classmethod
-    def resume(cls, run_dir: Path, settings: Dict[str, Any], classes: Sequence[str]) -> "RunStore":
-        """The run in ``run_dir``, continued with ``settings``: every key of ``RESUME_KEYS`` must be unchanged and
-        every device class of the run still in the fleet (one error lists all that differs)."""
+    def resume(cls, run_dir: Path, settings: Dict[str, Any], classes: Sequence[str],
+               search_settings: Optional[Mapping[str, Any]] = None) -> "RunStore":
+        """The run in ``run_dir``, continued with ``settings``: every key of ``RESUME_KEYS`` must be unchanged, every
+        device class of the run still in the fleet, and each class's search started with ``search_settings`` (e.g.
+        ``{"space": ...}``). This is the one check of a resume: one error lists everything that differs."""
         run_dir = Path(run_dir)
         if not (run_dir / RUN_FILE).exists():
             raise UsageError(f"--resume: {run_dir} holds no run to continue; drop --resume to start one")
         stored = cls.read_settings(run_dir)
         changes = settings_changes(stored, settings, RESUME_KEYS)
         changes += [f"device class {c} is gone" for c in stored.get("classes", []) if c not in classes]
+        store = cls(run_dir, settings)
+        for c in classes if search_settings else ():
+            found = store.journal.find_run(c)
+            if found is not None:
+                changes += [x for x in settings_changes(found[1], search_settings, search_settings)
+                            if x not in changes]
         if changes:
+            store.close()
             raise UsageError(f"--resume with different settings ({', '.join(changes)}); resume with the original "
                              f"ones or start a new --out folder")
-        store = cls(run_dir, settings)
         store._write_settings()
         return store
 

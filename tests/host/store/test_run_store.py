@@ -137,3 +137,18 @@ def test_subnets_once_per_configuration_and_trials_in_result_order(tmp_path):
     metrics = [r.metric for r in store.journal.run_measurements(search.run_id)]
     assert metrics == ["latency_ms", "energy_mj", "latency_ms"]
     store.close()
+
+
+def test_resume_checks_the_search_space_with_the_other_settings_in_one_error(tmp_path):
+    from fleetnas.host.search.engine import Search
+    from fleetnas.host.search.pareto import Objective
+    from fleetnas.host.search.space import Integer, SearchSpace
+
+    space, wider = SearchSpace([Integer("w", 1, 5)]), SearchSpace([Integer("w", 1, 9)])
+    with RunStore.create(tmp_path / "run", SETTINGS) as store:
+        Search(space, [Objective("accuracy", True), Objective("latency_ms")], tactic="random", seed=0, budget=3,
+               journal=store.journal, run="cpu").ask(2)
+    with pytest.raises(UsageError) as exc:
+        RunStore.resume(tmp_path / "run", {**SETTINGS, "seed": 1}, ["cpu"], {"space": wider.describe()})
+    assert "(seed: 0 -> 1, space changed)" in str(exc.value)
+    RunStore.resume(tmp_path / "run", SETTINGS, ["cpu"], {"space": space.describe()}).close()
