@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -99,6 +100,28 @@ def open_fleet(devices: str, run_dir: Path):
         yield load_devices(Path(devices))
 
 
+def resume_command(args: argparse.Namespace) -> str:
+    """The command that continues this run: every option that differs from its default, plus --resume."""
+    defaults = argparse.ArgumentParser(add_help=False)
+    add_arguments(defaults)
+    words = ["fleetnas", "search"]
+    for action in defaults._actions:
+        if not action.option_strings or action.dest in ("out", "resume"):
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        flag = action.option_strings[-1]
+        if action.nargs == 0:                 # a switch
+            words.append(flag)
+        elif isinstance(value, list):         # repeatable (--tactic-option)
+            words += [w for item in value for w in (flag, str(item))]
+        else:
+            words += [flag, str(value)]
+    words += ["--resume", "--out", str(args.out)]
+    return " ".join(shlex.quote(w) for w in words)
+
+
 def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
@@ -118,12 +141,14 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
-    args.out.mkdir(parents=True, exist_ok=True)
     cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
     try:
         with open_fleet(args.devices, args.out) as registry:
+            # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None))
+            if args.resume:
+                print(controller.resume_summary(), file=sys.stderr)
             try:
                 if not args.no_progress and not args.json and sys.stdout.isatty():
                     from fleetnas.host.run.progress import LiveProgress
@@ -132,6 +157,10 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                         controller.run()
                 else:
                     controller.run()
+            except KeyboardInterrupt:
+                how = ("nothing had been sent to the fleet, so nothing was kept; run the same command again"
+                       if controller.discarded else f"continue with {resume_command(args)}")
+                raise SearchInterrupted(f"interrupted: {how}") from None
             finally:
                 controller.close()
     finally:
@@ -148,8 +177,16 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     return data
 
 
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: the message says how to continue it."""
+
+
 def run(args: argparse.Namespace) -> int:
-    data = run_search(args)
+    try:
+        data = run_search(args)
+    except SearchInterrupted as exc:
+        print(exc, file=sys.stderr)
+        return 130
     if args.json:
         data.pop("tables", None)
         print(json.dumps(data, indent=2, sort_keys=True))

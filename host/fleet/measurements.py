@@ -2,8 +2,9 @@
 
 The cache database (default ``~/.cache/fleetnas/measurements.sqlite``, or ``$FLEETNAS_CACHE_DIR``) keeps usable results
 keyed by (device fingerprint, model sha256, runtime configuration), so no run measures the same model the same way on
-the same kind of board twice, and accuracies per (super-network, weights, configuration). The dispatcher can also log
-every result to a second store as it arrives (``journal=``); search runs journal theirs in fleetnas.host.store.
+the same kind of board twice; the same file holds the accuracy cache (fleetnas.host.store.accuracy_cache). The
+dispatcher can also log every result to a second store as it arrives (``journal=``); search runs keep theirs in their
+run store (fleetnas.host.store.run_store).
 Thread-safe: one connection guarded by a lock (writes are rare and small). Rows are immutable once written.
 """
 from __future__ import annotations
@@ -42,10 +43,6 @@ CREATE TABLE IF NOT EXISTS fleet_measurements (
 CREATE INDEX IF NOT EXISTS fleet_measurements_key
     ON fleet_measurements (device_fingerprint, model_sha256, runtime_key);
 CREATE INDEX IF NOT EXISTS fleet_measurements_config ON fleet_measurements (device_class, config_key);
-CREATE TABLE IF NOT EXISTS fleet_accuracy (
-    supernet TEXT NOT NULL, weights_id TEXT NOT NULL, config_key TEXT NOT NULL, accuracy REAL NOT NULL,
-    PRIMARY KEY (supernet, weights_id, config_key)
-);
 """
 
 
@@ -142,18 +139,6 @@ class MeasurementStore:
 
     def for_class(self, device_class: str) -> List[Measurement]:
         return self._select("device_class=?", (device_class,))
-
-    # Accuracy does not depend on the board: the cache keeps it per (super-network, weights, configuration) too.
-    def lookup_accuracy(self, supernet: str, weights_id: str, config_key: str) -> Optional[float]:
-        with self._lock:
-            row = self._db.execute("SELECT accuracy FROM fleet_accuracy WHERE supernet=? AND weights_id=? AND "
-                                   "config_key=?", (supernet, weights_id, config_key)).fetchone()
-        return None if row is None else float(row[0])
-
-    def add_accuracy(self, supernet: str, weights_id: str, config_key: str, accuracy: float) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO fleet_accuracy VALUES (?, ?, ?, ?)",
-                             (supernet, weights_id, config_key, accuracy))
 
     def count(self, source: Optional[str] = None) -> int:
         with self._lock:

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from fleetnas.host.run.journal import class_trials, open_journal, read_run
+from fleetnas.host.store.run_store import RunStore
 
 _COLUMN = {"accuracy": "accuracy", "latency": "latency_ms", "energy": "energy_mj"}
 
@@ -83,9 +83,9 @@ def minimization(F: np.ndarray) -> np.ndarray:
     return G
 
 
-def class_front(journal, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
+def class_front(store: RunStore, device_class: str, objectives: Tuple[str, ...]) -> ClassFront:
     from fleetnas.host.search.pareto import hypervolume, non_dominated_mask
-    trials = class_trials(journal, device_class)
+    trials = store.class_trials(device_class)
     points, failed, errors = [], 0, []
     for t in trials:
         if t.state == "failed":
@@ -110,10 +110,6 @@ def class_front(journal, device_class: str, objectives: Tuple[str, ...]) -> Clas
 
 
 def run_fronts(run_dir) -> Dict[str, ClassFront]:
-    settings = read_run(run_dir)
-    objectives = tuple(settings.get("objectives") or ("accuracy", "latency"))
-    journal = open_journal(run_dir)
-    try:
-        return {c: class_front(journal, c, objectives) for c in settings["classes"]}
-    finally:
-        journal.close()
+    with RunStore.open(run_dir) as store:
+        objectives = tuple(store.settings.get("objectives") or ("accuracy", "latency"))
+        return {c: class_front(store, c, objectives) for c in store.settings["classes"]}

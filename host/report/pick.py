@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from fleetnas.host.errors import UsageError
+from fleetnas.host.report.fronts import run_fronts
+from fleetnas.host.store.run_store import RunStore
 
 
 @dataclass(frozen=True)
@@ -22,9 +24,7 @@ class Picked:
 def pick_from_run(run_dir: Path, device: str, pick: int) -> Picked:
     """``device``: a device class or a device name of the run; ``pick``: the row on that front (by latency, from 0),
     as `fleetnas report` and `fleetnas search` number it."""
-    from fleetnas.host.report.fronts import run_fronts
-    from fleetnas.host.run.journal import read_run
-    settings = read_run(run_dir)
+    settings = RunStore.read_settings(run_dir)
     classes, devices = settings.get("classes", []), settings.get("devices", {})
     device_class = device if device in classes else devices.get(device)
     if device_class is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
 from fleetnas.host.report.fronts import ClassFront, Point, run_fronts
-from fleetnas.host.run.journal import read_run
+from fleetnas.host.store.run_store import RunStore
 
 
 def point_json(p: Point) -> Dict[str, Any]:
@@ -37,7 +37,7 @@ def _write_csv(path: Path, points: Sequence[Point]) -> None:
 
 
 def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
-    settings = read_run(run_dir)
+    settings = RunStore.read_settings(run_dir)
     per_device: Dict[str, int] = {}
     cache_hits = 0
     for f in fronts.values():

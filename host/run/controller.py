@@ -1,12 +1,14 @@
 """The search loop: ask (per device class) -> accuracy + export once per sub-network -> measure on the fleet -> tell.
 
 One ``fleetnas.host.search.engine.Search`` per device class (its own tactic, front and budget), all in the run's one
-journal; accuracy and the exported model of a configuration are computed once and shared by every class that
-proposes it. This thread owns the searches and the journal; the dispatcher's workers measure in parallel and hand
-results back as they arrive, in any order, failed ones included.
+store (fleetnas.host.store.run_store); accuracy and the exported model of a configuration are computed once and
+shared by every class that proposes it. This thread owns the searches and the store; the dispatcher's workers
+measure in parallel and hand results back as they arrive, in any order, failed ones included. The controller only
+writes to the store; what it needs to know is read once, when the run is opened.
 Resume: each Search replays its journal (same proposals, same tactic state); proposals without a result are
 dispatched again, except that a measurement already journaled for one is told directly, and the measurement cache
 answers for anything measured in an earlier run.
+A run that fails before anything was sent to the fleet (bad tactic, data, weights) leaves no run folder behind.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from fleetnas.host.errors import FleetnasError, UsageError
 from fleetnas.host.fleet.devices import DeviceRegistry
 from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeConfig
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
-from fleetnas.host.run.journal import (Subnet, open_journal, read_run, record_measurement, record_subnet,
-                                       trial_records, write_run)
+from fleetnas.host.store.accuracy_cache import AccuracyCache
+from fleetnas.host.store.run_store import PendingTrial, RunStore, Subnet
 
 log = logging.getLogger("fleetnas.host.run")
 # objective on the command line -> (value name in the journal, maximise?)
@@ -88,10 +90,14 @@ class ClassState:
 
 
 class SearchController:
+    """``cache``: the measurement cache; the accuracy cache is kept in the same file unless ``accuracy_cache`` is
+    given. ``resume``: continue the run in ``run_dir`` (its settings must match)."""
+
     def __init__(self, settings: SearchSettings, supernet, registry: DeviceRegistry, run_dir: Path,
                  cache: Optional[MeasurementStore] = None, *, resume: bool = False,
                  on_update: Optional[Callable[["SearchController"], None]] = None,
-                 dispatcher_options: Optional[Dict[str, Any]] = None, export_dir: Optional[Path] = None) -> None:
+                 dispatcher_options: Optional[Dict[str, Any]] = None, export_dir: Optional[Path] = None,
+                 accuracy_cache: Optional[AccuracyCache] = None) -> None:
         from fleetnas.host.search.pareto import Objective
         if settings.budget < 1:
             raise UsageError(f"--budget must be >= 1, got {settings.budget}")
@@ -107,51 +113,79 @@ class SearchController:
         self._weights_id = supernet.weights_id
         # accuracy cache entries are only shared between runs that evaluate on the same data
         self._accuracy_id = self._weights_id + (f"|data:{settings.data}" if settings.data else "")
+        self._data = resolve_data(settings.data)   # a wrong --data fails here, before the run folder is made
         self._evaluator = None  # built on first use: loading a dataset once, not per sub-network
-        self.subnets: Dict[str, Subnet] = {}
+        self._own_accuracy_cache = accuracy_cache is None and cache is not None
+        self.accuracy_cache = accuracy_cache   # default: opened below, in the measurement cache's file
         self.dispatcher: Optional[Dispatcher] = None
         self.started = time.monotonic()
-        self._check_run(resume)
-        self.journal = open_journal(self.run_dir)
-        self.classes = {c: self._open_class(c, resume) for c in registry.classes}
+        self._dispatched_any = False   # until then a failed start leaves nothing behind
+        self.discarded = False
+        self.resumed = resume
+        path = getattr(supernet, "weights_path", None)
+        wanted = settings.run_settings(registry, self._weights_id, str(path) if path else None)
+        # a changed search space (new super-network code) is checked with the other settings, in one error
+        self.store = (RunStore.resume(self.run_dir, wanted, registry.classes, {"space": supernet.space.describe()})
+                      if resume else RunStore.create(self.run_dir, wanted))
+        try:
+            if self._own_accuracy_cache:
+                self.accuracy_cache = AccuracyCache(cache.path)
+            self.classes = {c: self._open_class(c) for c in registry.classes}
+            self.subnets: Dict[str, Subnet] = self.store.subnets()      # computed before an interruption
+            self._pending: Dict[int, PendingTrial] = {}
+            for c in registry.classes:
+                self._pending.update(self.store.pending(c))
+        except BaseException:
+            self._close(discard=not resume)
+            raise
+        self.subnets_reused = len(self.subnets)
 
     def close(self) -> None:
-        self.journal.close()
+        self._close(discard=False)
+
+    def _close(self, discard: bool) -> None:
+        if discard:
+            self.store.discard()
+            self.discarded = True
+        else:
+            self.store.close()
+        if self._own_accuracy_cache and self.accuracy_cache is not None:
+            self.accuracy_cache.close()
+            self.accuracy_cache = None
 
     # ------------------------------------------------------------------ set-up
-    def _check_run(self, resume: bool) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        path = getattr(self.supernet, "weights_path", None)
-        wanted = self.settings.run_settings(self.registry, self._weights_id, str(path) if path else None)
-        exists = (self.run_dir / "run.json").exists()
-        if exists and not resume:
-            raise UsageError(f"{self.run_dir} already holds a run: add --resume to continue it, or pick a new --out")
-        if resume and not exists:
-            raise UsageError(f"--resume: {self.run_dir} holds no run to continue; drop --resume to start one")
-        if exists:
-            stored = read_run(self.run_dir)
-            changed = sorted(k for k in ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options",
-                                         "runtime") if stored.get(k) != wanted[k])
-            missing = sorted(set(stored.get("classes", [])) - set(self.registry.classes))
-            if changed or missing:
-                what = ", ".join([f"{k}: {stored.get(k)} -> {wanted[k]}" for k in changed] +
-                                 [f"device class {c} is gone" for c in missing])
-                raise UsageError(f"--resume with different settings ({what}); resume with the original ones or "
-                                 f"start a new --out folder")
-        write_run(self.run_dir, wanted)
-
-    def _open_class(self, device_class: str, resume: bool) -> ClassState:
+    def _open_class(self, device_class: str) -> ClassState:
         from fleetnas.host.search.engine import Search
         try:
             search = Search(self.supernet.space, self.objectives, tactic=self.settings.tactic, seed=self.settings.seed,
-                            budget=self.settings.budget, journal=self.journal, run=device_class, resume=True,
-                            tactic_options=dict(self.settings.tactic_options))
+                            budget=self.settings.budget, journal=self.store.journal, run=device_class,
+                            resume=self.resumed, tactic_options=dict(self.settings.tactic_options))
         except (ValueError, FleetnasError) as exc:
             raise UsageError(f"device class {device_class}: {exc}") from None
         return ClassState(device_class, search)
 
+    def resume_summary(self) -> str:
+        """One line: what a resumed run picked up."""
+        parts = []
+        for c, state in self.classes.items():
+            s = state.search
+            failed = s.n_proposed - s.n_evaluated - s.n_pending
+            parts.append(f"{c} {s.n_evaluated} done, {failed} failed, {s.n_pending} pending")
+        return (f"resuming {self.run_dir}: {'; '.join(parts)}; {self.subnets_reused} sub-network(s) reused "
+                f"(accuracy and exported model)")
+
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
+        """The loop until every class is finished. If it fails before anything was sent to the fleet, a new run's
+        folder is removed (and the store closed): the corrected command starts afresh."""
+        try:
+            self._loop()
+        except BaseException:
+            if not self.resumed and not self._dispatched_any:
+                self._close(discard=True)
+            raise
+
+    def _loop(self) -> None:
         with Dispatcher(self.registry, self.settings.runtime, cache=self.cache,
                         **self.dispatcher_options) as dispatcher:
             self.dispatcher = dispatcher
@@ -182,29 +216,32 @@ class SearchController:
             self._dispatch(state, p)
 
     def _dispatch(self, state: ClassState, proposal) -> None:
-        subnet, journaled = trial_records(self.journal, proposal.trial_id)
-        dispatched_before = subnet is not None   # by a host that died: the measurement may exist on an agent
-        if subnet is None:
-            subnet = self.subnet(proposal.key, proposal.config)
-            record_subnet(self.journal, proposal.trial_id, subnet)
+        resumed = self._pending.pop(proposal.trial_id, None)
+        subnet = self.subnet(proposal.key, proposal.config)
         state.inflight[proposal.key] = proposal.trial_id
-        if journaled is not None:   # measured before an interruption, not yet told
-            self._tell(state, proposal.key, journaled, already_journaled=True)
+        if resumed is not None and resumed.measurement is not None:   # measured before an interruption, not told
+            self._tell(state, proposal.key, resumed.measurement, already_journaled=True)
             return
+        # sent by a host that died: its measurement may exist on an agent (the dispatcher asks for it first)
+        recover = resumed is not None and resumed.dispatched
+        if not recover:
+            self.store.mark_dispatched(proposal.trial_id)
+        self._dispatched_any = True
         self.dispatcher.submit(Job(state.device_class, Path(subnet.model_path), subnet.model_sha256, proposal.key,
-                                   recover=dispatched_before))
+                                   recover=recover))
 
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
         """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
         if key not in self.subnets:
             t0 = time.monotonic()
-            accuracy = self.cache.lookup_accuracy(self.supernet.name, self._accuracy_id, key) if self.cache else None
+            cache = self.accuracy_cache
+            accuracy = cache.lookup(self.supernet.name, self._accuracy_id, key) if cache else None
             if accuracy is None:
                 if self._evaluator is None:
-                    self._evaluator = self.supernet.evaluator(resolve_data(self.settings.data))
+                    self._evaluator = self.supernet.evaluator(self._data)
                 accuracy = float(self._evaluator.evaluate(config))
-                if self.cache is not None:
-                    self.cache.add_accuracy(self.supernet.name, self._accuracy_id, key, accuracy)
+                if cache is not None:
+                    cache.add(self.supernet.name, self._accuracy_id, key, accuracy)
             t1 = time.monotonic()
             exported = self._export(config)
             t2 = time.monotonic()
@@ -215,6 +252,7 @@ class SearchController:
                 pass
             self.subnets[key] = Subnet(key, accuracy, exported.sha256, str(exported.path), exported.size_bytes,
                                        macs, params, t1 - t0, t2 - t1)
+            self.store.add_subnet(self.subnets[key])
         return self.subnets[key]
 
     def _export(self, config: Dict[str, Any]):
@@ -237,10 +275,6 @@ class SearchController:
 
     def _tell(self, state: ClassState, key: str, m: Measurement, already_journaled: bool = False) -> None:
         trial_id = state.inflight.pop(key)
-        if key not in self.subnets:
-            subnet, _ = trial_records(self.journal, trial_id)
-            if subnet is not None:
-                self.subnets[key] = subnet
         values = self.objective_values(key, m)
         if values is None:
             reason = m.response.get("message") or m.outcome
@@ -250,7 +284,7 @@ class SearchController:
             state.search.fail(trial_id, f"{m.outcome} on {m.device_name}: {reason}")
             return
         if not already_journaled:
-            record_measurement(self.journal, trial_id, m)
+            self.store.add_measurement(trial_id, m)
         state.search.tell(trial_id, values)
 
     def _on_result(self, result: JobResult) -> None:

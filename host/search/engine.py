@@ -36,7 +36,7 @@ from fleetnas.host.search.pareto import Objective, non_dominated_mask, to_minimi
 from fleetnas.host.search.space import Config, SearchSpace
 from fleetnas.host.search.history import History
 from fleetnas.host.search.tactic import make_tactic
-from fleetnas.host.store.journal import Journal
+from fleetnas.host.store.journal import Journal, JournalError
 
 
 class SearchError(FleetnasError):
@@ -85,22 +85,12 @@ class Search:
         self._evaluations: Dict[int, Evaluation] = {}
         self._reports_written = 0
         settings = {"space": space.describe(), "objectives": [o.spec() for o in self.objectives], "tactic": tactic,
-                    "seed": int(seed), "tactic_options": options}
-        found = self.journal.find_run(run)
-        if found is None:
-            self.run_id = self.journal.create_run(run, {**settings, "budget": budget})
-        elif not resume:
-            raise SearchError(f"run {run!r} already exists in {self.journal.path}; pass resume=True (--resume) to "
-                              "continue it, or use another run name / output folder")
-        else:
-            self.run_id, stored = found
-            stored_core = {k: v for k, v in stored.items() if k != "budget"}
-            if not json_equal(stored_core, settings):
-                diff = sorted(k for k in settings if stored_core.get(k) != json_roundtrip(settings[k]))
-                raise SearchError(f"run {run!r} was started with different settings ({', '.join(diff)}); resume it "
-                                  "with the same space, objectives, tactic, seed and options")
-            if stored.get("budget") != budget:
-                self.journal.update_settings(self.run_id, {**settings, "budget": budget})
+                    "seed": int(seed), "tactic_options": options, "budget": budget}
+        try:   # the budget may grow (or shrink) on resume; every other setting must be the one the run started with
+            self.run_id, existed = self.journal.open_run(run, settings, resume=resume, may_change=("budget",))
+        except JournalError as exc:
+            raise SearchError(str(exc)) from None
+        if existed:
             self._replay()
 
     # --- the controller's interface -------------------------------------------------------------------------------
@@ -235,12 +225,3 @@ class Search:
                 self._apply_result(trial_id, None if values is None else {k: float(v) for k, v in values.items()})
         self._reports_written = len(self.tactic.round_reports)
 
-
-def json_roundtrip(value: Any) -> Any:
-    import json
-
-    return json.loads(json.dumps(value, sort_keys=True))
-
-
-def json_equal(a: Any, b: Any) -> bool:
-    return json_roundtrip(a) == json_roundtrip(b)

@@ -10,6 +10,10 @@ Contract (what `fleetnas.host.search.engine.Search` and the fleet controller rel
   ``result``. Replaying it through a fresh tactic with the same seed reproduces the run (that is what resume does).
 - ``measurements`` holds raw per-device figures (device, metric, value, unit) for a trial, for the fleet controller;
   a trial's objective values stay in ``trials.values_json``. ``round_reports`` keeps the tactics' per-round reports.
+- ``subnets`` (schema 2) holds what the host computed once per configuration for a whole run (accuracy, exported model,
+  MACs, params); ``trials.dispatched_s`` says when a trial was sent to the fleet (a resumed host asks the agents for
+  its result). Schema 1 kept both as ``measurements`` rows with device ``host`` and metric ``accuracy``: opening such a
+  journal moves them, in one transaction.
 - ``schema_version`` has one row; opening a journal written by a newer schema fails with a clear message. Add tables or
   columns in a new version with a migration in ``_MIGRATIONS``; never change the meaning of existing ones.
 
@@ -22,11 +26,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from fleetnas.host.errors import FleetnasError
+from fleetnas.host.store.settings import settings_changes
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -75,12 +80,65 @@ CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq);
 CREATE INDEX IF NOT EXISTS measurements_by_trial ON measurements (trial_id);
 """
 
-# version reached -> SQL that migrates from the previous version.
-_MIGRATIONS: Dict[int, str] = {}
+_SUBNETS_V2 = """
+CREATE TABLE subnets (
+    config_key TEXT PRIMARY KEY,
+    accuracy REAL NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    model_path TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    macs INTEGER,
+    params INTEGER,
+    accuracy_s REAL NOT NULL,
+    export_s REAL NOT NULL,
+    created_s REAL NOT NULL
+)"""
+# schema 1 stored a sub-network as a measurement of the trial that first sent it to the fleet
+_V1_SUBNET_DEVICE, _V1_SUBNET_METRIC = "host", "accuracy"
+
+
+def _migrate_to_v2(db: sqlite3.Connection) -> None:
+    """Sub-networks get their own table, trials a dispatch time; the device-"host" accuracy rows move there."""
+    db.execute(_SUBNETS_V2)
+    db.execute("ALTER TABLE trials ADD COLUMN dispatched_s REAL")
+    rows = db.execute("SELECT measurement_id, trial_id, payload_json, created_s FROM measurements "
+                      "WHERE device = ? AND metric = ? ORDER BY measurement_id",
+                      (_V1_SUBNET_DEVICE, _V1_SUBNET_METRIC)).fetchall()
+    for measurement_id, trial_id, payload, created_s in rows:
+        db.execute("UPDATE trials SET dispatched_s = COALESCE(dispatched_s, ?) WHERE trial_id = ?",
+                   (created_s, trial_id))
+        if not payload:
+            continue   # not written by fleetnas' controller: keep the row as it is
+        p = json.loads(payload)
+        db.execute(f"INSERT OR IGNORE INTO subnets ({', '.join(SUBNET_COLUMNS)}, created_s) "
+                   f"VALUES ({', '.join('?' * len(SUBNET_COLUMNS))}, ?)",
+                   (*(p.get(c) for c in SUBNET_COLUMNS), created_s))
+        db.execute("DELETE FROM measurements WHERE measurement_id = ?", (measurement_id,))
+
+
+# version reached -> function that migrates from the previous version (inside the opening transaction).
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2}
 
 
 class JournalError(FleetnasError):
     """The journal cannot be used as asked (wrong schema, unknown trial, trial already finished...)."""
+
+
+@dataclass(frozen=True)
+class Subnet:
+    """What the host computed once for a configuration of a run (shared by every device class)."""
+    config_key: str
+    accuracy: float
+    model_sha256: str
+    model_path: str
+    size_bytes: int
+    macs: Optional[int]
+    params: Optional[int]
+    accuracy_s: float
+    export_s: float
+
+
+SUBNET_COLUMNS = tuple(Subnet.__dataclass_fields__)
 
 
 @dataclass(frozen=True)
@@ -91,6 +149,7 @@ class TrialRecord:
     state: str
     values: Optional[Dict[str, float]]
     error: Optional[str]
+    dispatched: bool = False      # sent to the fleet (its result may exist on an agent)
 
 
 @dataclass(frozen=True)
@@ -132,17 +191,16 @@ class Journal:
                 if statement.strip():
                     self._db.execute(statement)
             row = self._db.execute("SELECT version FROM schema_version").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-                return
-            version = int(row[0])
+            if row is None:   # a new journal: the version 1 tables, then every migration
+                self._db.execute("INSERT INTO schema_version (version) VALUES (1)")
+                version = 1
+            else:
+                version = int(row[0])
             if version > SCHEMA_VERSION:
                 raise JournalError(f"journal {self.path} has schema version {version}, newer than this fleetnas "
                                    f"({SCHEMA_VERSION}); upgrade fleetnas to read it")
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target].strip().split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                _MIGRATIONS[target](self._db)
                 self._db.execute("UPDATE schema_version SET version = ?", (target,))
 
     def _tx(self):
@@ -173,6 +231,26 @@ class Journal:
             cur = self._db.execute("INSERT INTO runs (name, settings_json, created_s) VALUES (?, ?, ?)",
                                    (name, json.dumps(settings, sort_keys=True), time.time()))
             return int(cur.lastrowid)
+
+    def open_run(self, name: str, settings: Dict[str, Any], *, resume: bool,
+                 may_change: Sequence[str] = ()) -> Tuple[int, bool]:
+        """The run ``name``: created with ``settings``, or (``resume``) the existing one, whose stored settings must
+        equal ``settings`` except for the keys in ``may_change`` (updated). Returns (run_id, existed)."""
+        found = self.find_run(name)
+        if found is None:
+            return self.create_run(name, settings), False
+        if not resume:
+            raise JournalError(f"run {name!r} already exists in {self.path}; pass resume=True (--resume) to continue "
+                               "it, or use another run name / output folder")
+        run_id, stored = found
+        fixed = sorted((set(stored) | set(settings)) - set(may_change))
+        changes = settings_changes(stored, settings, fixed)
+        if changes:
+            raise JournalError(f"run {name!r} was started with different settings ({', '.join(changes)}); resume it "
+                               "with the same ones")
+        if settings_changes(stored, settings, may_change):
+            self.update_settings(run_id, settings)
+        return run_id, True
 
     def find_run(self, name: str) -> Optional[Tuple[int, Dict[str, Any]]]:
         row = self._db.execute("SELECT run_id, settings_json FROM runs WHERE name = ?", (name,)).fetchone()
@@ -228,6 +306,19 @@ class Journal:
                 (trial_id, device, metric, float(value), unit, None if payload is None else json.dumps(payload),
                  time.time()))
 
+    def record_subnet(self, subnet: Subnet) -> None:
+        """Once per configuration of the run; a second record of the same configuration is ignored."""
+        with self._tx():
+            self._db.execute(f"INSERT OR IGNORE INTO subnets ({', '.join(SUBNET_COLUMNS)}, created_s) "
+                             f"VALUES ({', '.join('?' * len(SUBNET_COLUMNS))}, ?)",
+                             (*(getattr(subnet, c) for c in SUBNET_COLUMNS), time.time()))
+
+    def record_dispatch(self, trial_id: int) -> None:
+        """The trial was sent to the fleet (kept: the first time)."""
+        with self._tx():
+            self._db.execute("UPDATE trials SET dispatched_s = COALESCE(dispatched_s, ?) WHERE trial_id = ?",
+                             (time.time(), trial_id))
+
     def record_round(self, run_id: int, round_index: int, report: Dict[str, Any]) -> None:
         with self._tx():
             self._db.execute("INSERT OR IGNORE INTO round_reports (run_id, round, report_json) VALUES (?, ?, ?)",
@@ -241,14 +332,26 @@ class Journal:
             yield Event(int(seq), kind, json.loads(payload))
 
     def trials(self, run_id: int) -> List[TrialRecord]:
-        rows = self._db.execute("SELECT trial_id, key, config_json, state, values_json, error FROM trials "
-                                "WHERE run_id = ? ORDER BY trial_id", (run_id,)).fetchall()
-        return [TrialRecord(int(t), k, json.loads(c), s, None if v is None else json.loads(v), e)
-                for t, k, c, s, v, e in rows]
+        rows = self._db.execute("SELECT trial_id, key, config_json, state, values_json, error, dispatched_s "
+                                "FROM trials WHERE run_id = ? ORDER BY trial_id", (run_id,)).fetchall()
+        return [TrialRecord(int(t), k, json.loads(c), s, None if v is None else json.loads(v), e, d is not None)
+                for t, k, c, s, v, e, d in rows]
+
+    def subnets(self) -> List[Subnet]:
+        rows = self._db.execute(f"SELECT {', '.join(SUBNET_COLUMNS)} FROM subnets ORDER BY created_s, config_key")
+        return [Subnet(*row) for row in rows.fetchall()]
 
     def measurements(self, trial_id: int) -> List[MeasurementRecord]:
         rows = self._db.execute("SELECT trial_id, device, metric, value, unit, payload_json FROM measurements "
                                 "WHERE trial_id = ? ORDER BY measurement_id", (trial_id,)).fetchall()
+        return [MeasurementRecord(int(t), d, m, float(v), u, None if p is None else json.loads(p))
+                for t, d, m, v, u, p in rows]
+
+    def run_measurements(self, run_id: int) -> List[MeasurementRecord]:
+        """Every measurement of the run's trials, in the order they were recorded."""
+        rows = self._db.execute("SELECT m.trial_id, m.device, m.metric, m.value, m.unit, m.payload_json "
+                                "FROM measurements m JOIN trials t USING (trial_id) WHERE t.run_id = ? "
+                                "ORDER BY m.measurement_id", (run_id,)).fetchall()
         return [MeasurementRecord(int(t), d, m, float(v), u, None if p is None else json.loads(p))
                 for t, d, m, v, u, p in rows]
 

@@ -1,18 +1,24 @@
-"""The host as a real subprocess: SIGKILL mid-run, `--resume` finishes; `fleetnas report`, `fleetnas devices check`."""
+"""The host CLI: SIGKILL or Ctrl-C mid-run, `--resume` finishes; a failed start leaves nothing; an old run folder
+resumes; `fleetnas report`, `fleetnas devices check`."""
 from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from agent_harness import running_agent
 from conftest import E2E_TIMING
 from fleet_helpers import devices_toml
+
+from fleetnas.host.cli import main
 
 BUDGET = 4
 
@@ -112,3 +118,80 @@ def test_devices_check_reachable_and_not(tmp_path):
     assert not rows["gone"]["reachable"] and "unreachable" in rows["gone"]["problem"]
     assert r_text.returncode == 1 and "error: gone (127.0.0.1:1) unusable: " in r_text.stderr
     assert "dev0" in r_text.stdout and "unreachable" in r_text.stderr
+
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_v1"
+# the settings tests/fixtures/run_v1 was written with (timing as E2E_TIMING then)
+FIXTURE_ARGS = ["--supernet", "tiny", "--budget", 4, "--seed", 0, "--tactic", "random", "--threads", 1,
+                "--warmup-runs", 2, "--warmup-s", 0.02, "--blocks", 3, "--min-runs", 5, "--min-block-s", 0.03,
+                "--timeout-s", 60.0, "--no-progress"]
+
+
+def cli(args, capsys):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_run_written_before_the_run_store_resumes(tmp_path, capsys, isolated_cache):
+    """Written by the previous code: 3 trials told, a 4th measured and journaled but not told when the host stopped.
+    The resumed run tells it from the journal (no board measures anything) and reports what that code reported."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text((FIXTURE / "run.json").read_text())
+    db = sqlite3.connect(run / "journal.sqlite")
+    db.executescript((FIXTURE / "journal.sql").read_text())
+    db.close()
+    with running_agent(tmp_path / "a0") as agent:
+        (tmp_path / "devices.toml").write_text(devices_toml([agent]))
+        code, out, err = cli(["search", *FIXTURE_ARGS, "--devices", tmp_path / "devices.toml", "--out", run,
+                              "--resume", "--json"], capsys)
+        assert code == 0, err
+        assert agent.service.queue_stats().measurements_done == 0
+    assert f"resuming {run}: cpu 3 done, 0 failed, 1 pending; 4 sub-network(s) reused" in err
+    data = json.loads(out)
+    assert data.pop("run_dir") == str(run)
+    assert data == json.loads((FIXTURE / "report_resumed.json").read_text())
+
+
+def test_a_start_that_fails_leaves_no_run_folder(tmp_path, capsys, isolated_cache, export_dir):
+    """Wrong --tactic, --data or --weights: one error line, no run folder; the corrected command then just runs."""
+    with running_agent(tmp_path / "a0") as agent:
+        (tmp_path / "devices.toml").write_text(devices_toml([agent]))
+        base = ["search", "--supernet", "tiny", "--devices", tmp_path / "devices.toml", "--budget", 1,
+                "--out", tmp_path / "run", "--export-dir", export_dir, "--threads", 1, "--no-progress",
+                "--min-block-s", 0.03, "--blocks", 3]
+        for wrong, message in ((["--tactic", "nope"], "unknown tactic 'nope'"),
+                               (["--data", tmp_path / "no-such-folder"], "--data"),
+                               (["--weights", tmp_path / "no-such.pt"], "no-such.pt")):
+            code, _, err = cli(base + wrong, capsys)
+            assert code == 2 and message in err and "Traceback" not in err, err
+            assert not (tmp_path / "run").exists(), wrong
+        code, out, err = cli(base + ["--tactic", "random"], capsys)
+        assert code == 0, err
+    assert "1 candidates evaluated" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_continue_and_that_command_finishes_the_run(tmp_path, export_dir, isolated_cache):
+    env = dict(os.environ)
+    with running_agent(tmp_path / "a0") as a0:
+        (tmp_path / "devices.toml").write_text(devices_toml([a0]))
+        args = search_args(tmp_path, export_dir)
+        host = subprocess.Popen([sys.executable, "-m", "fleetnas.host.cli", *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        deadline = time.monotonic() + 400
+        while len(journal_rows(tmp_path / "run")) < 1 and time.monotonic() < deadline and host.poll() is None:
+            time.sleep(0.02)
+        host.send_signal(signal.SIGINT)
+        _, err = host.communicate(timeout=60)
+        assert host.returncode == 130, err[-2000:]
+        assert "Traceback" not in err
+        line = next(x for x in err.splitlines() if x.startswith("interrupted: continue with "))
+        command = shlex.split(line[len("interrupted: continue with "):])
+        assert command[:2] == ["fleetnas", "search"] and command[-3:] == ["--resume", "--out", str(tmp_path / "run")]
+        resumed = fleetnas(*command[1:], env=env)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert re.search(r"resuming .*: cpu \d+ done, 0 failed, \d+ pending; \d+ sub-network\(s\) reused", resumed.stderr)
+    keys = [k for k, _, _ in journal_rows(tmp_path / "run")]
+    assert len(keys) == BUDGET and len(set(keys)) == BUDGET

@@ -19,7 +19,7 @@ from fleetnas.host.report.fronts import run_fronts
 from fleetnas.host.report.pick import pick_from_run
 from fleetnas.host.report.render import write_report
 from fleetnas.host.run.controller import SearchController, SearchSettings
-from fleetnas.host.run.journal import all_measurements, open_journal
+from fleetnas.host.store.run_store import RunStore
 
 RUNTIME = RuntimeConfig(threads=1, timing=tuple(sorted(E2E_TIMING.items())))
 SLOWER = RuntimeConfig(threads=1, timing=tuple(sorted({**E2E_TIMING, "min_block_s": 0.3}.items())))
@@ -44,13 +44,11 @@ def replayed_front_keys(run_dir, settings, tiny, device_class):
     """The front of a fresh Search replaying the journal (the search engine's own resume path)."""
     from fleetnas.host.search.engine import Search
     from fleetnas.host.search.pareto import Objective
-    journal = open_journal(run_dir)
-    try:
+    with RunStore.open(run_dir) as store:
         search = Search(tiny.space, [Objective("accuracy", True), Objective("latency_ms")], tactic=settings.tactic,
-                        seed=settings.seed, budget=settings.budget, journal=journal, run=device_class, resume=True)
+                        seed=settings.seed, budget=settings.budget, journal=store.journal, run=device_class,
+                        resume=True)
         return sorted(e.key for e in search.front())
-    finally:
-        journal.close()
 
 
 def test_seeded_search_two_agents_then_replay_gives_the_same_front(tmp_path, tiny, export_dir):
@@ -125,9 +123,8 @@ def test_agent_killed_mid_measurement_its_candidate_goes_to_the_other(tmp_path, 
         watcher.join()
         status = {n: (s.state, s.last_error) for n, s in controller.dispatcher.status.items()}
         controller.close()
-        journal = open_journal(tmp_path / "run")
-        rows = all_measurements(journal, ["cpu"])
-        journal.close()
+        with RunStore.open(tmp_path / "run") as store:
+            rows = store.measurements(["cpu"])
     assert killed, "no agent was seen measuring"
     survivor = "dev1" if killed["name"] == "dev0" else "dev0"
     assert "unreachable" in status[killed["name"]][1] or "CANCELLED" in status[killed["name"]][1].upper()

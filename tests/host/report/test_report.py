@@ -8,7 +8,7 @@ import pytest
 
 from fleetnas.host.cli import main
 from fleetnas.host.fleet.measurements import Measurement
-from fleetnas.host.run.journal import Subnet, open_journal, record_measurement, record_subnet, write_run
+from fleetnas.host.store.run_store import RunStore, Subnet
 
 # (config, accuracy, latency_ms, energy_mj or None, outcome)
 TRIALS = [
@@ -26,27 +26,26 @@ def make_run(run_dir, objectives=("accuracy", "latency")):
     from fleetnas.host.search.engine import Search
 
     names = {"accuracy": ("accuracy", True), "latency": ("latency_ms", False), "energy": ("energy_mj", False)}
-    write_run(run_dir, {"supernet": "toy", "objectives": list(objectives), "seed": 0, "budget": 5, "tactic": "random",
-                        "classes": ["cpu"], "devices": {"dev0": "cpu"}})
-    journal = open_journal(run_dir)
+    store = RunStore.create(run_dir, {"supernet": "toy", "objectives": list(objectives), "seed": 0, "budget": 5,
+                                      "tactic": "random", "classes": ["cpu"], "devices": {"dev0": "cpu"}})
     search = Search(SearchSpace([Integer("w", 1, 5)]), [Objective(*names[o]) for o in objectives], tactic="random",
-                    seed=0, budget=5, journal=journal, run="cpu")
+                    seed=0, budget=5, journal=store.journal, run="cpu")
     proposals = {json.loads(p.key)["w"]: p for p in search.ask(5)}
     for config, acc, lat, energy, outcome in TRIALS:
         p = proposals[config["w"]]
         key = p.key
-        record_subnet(journal, p.trial_id, Subnet(key, acc, f"sha{config['w']}", f"/m/{config['w']}.onnx", 100, 10, 5,
-                                                  0.1, 0.2))
+        store.add_subnet(Subnet(key, acc, f"sha{config['w']}", f"/m/{config['w']}.onnx", 100, 10, 5, 0.1, 0.2))
+        store.mark_dispatched(p.trial_id)
         m = Measurement("fp", f"sha{config['w']}", "{}", "cpu", "dev0", "id0", key, outcome, lat, energy, False,
                         "measured" if config["w"] != 2 else "cache", time.time_ns(),
                         {"overall": {"median_ms": lat, "n": "30"}, "stability": "STABILITY_STABLE", "message": "x"})
         values = {"accuracy": acc, "latency_ms": lat, "energy_mj": energy}
         if m.usable:
-            record_measurement(journal, p.trial_id, m)
+            store.add_measurement(p.trial_id, m)
             search.tell(p.trial_id, {names[o][0]: values[names[o][0]] for o in objectives})
         else:
             search.fail(p.trial_id, f"{outcome} on dev0")
-    journal.close()
+    store.close()
     return run_dir
 
 
@@ -107,3 +106,20 @@ def test_pick_errors(tmp_path, device, pick, message):
     with pytest.raises(UsageError, match=message):
         pick_from_run(run, device, pick)
     assert pick_from_run(run, "dev0", 2).config == {"w": 4}
+
+
+def test_a_run_written_before_the_run_store_reports_the_same(tmp_path, capsys):
+    """tests/fixtures/run_v1: written by the previous code; its report then is the expected output now."""
+    import sqlite3
+    from pathlib import Path
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "run_v1"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text((fixture / "run.json").read_text())
+    db = sqlite3.connect(run / "journal.sqlite")
+    db.executescript((fixture / "journal.sql").read_text())
+    db.close()
+    assert main(["report", str(run), "--json", "--no-plots"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data.pop("run_dir") == str(run)
+    assert data == json.loads((fixture / "report_interrupted.json").read_text())

@@ -64,7 +64,7 @@ def test_resume_refuses_other_settings_and_existing_run_without_resume(tmp_path,
     with pytest.raises(SearchError, match="already exists.*resume"):
         Search(toy_problem.space, toy_problem.objectives, tactic="random", seed=1, journal=Journal(path),
                run="random-seed1")
-    with pytest.raises(SearchError, match="different settings \\(seed\\)"):
+    with pytest.raises(SearchError, match="different settings \\(seed: 1 -> 2\\)"):
         Search(toy_problem.space, toy_problem.objectives, tactic="random", seed=2, journal=Journal(path),
                run="random-seed1", resume=True)
     # A larger budget is allowed on resume: the run continues further.

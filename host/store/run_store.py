@@ -1,0 +1,223 @@
+"""`RunStore`: one search run's folder, ``run.json`` (its settings) and ``journal.sqlite`` (host.store.journal).
+
+What a run keeps, each in its own place:
+- settings (``run.json``): super-network, weights, data, objectives, seed, tactic and options, budget, runtime
+  configuration, device classes and devices;
+- sub-networks (table ``subnets``), once per configuration for the whole run: accuracy, the exported model's sha256,
+  path and size, MACs, params and the seconds spent evaluating and exporting it;
+- per device class, the search engine's run named after the class: trials, ask/result events, round reports; a trial
+  is marked dispatched when it is sent to the fleet;
+- measurements, per trial: device ``<board name>``, metric ``latency_ms`` (the median, with the whole measurement in
+  the payload: every statistic of the MeasureResponse, device fingerprint, runtime configuration, emulated flag,
+  whether it came from the measurement cache) and ``energy_mj`` when measured.
+Replaying the journal (``fleetnas report``) recomputes every front from these alone. Journals written before
+sub-networks had their own table are migrated when opened (fleetnas.host.store.journal, schema 2).
+
+``RunStore.create`` starts a run, ``RunStore.resume`` continues one (its settings checked once, here), ``RunStore.open``
+reads one (report, export). One thread owns a ``RunStore``; `Search` writes its trials through ``store.journal``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from fleetnas.host.errors import UsageError
+from fleetnas.host.fleet.measurements import Measurement
+from fleetnas.host.store.journal import Journal, Subnet
+from fleetnas.host.store.settings import settings_changes
+
+JOURNAL_FILE = "journal.sqlite"
+RUN_FILE = "run.json"
+MODELS_DIR = "models"
+# run.json settings a resume must keep (the budget, data and fleet may change)
+RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime")
+
+__all__ = ["RunStore", "Subnet", "TrialView", "PendingTrial", "RESUME_KEYS"]
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """One trial of a class as the report sees it."""
+    trial_id: int
+    config_key: str
+    config: Dict[str, Any]
+    state: str                          # pending | done | failed
+    values: Optional[Dict[str, float]]
+    error: Optional[str]
+    subnet: Optional[Subnet]
+    measurement: Optional[Measurement]  # the one that produced the values (None: failed or pending)
+
+
+@dataclass(frozen=True)
+class PendingTrial:
+    """A trial without a result when the run was opened: what a resumed controller needs to finish it."""
+    trial_id: int
+    config_key: str
+    dispatched: bool                     # sent to the fleet by the host before (an agent may hold its result)
+    measurement: Optional[Measurement]   # measured and journaled, not yet told to the search
+
+
+def _measurement(payload: Mapping[str, Any]) -> Measurement:
+    return Measurement(**payload)
+
+
+class RunStore:
+    """A run folder. Use ``create``, ``resume`` or ``open``; ``close`` (or ``with``) when done."""
+
+    def __init__(self, run_dir: Path, settings: Dict[str, Any], *, created: Sequence[Path] = ()) -> None:
+        self.run_dir = Path(run_dir)
+        self._settings = dict(settings)
+        self._created = tuple(created)   # what ``create`` made, removed again by ``discard``
+        self.journal = Journal(self.run_dir / JOURNAL_FILE)
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def create(cls, run_dir: Path, settings: Dict[str, Any]) -> "RunStore":
+        """A new run in ``run_dir`` (created if needed); refused when the folder already holds one."""
+        run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UsageError(f"--out {run_dir} is a file; give a folder")
+        if (run_dir / RUN_FILE).exists() or (run_dir / JOURNAL_FILE).exists():
+            raise UsageError(f"{run_dir} already holds a run: add --resume to continue it, or pick a new --out")
+        created = [p for p in (run_dir, run_dir / MODELS_DIR) if not p.exists()]
+        created += [run_dir / RUN_FILE] + [run_dir / (JOURNAL_FILE + s) for s in ("", "-wal", "-shm")]
+        run_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(run_dir, settings, created=created)
+        store._write_settings()
+        return store
+
+    @classmethod
+    def resume(cls, run_dir: Path, settings: Dict[str, Any], classes: Sequence[str],
+               search_settings: Optional[Mapping[str, Any]] = None) -> "RunStore":
+        """The run in ``run_dir``, continued with ``settings``: every key of ``RESUME_KEYS`` must be unchanged, every
+        device class of the run still in the fleet, and each class's search started with ``search_settings`` (e.g.
+        ``{"space": ...}``). This is the one check of a resume: one error lists everything that differs."""
+        run_dir = Path(run_dir)
+        if not (run_dir / RUN_FILE).exists():
+            raise UsageError(f"--resume: {run_dir} holds no run to continue; drop --resume to start one")
+        stored = cls.read_settings(run_dir)
+        changes = settings_changes(stored, settings, RESUME_KEYS)
+        changes += [f"device class {c} is gone" for c in stored.get("classes", []) if c not in classes]
+        store = cls(run_dir, settings)
+        for c in classes if search_settings else ():
+            found = store.journal.find_run(c)
+            if found is not None:
+                changes += [x for x in settings_changes(found[1], search_settings, search_settings)
+                            if x not in changes]
+        if changes:
+            store.close()
+            raise UsageError(f"--resume with different settings ({', '.join(changes)}); resume with the original "
+                             f"ones or start a new --out folder")
+        store._write_settings()
+        return store
+
+    @classmethod
+    def open(cls, run_dir: Path) -> "RunStore":
+        """A run folder to read (report, export)."""
+        return cls(run_dir, cls.read_settings(run_dir))
+
+    @staticmethod
+    def read_settings(run_dir: Path) -> Dict[str, Any]:
+        path = Path(run_dir) / RUN_FILE
+        if not path.is_file() or not (Path(run_dir) / JOURNAL_FILE).is_file():
+            raise UsageError(f"{run_dir} holds no {RUN_FILE} and {JOURNAL_FILE}: not a fleetnas run folder "
+                             f"(see `fleetnas search --out`)")
+        return json.loads(path.read_text())
+
+    @property
+    def settings(self) -> Dict[str, Any]:
+        return dict(self._settings)
+
+    def _write_settings(self) -> None:
+        path = self.run_dir / RUN_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._settings, indent=2, sort_keys=True))
+        tmp.replace(path)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def discard(self) -> None:
+        """Close and remove what ``create`` made: a run that never started leaves nothing behind."""
+        self.close()
+        for path in reversed(self._created):
+            if path.is_dir():
+                if path.name == MODELS_DIR:
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    try:
+                        path.rmdir()      # only if empty: never remove anything the user put there
+                    except OSError:
+                        pass
+            elif path.exists():
+                path.unlink()
+
+    # ------------------------------------------------------------------ sub-networks and measurements
+    def subnets(self) -> Dict[str, Subnet]:
+        """The run's sub-networks by configuration key."""
+        return {s.config_key: s for s in self.journal.subnets()}
+
+    def add_subnet(self, subnet: Subnet) -> None:
+        self.journal.record_subnet(subnet)
+
+    def mark_dispatched(self, trial_id: int) -> None:
+        self.journal.record_dispatch(trial_id)
+
+    def add_measurement(self, trial_id: int, m: Measurement) -> None:
+        self.journal.record_measurement(trial_id, m.device_name, "latency_ms", float(m.latency_ms), "ms", asdict(m))
+        if m.energy_mj is not None:
+            self.journal.record_measurement(trial_id, m.device_name, "energy_mj", float(m.energy_mj), "mJ",
+                                            {"model_sha256": m.model_sha256,
+                                             "device_fingerprint": m.device_fingerprint})
+
+    def _latency_measurements(self, run_id: int) -> Dict[int, Measurement]:
+        """Per trial its last latency measurement."""
+        return {r.trial_id: _measurement(r.payload) for r in self.journal.run_measurements(run_id)
+                if r.metric == "latency_ms" and r.payload}
+
+    # ------------------------------------------------------------------ trials of a device class
+    def pending(self, device_class: str) -> Dict[int, PendingTrial]:
+        """The class's trials without a result, by trial id."""
+        found = self.journal.find_run(device_class)
+        if found is None:
+            return {}
+        measured = self._latency_measurements(found[0])
+        return {t.trial_id: PendingTrial(t.trial_id, t.key, t.dispatched, measured.get(t.trial_id))
+                for t in self.journal.trials(found[0]) if t.state == "pending"}
+
+    def class_trials(self, device_class: str) -> List[TrialView]:
+        """A class's trials in the order their results arrived (pending ones last, by proposal)."""
+        found = self.journal.find_run(device_class)
+        if found is None:
+            return []
+        run_id = found[0]
+        trials = {t.trial_id: t for t in self.journal.trials(run_id)}
+        order = [int(e.payload["trial_id"]) for e in self.journal.events(run_id) if e.kind == "result"]
+        told = set(order)
+        order += [t for t in trials if t not in told]
+        subnets, measured = self.subnets(), self._latency_measurements(run_id)
+        out = []
+        for tid in order:
+            t = trials[tid]
+            out.append(TrialView(tid, t.key, t.config, t.state, t.values, t.error, subnets.get(t.key),
+                                 measured.get(tid) if t.state == "done" else None))
+        return out
+
+    def measurements(self, classes: Optional[Sequence[str]] = None) -> List[Measurement]:
+        """Every board measurement recorded in the run (including ones from the cache), by class in record order."""
+        out: List[Measurement] = []
+        for c in (self._settings.get("classes", []) if classes is None else classes):
+            found = self.journal.find_run(c)
+            if found is not None:
+                out += [_measurement(r.payload) for r in self.journal.run_measurements(found[0])
+                        if r.metric == "latency_ms" and r.payload]
+        return out
