@@ -155,13 +155,13 @@ def test_a_run_written_before_the_run_store_resumes(tmp_path, capsys, isolated_c
 
 
 def test_a_start_that_fails_leaves_no_run_folder(tmp_path, capsys, isolated_cache, export_dir):
-    """Wrong --tactic, --data or --weights: one error line, no run folder; the corrected command then just runs."""
+    """A wrong --tactic-option, --data or --weights: one error line, no run folder; the corrected command then just runs."""
     with running_agent(tmp_path / "a0") as agent:
         (tmp_path / "devices.toml").write_text(devices_toml([agent]))
         base = ["search", "--supernet", "tiny", "--devices", tmp_path / "devices.toml", "--budget", 1,
                 "--out", tmp_path / "run", "--export-dir", export_dir, "--threads", 1, "--no-progress",
                 "--min-block-s", 0.03, "--blocks", 3]
-        for wrong, message in ((["--tactic", "nope"], "unknown tactic 'nope'"),
+        for wrong, message in ((["--tactic-option", "n_init=many"], "n_init"),
                                (["--data", tmp_path / "no-such-folder"], "--data"),
                                (["--weights", tmp_path / "no-such.pt"], "no-such.pt")):
             code, _, err = cli(base + wrong, capsys)
