@@ -155,7 +155,7 @@ def test_a_run_written_before_the_run_store_resumes(tmp_path, capsys, isolated_c
 
 
 def test_a_start_that_fails_leaves_no_run_folder(tmp_path, capsys, isolated_cache, export_dir):
-    """A wrong --tactic-option, --data or --weights: one error line, no run folder; the corrected command then just runs."""
+    """A wrong --tactic-option, --data or --weights: one error line, no run folder; the corrected command runs."""
     with running_agent(tmp_path / "a0") as agent:
         (tmp_path / "devices.toml").write_text(devices_toml([agent]))
         base = ["search", "--supernet", "tiny", "--devices", tmp_path / "devices.toml", "--budget", 1,
