@@ -1,7 +1,8 @@
 """`fleetnas`: the host command line. Each sub-command lives in fleetnas.host.commands.<name>.
 
 A command module defines HELP (one line), ``add_arguments(parser)`` and ``run(args) -> int``. Modules import their
-heavy dependencies (torch, pymoo, ...) inside ``run`` so that `fleetnas measure --help` stays fast.
+heavy dependencies (torch, pymoo, ...) inside ``run`` so that argument errors and `--help` answer at once, and so
+that a board install (no ``[host]`` extra) gets one line saying what to install instead of a traceback.
 """
 from __future__ import annotations
 
@@ -23,10 +24,24 @@ COMMANDS = {
     "supernets": "fleetnas.host.commands.supernets",
     "export": "fleetnas.host.commands.export",
 }
+# Top-level modules that only the host extra installs (pyproject.toml [project.optional-dependencies] host), and the
+# extra that brings the others the host may ask for.
+HOST_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "pymoo", "sklearn", "scipy", "matplotlib", "rich",
+                                "tomli"})
+OTHER_EXTRA_MODULES = {"litert_torch": "tflite-export", "ai_edge_litert": "litert"}
+
+
+def package_version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("fleetnas")
+    except metadata.PackageNotFoundError:   # a source checkout on sys.path, not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetnas", description="Hardware-aware NAS on a fleet of real boards.")
+    parser.add_argument("--version", action="version", version=f"fleetnas {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name in COMMANDS.items():
@@ -37,12 +52,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def missing_extra_message(command: str, exc: ModuleNotFoundError) -> Optional[str]:
+    """One line naming the extra to install when ``exc`` is an optional host dependency, else None."""
+    top = (exc.name or "").split(".")[0]
+    if top in HOST_EXTRA_MODULES:
+        extra = "host"
+    elif top in OTHER_EXTRA_MODULES:
+        extra = OTHER_EXTRA_MODULES[top]
+    else:
+        return None
+    return f"fleetnas {command} needs the {extra} extra ({exc}): pip install 'fleetnas[{extra}]'"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except FleetnasError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(args.command, exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
