@@ -10,7 +10,7 @@ HELP = "benchmark a search tactic on a table with known ground truth (HV gap, fr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--table", metavar="CSV", help="one architecture per row (e.g. ../shared/data/nb201/...)")
+    source.add_argument("--table", metavar="CSV", help="one architecture per row, .csv or .csv.gz (e.g. the shipped benchmarks/data/nb201_devices.csv.gz)")
     source.add_argument("--problem", metavar="MODULE:CALLABLE",
                         help="a callable returning an object with space, objectives, evaluate(config)")
     parser.add_argument("--params", metavar="COL,COL,...", help="columns that identify an architecture (--table)")
@@ -45,6 +45,7 @@ def _options(pairs):
 
 
 def run(args: argparse.Namespace) -> int:
+    from fleetnas.host.commands.search import quiet_predictor_warnings
     from fleetnas.host.errors import UsageError
     from fleetnas.host.search import benchmark
     from fleetnas.host.search.cells import CellEdges
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.budget < 1 or args.seeds < 1 or args.batch < 1:
         raise UsageError("--budget, --seeds and --batch must be positive")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    quiet_predictor_warnings()   # GP fits warn round after round; they would bury the table
     options = _options(args.option)
     try:
         if args.table:

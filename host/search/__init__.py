@@ -1,4 +1,4 @@
-"""The search engine (issue 4).
+"""The search engine.
 
 - `params` (Choice, Integer, ActiveIf) and `space`: SearchSpace with optional conditions and cell, canonical keys,
   genes, encodings, variation operators; `cells`: cell DAGs (live ops).
