@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib import metadata
 from typing import List, Optional
 
-from fleetnas.host.errors import FleetnasError
+from fleetnas.host.errors import FleetnasError, missing_extra
 
 # name -> module; the order is the order of `fleetnas --help`.
 COMMANDS = {
@@ -24,15 +25,9 @@ COMMANDS = {
     "supernets": "fleetnas.host.commands.supernets",
     "export": "fleetnas.host.commands.export",
 }
-# Top-level modules that only the host extra installs (pyproject.toml [project.optional-dependencies] host), and the
-# extra that brings the others the host may ask for.
-HOST_EXTRA_MODULES = frozenset({"torch", "onnx", "onnxscript", "pymoo", "sklearn", "scipy", "matplotlib", "rich",
-                                "tomli"})
-OTHER_EXTRA_MODULES = {"litert_torch": "tflite-export", "ai_edge_litert": "litert"}
 
 
 def package_version() -> str:
-    from importlib import metadata
     try:
         return metadata.version("fleetnas")
     except metadata.PackageNotFoundError:   # a source checkout on sys.path, not installed
@@ -53,13 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def missing_extra_message(command: str, exc: ModuleNotFoundError) -> Optional[str]:
-    """One line naming the extra to install when ``exc`` is an optional host dependency, else None."""
-    top = (exc.name or "").split(".")[0]
-    if top in HOST_EXTRA_MODULES:
-        extra = "host"
-    elif top in OTHER_EXTRA_MODULES:
-        extra = OTHER_EXTRA_MODULES[top]
-    else:
+    """One line naming the extra to install when ``exc`` is about an optional package of fleetnas, else None."""
+    extra = missing_extra(exc)
+    if extra is None:
         return None
     return f"fleetnas {command} needs the {extra} extra ({exc}): pip install 'fleetnas[{extra}]'"
 
