@@ -10,7 +10,8 @@ HELP = "benchmark a search tactic on a table with known ground truth (HV gap, fr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--table", metavar="CSV", help="one architecture per row, .csv or .csv.gz (e.g. the shipped benchmarks/data/nb201_devices.csv.gz)")
+    source.add_argument("--table", metavar="CSV",
+                        help="one architecture per row, .csv or .csv.gz (e.g. benchmarks/data/nb201_devices.csv.gz)")
     source.add_argument("--problem", metavar="MODULE:CALLABLE",
                         help="a callable returning an object with space, objectives, evaluate(config)")
     parser.add_argument("--params", metavar="COL,COL,...", help="columns that identify an architecture (--table)")

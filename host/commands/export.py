@@ -19,7 +19,8 @@ def default_cache_dir() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", nargs="?", type=Path, metavar="DIR", help="a `fleetnas search --out` folder (with --device and --pick)")
+    parser.add_argument("run_dir", nargs="?", type=Path, metavar="DIR",
+                        help="a `fleetnas search --out` folder (with --device and --pick)")
     parser.add_argument("--supernet", help="super-network name (see `fleetnas supernets`)")
     parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
     parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
