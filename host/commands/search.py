@@ -135,6 +135,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
             try:
                 with search_progress(args.no_progress, quiet=args.json) as progress:
                     controller.on_update = progress
+                    if progress is not None:
+                        progress(controller)   # shown from the start: the first exports can take a while
                     controller.run()
             finally:
                 controller.close()
