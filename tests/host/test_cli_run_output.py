@@ -58,7 +58,13 @@ def test_report_table_and_json_keep_old_keys_and_add_stability(demo):
     assert member["stability"] in ("STABLE", "NOISY", "UNSTABLE") and 0 <= member["block_median_cv"] < 5
     unstable = sum(1 for m in data["fronts"]["local"] if m["stability"] == "UNSTABLE")
     assert data["unstable_front_members"] == {"local": unstable}
-    assert (out / "local" / "hypervolume.png").stat().st_size > 0
+    reference = data["hypervolume_reference"]["local"]
+    assert len(reference) == 2 and reference[0] == 1.0 and reference[1] > 0
+    from PIL import Image   # matplotlib's own dependency
+    with Image.open(out / "local" / "hypervolume.png") as png:
+        caption = png.text["Description"]
+    assert "hypervolume (ms)" in caption
+    assert f"reference point (1 - accuracy 1, latency ms {reference[1]:.4g})" in caption
 
 
 def test_report_without_matplotlib_names_the_extra(demo):
