@@ -1,4 +1,4 @@
-"""Does the agent report what the runtime really does? (issue 2, "Done when").
+"""Does the agent report what the runtime really does?
 
 Starts a real ``fleetnas-agent serve`` on 127.0.0.1 (port 0), then for MLP models from ~0.1 ms to ~50 ms, in both
 formats, measures each model through the agent (gRPC -> queue -> fresh worker) and *directly in this process* with

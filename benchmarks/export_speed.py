@@ -1,4 +1,4 @@
-"""Export speed per sub-network (issue 5, "Done when"): cold ONNX export (extract + export + verify), cache-hit time,
+"""Export speed per sub-network: cold ONNX export (extract + export + verify), cache-hit time,
 TFLite export when litert-torch is installed; plus, for `tiny`, the accuracy evaluation time per config and the
 onnxruntime latency spread of its sub-networks (the reason the tiny space is worth searching).
 

@@ -1,4 +1,4 @@
-"""Does the fleet scale? Measurement throughput with 1, 2, 4 and 8 emulated agents of one class (issue 6, "Done when").
+"""Does the fleet scale? Measurement throughput with 1, 2, 4 and 8 emulated agents of one class.
 
 Starts N real ``fleetnas-agent serve --emulate TABLE.csv`` subprocesses on 127.0.0.1 (port 0), builds distinct small
 ONNX models that carry their configuration in ``metadata_props`` (as fleetnas export writes them), and has the

@@ -15,7 +15,7 @@ import importlib
 from importlib import metadata
 from typing import Any, Dict, List, Mapping
 
-from fleetnas.host.errors import UsageError
+from fleetnas.host.errors import UsageError, missing_extra
 
 
 class Registry:
@@ -51,6 +51,8 @@ class Registry:
             else:
                 raise UsageError(f"unknown {self.what} {name!r}; available: {', '.join(self.names())}")
         except (ImportError, AttributeError) as exc:
+            if isinstance(exc, ImportError) and missing_extra(exc):
+                raise   # an extra is not installed: the CLI says which one to install
             raise UsageError(f"{self.what} {name!r} could not be loaded ({exc}); "
                              f"check the package that registers it under {self.group!r}") from None
         self._loaded[name] = obj

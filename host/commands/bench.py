@@ -12,7 +12,8 @@ HELP = "benchmark a search tactic on a table with known ground truth (HV gap, fr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--table", metavar="CSV", help="one architecture per row (e.g. ../shared/data/nb201/...)")
+    source.add_argument("--table", metavar="CSV",
+                        help="one architecture per row, .csv or .csv.gz (e.g. benchmarks/data/nb201_devices.csv.gz)")
     source.add_argument("--problem", metavar="MODULE:CALLABLE",
                         help="a callable returning an object with space, objectives, evaluate(config)")
     parser.add_argument("--params", metavar="COL,COL,...", help="columns that identify an architecture (--table)")
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from fleetnas.host.commands.search import quiet_predictor_warnings
     from fleetnas.host.errors import UsageError
     from fleetnas.host.search import benchmark
     from fleetnas.host.search.cells import CellEdges
@@ -42,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.budget < 1 or args.seeds < 1 or args.batch < 1:
         raise UsageError("--budget, --seeds and --batch must be positive")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    quiet_predictor_warnings()   # GP fits warn round after round; they would bury the table
     options = parse_pairs(args.option, "--option")
     tactic_options(args.tactic, options)  # an unknown or invalid option fails now, naming the valid ones
     try:

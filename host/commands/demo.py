@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
     parser.add_argument("--weights", type=Path, help="tiny checkpoint (default: the committed weights)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no live display: plain progress lines (as when stdout is not a terminal)")
     parser.add_argument("--json", action="store_true", help="print the report JSON at the end")
 
 
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
                             budget=args.budget, seed=args.seed, out=args.out, resume=args.resume, tactic=args.tactic,
                             tactic_option=DEMO_TACTIC_OPTIONS if args.tactic == "linas" else [],
                             runtime="onnxruntime", threads=1, execution_provider="", measurement_cache=None,
-                            no_measurement_cache=True, export_dir=None, no_progress=False, json=args.json).items():
+                            no_measurement_cache=True, export_dir=None, no_progress=args.no_progress,
+                            allow_random_weights=False, json=args.json).items():
         setattr(search_args, name, value)
     t0 = time.monotonic()
     data = run_search(search_args)

@@ -19,7 +19,8 @@ def default_cache_dir() -> Path:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", nargs="?", type=Path, metavar="DIR", help="a search's output directory (issue 6)")
+    parser.add_argument("run_dir", nargs="?", type=Path, metavar="DIR",
+                        help="a `fleetnas search --out` folder (with --device and --pick)")
     parser.add_argument("--supernet", help="super-network name (see `fleetnas supernets`)")
     parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
     parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
@@ -70,8 +71,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"missing {', '.join(missing)}; e.g. fleetnas export --supernet tiny --config random "
                          "--format onnx --out tiny.onnx")
     from fleetnas.host.supernets import get_supernet
+    from fleetnas.host.supernets.base import warn_random_weights
 
     supernet = get_supernet(args.supernet, weights=args.weights)
+    warn_random_weights(supernet)
     config = parse_config(args.config, supernet, args.seed)
     cache_dir = args.cache_dir or default_cache_dir()
     if args.format == "onnx":

@@ -27,6 +27,8 @@ def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--supernet", required=True, help="super-network name (see `fleetnas supernets`)")
     parser.add_argument("--weights", type=Path, help="super-network checkpoint (default: its built-in weights)")
+    parser.add_argument("--allow-random-weights", action="store_true",
+                        help="search a super-network that has no --weights anyway (latency is real, accuracy is not)")
     parser.add_argument("--data", metavar="DIR|module:callable",
                         help="accuracy dataset: an image folder (one sub-folder per class) or a Python callable "
                              "f(resolution) -> (images, labels) batches; tiny uses its built-in digits split")
@@ -50,7 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-measurement-cache", action="store_true",
                         help="measure (and evaluate accuracy) everything again")
     parser.add_argument("--export-dir", type=Path, help="where sub-networks are exported (default DIR/models)")
-    parser.add_argument("--no-progress", action="store_true", help="no live display (logs only)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no live display: plain progress lines (as when stdout is not a terminal)")
     parser.add_argument("--json", action="store_true", help="print the report JSON at the end")
     add_timing_arguments(parser)
 
@@ -127,7 +130,9 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
     from fleetnas.host.report.render import write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
-    from fleetnas.host.supernets.base import get_supernet
+    from fleetnas.host.run.preflight import preflight
+    from fleetnas.host.run.progress import search_progress
+    from fleetnas.host.supernets.base import check_weights, get_supernet
 
     quiet_predictor_warnings()
     objectives = parse_objectives(args.objectives)
@@ -141,21 +146,21 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
+    check_weights(supernet, getattr(args, "allow_random_weights", False))
     cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
     try:
         with open_fleet(args.devices, args.out) as registry:
+            preflight(registry, objectives)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None))
             if args.resume:
                 print(controller.resume_summary(), file=sys.stderr)
             try:
-                if not args.no_progress and not args.json and sys.stdout.isatty():
-                    from fleetnas.host.run.progress import LiveProgress
-                    with LiveProgress() as progress:
-                        controller.on_update = progress
-                        controller.run()
-                else:
+                with search_progress(args.no_progress, quiet=args.json) as progress:
+                    controller.on_update = progress
+                    if progress is not None:
+                        progress(controller)   # shown from the start: the first exports can take a while
                     controller.run()
             except KeyboardInterrupt:
                 how = ("nothing had been sent to the fleet, so nothing was kept; run the same command again"

@@ -37,6 +37,18 @@ class Point:
     def config(self) -> Dict[str, Any]:
         return json.loads(self.config_key)
 
+    @property
+    def stability(self) -> str:
+        """The agent's verdict on the latency: STABLE, NOISY, UNSTABLE ("" when it gave none, e.g. a replayed table)."""
+        text = str(self.measurement.get("stability", "")).replace("STABILITY_", "")
+        return "" if text == "UNSPECIFIED" else text
+
+    @property
+    def block_median_cv(self) -> Optional[float]:
+        """Coefficient of variation of the block medians (a fraction): what the stability verdict is based on."""
+        cv = self.measurement.get("block_median_cv")
+        return None if cv is None else float(cv)
+
     def value(self, objective: str) -> Optional[float]:
         return getattr(self, _COLUMN[objective])
 

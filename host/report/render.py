@@ -60,9 +60,14 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
         "measurements_per_device": per_device,
         "cache_hits": cache_hits,
         "fronts": {c: [{"config": p.config, "accuracy": p.accuracy, "latency_ms": p.latency_ms,
-                        "energy_mj": p.energy_mj, "device": p.device_name, "model_sha256": p.model_sha256}
+                        "energy_mj": p.energy_mj, "device": p.device_name, "model_sha256": p.model_sha256,
+                        "stability": p.stability, "block_median_cv": p.block_median_cv}
                        for p in f.front] for c, f in fronts.items()},
+        "unstable_front_members": {c: sum(1 for p in f.front if p.stability == "UNSTABLE")
+                                   for c, f in fronts.items()},
         "hypervolume": {c: (f.hv_curve[-1] if f.hv_curve else 0.0) for c, f in fronts.items()},
+        # in the minimisation form the hypervolume uses: (1 - accuracy, latency_ms[, energy_mj])
+        "hypervolume_reference": {c: list(f.reference) for c, f in fronts.items()},
         "failed": {c: f.failed for c, f in fronts.items()},
         "errors": {c: list(f.errors[:5]) for c, f in fronts.items() if f.errors},
     }
@@ -88,25 +93,57 @@ def plot_class(front: ClassFront, out_dir: Path) -> None:
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=110)
     ax.plot(range(1, len(front.hv_curve) + 1), front.hv_curve, c="C0")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("hypervolume")
-    ax.set_title(f"{front.device_class}: hypervolume over evaluations")
+    ax.set_xlabel("evaluations (count)")
+    ax.set_ylabel(f"hypervolume ({_hv_units(front.objectives)})")
+    ax.set_title(f"{front.device_class}: hypervolume over evaluations\nreference point "
+                 f"{_hv_reference(front)}", fontsize=10)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out_dir / "hypervolume.png")
+    fig.savefig(out_dir / "hypervolume.png", metadata={
+        "Title": f"{front.device_class}: hypervolume over evaluations",
+        "Description": f"hypervolume ({_hv_units(front.objectives)}) of (1 - accuracy, latency ms[, energy mJ]) "
+                       f"after each evaluation; reference point {_hv_reference(front)}"})
     plt.close(fig)
+
+
+_HV_UNITS = {"accuracy": "", "latency": "ms", "energy": "mJ"}
+
+
+def _hv_units(objectives: Sequence[str]) -> str:
+    """The hypervolume's unit: (1 - accuracy) is unitless, so it is the product of the other objectives' units."""
+    units = [_HV_UNITS[o] for o in objectives if _HV_UNITS.get(o)]
+    return " x ".join(units) if units else "unitless"
+
+
+def _hv_reference(front: ClassFront) -> str:
+    """The reference point in the minimisation form the hypervolume uses: (1 - accuracy, latency ms[, energy mJ])."""
+    names = {"accuracy": "1 - accuracy", "latency": "latency ms", "energy": "energy mJ"}
+    return "(" + ", ".join(f"{names.get(o, o)} {r:.4g}" for o, r in zip(front.objectives, front.reference)) + ")"
+
+
+def stability_cell(p: Point) -> str:
+    """``STABLE 1.5%``: the agent's verdict and the block-median CV it rests on."""
+    if not p.stability:
+        return "-"
+    return p.stability + ("" if p.block_median_cv is None else f" {100 * p.block_median_cv:.1f}%")
 
 
 def format_front_table(front: ClassFront) -> str:
     header = f"{'#':>2}  {'accuracy':>8}  {'latency ms':>10}"
     has_energy = "energy" in front.objectives
     header += f"  {'energy mJ':>9}" if has_energy else ""
+    header += f"  {'stability (CV)':<15}"
     lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)",
              header + "  config"]
     for i, p in enumerate(front.front):
         line = f"{i:>2}  {100 * p.accuracy:>7.2f}%  {p.latency_ms:>10.4f}"
         line += f"  {p.energy_mj:>9.4f}" if has_energy else ""
+        line += f"  {stability_cell(p):<15}"
         lines.append(f"{line}  {json.dumps(p.config, separators=(',', ':'))}")
+    unstable = [str(i) for i, p in enumerate(front.front) if p.stability == "UNSTABLE"]
+    if unstable:
+        lines.append(f"UNSTABLE latency (block-median CV > 10 %) for #{', #'.join(unstable)}: re-measure those "
+                     f"(fleetnas export ... then fleetnas measure) before trusting them")
     return "\n".join(lines)
 
 

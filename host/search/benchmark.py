@@ -12,6 +12,7 @@ by the range of everything evaluated over all seeds of that bench run.
 from __future__ import annotations
 
 import csv
+import gzip
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,8 @@ class TableProblem:
                  cell: Optional[CellEdges] = None) -> "TableProblem":
         if not Path(path).is_file():
             raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
-        with open(path, newline="") as handle:
+        opener = gzip.open if str(path).endswith(".gz") else open   # the shipped tables are gzip-compressed
+        with opener(path, "rt", newline="") as handle:
             reader = csv.DictReader(handle)
             columns = reader.fieldnames or []
             missing = [c for c in list(params) + [o.name for o in objectives] if c not in columns]

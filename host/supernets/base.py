@@ -41,6 +41,7 @@ float`` (``fleetnas.host.accuracy.AccuracyEvaluator`` does batch-norm recalibrat
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -156,9 +157,35 @@ class SuperNet:
     def _default_weights_id(self) -> str:
         return "random-init-seed0"
 
+    @property
+    def random_weights(self) -> bool:
+        """No checkpoint given and the default weights are a seeded random initialisation (``_default_weights_id``
+        starts with ``random-init``): latency is real, accuracy is chance level."""
+        return self.weights_path is None and self._default_weights_id().startswith("random-init")
+
     def describe(self) -> Dict[str, Any]:
         return {"name": self.name, "space": self.space.describe(), "weights": self.weights_id,
                 "inputs": list(self.input_names), "outputs": list(self.output_names)}
+
+
+def random_weights_message(supernet: SuperNet) -> str:
+    return (f"{supernet.name} has random weights (no --weights): latencies are real, accuracies are meaningless "
+            f"(chance level); give --weights CHECKPOINT (the super-networks README says where the published ones are)")
+
+
+def check_weights(supernet: SuperNet, allow_random: bool, stream=None) -> None:
+    """Before a search: refuse random weights unless allowed, and then say loudly (one line) what they mean."""
+    if not supernet.random_weights:
+        return
+    if not allow_random:
+        raise UsageError(random_weights_message(supernet) + ", or add --allow-random-weights to search latency only")
+    print(f"warning: {random_weights_message(supernet)}", file=stream or sys.stderr)
+
+
+def warn_random_weights(supernet: SuperNet, stream=None) -> None:
+    """One warning line on stderr when ``supernet`` has random weights (export, measure: latency stays valid)."""
+    if supernet.random_weights:
+        print(f"warning: {random_weights_message(supernet)}", file=stream or sys.stderr)
 
 
 def list_supernets() -> List[str]:

@@ -18,6 +18,11 @@ def test_demo_prints_a_front_and_writes_a_plot(tmp_path, isolated_cache):
     assert data["supernet"] == "tiny" and data["candidates_evaluated"] == 4 and data["measurements"] == 4
     front = data["fronts"]["local"]
     assert front and all(0 < p["accuracy"] <= 1 and p["latency_ms"] > 0 for p in front)
+    assert all(p["stability"] in ("STABLE", "NOISY", "UNSTABLE") for p in front)
+    # --json keeps stdout for the JSON; progress lines (stdout is a pipe) go to stderr, the last one says done
+    progress = [line for line in r.stderr.splitlines() if line.startswith("[") and "local: " in line]
+    assert progress and progress[-1].endswith("local: 4/4 evaluated, front %d; done" % len(front))
+    assert "Traceback" not in r.stderr
     assert (out / "local" / "front.png").stat().st_size > 0 and (out / "summary.md").is_file()
     again = subprocess.run([sys.executable, "-m", "fleetnas.host.cli", "demo", "--out", str(out)],
                            capture_output=True, text=True, timeout=120)
