@@ -13,6 +13,7 @@ Set FLEETNAS_CHROOT_CACHE=DIR to keep the debootstrap base between runs (a few m
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import queue
@@ -86,8 +87,8 @@ def test_clean_clone_to_a_board_in_a_debian_root_to_a_search_from_the_host(tmp_p
     if os.geteuid() != 0 or shutil.which("debootstrap") is None or shutil.which("git") is None:
         pytest.skip("needs root, debootstrap and git (apt-get install debootstrap git)")
     try:  # README command 1's install part: the host extras, torch among them, in this environment
-        import torch  # noqa: F401
-        import fleetnas.host.cli  # noqa: F401
+        importlib.import_module("torch")
+        importlib.import_module("fleetnas.host.cli")
     except ImportError as exc:
         pytest.skip(f"the host is not installed here (README command 1): {exc}")
     started = time.monotonic()
