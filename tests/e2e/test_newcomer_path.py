@@ -120,8 +120,10 @@ def test_clean_clone_to_a_board_in_a_debian_root_to_a_search_from_the_host(tmp_p
                           "--seed", 0, "--no-progress", "--measurement-cache", tmp_path / "measurements.sqlite")
         assert search.returncode == 0, search.stdout[-4000:] + search.stderr[-4000:]
         assert "Traceback" not in search.stderr
-        front = json.loads((run / "cpu" / "front.json").read_text())
+        front = json.loads((run / "cpu" / "front.json").read_text())["front"]
         assert front and all(p["latency_ms"] > 0 for p in front), front
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["measurements"] >= 1 and summary["cache_hits"] == 0, summary
         points = json.loads((run / "cpu" / "points.json").read_text())
         assert points and {p["measurement"]["device_id"] for p in points} == {row["device_id"]}, (points, row)
         print(f"newcomer path: install on the board {install_s:.0f} s, "
