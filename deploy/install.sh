@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install, upgrade or remove the fleetnas agent on a Debian-family board (Raspberry Pi OS, JetPack, Debian, Ubuntu).
 #
-#   sudo ./install.sh                                  # install or upgrade from PyPI, start the service
-#   sudo ./install.sh --package ./fleetnas-0.1.0-py3-none-any.whl --listen 0.0.0.0:50051
+#   sudo deploy/install.sh                             # from this checkout (builds a wheel), start the service
+#   sudo ./install.sh --wheel fleetnas-0.1.0-py3-none-any.whl [--find-links wheels/ --no-index]   # offline board
+#   deploy/install.sh --prefix ~/fleetnas              # no root: venv, token and cache under one folder, no service
 #   sudo ./install.sh --uninstall [--purge]
 #
-# What it sets up: a system user `fleetnas`, a venv at /opt/fleetnas/venv (owned by root: the service cannot
+# What it sets up (as root): a system user `fleetnas`, a venv at /opt/fleetnas/venv (owned by root: the service cannot
 # rewrite its own code), /etc/fleetnas/{agent.env,token,tls/}, /var/lib/fleetnas (model cache), the hardened unit
 # fleetnas-agent.service and a udev rule that lets the group fleetnas-power read RAPL energy counters.
 # Re-running it upgrades in place: the token and the settings in agent.env are kept unless new flags are given.
@@ -13,16 +14,21 @@ set -euo pipefail
 
 readonly SERVICE_USER=fleetnas
 readonly POWER_GROUP=fleetnas-power
-readonly PREFIX=/opt/fleetnas
-readonly VENV=${PREFIX}/venv
-readonly CONF_DIR=/etc/fleetnas
-readonly STATE_DIR=/var/lib/fleetnas
 readonly UNIT_DIR=/etc/systemd/system
 readonly UDEV_RULE=/etc/udev/rules.d/60-fleetnas-power.rules
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 readonly SCRIPT_DIR
+# The system layout; --prefix DIR moves all of it under DIR (see set_layout).
+PREFIX=/opt/fleetnas
+VENV=${PREFIX}/venv
+CONF_DIR=/etc/fleetnas
+STATE_DIR=/var/lib/fleetnas
 
-PACKAGE=fleetnas
+PACKAGE=""
+WHEEL=""
+USER_PREFIX=""
+CHECKOUT=""
+BUILD_DIR=""
 PYTHON=python3
 LITERT=auto
 LISTEN=""
@@ -41,7 +47,13 @@ PIP_EXTRA=()
 usage() {
     cat <<'USAGE'
 usage: install.sh [options]
-  --package SPEC          what pip installs: a name/version (fleetnas==0.1.0), a wheel or an sdist (default: fleetnas)
+  (default)               run from a checkout: build a wheel of it (pip wheel --no-deps) and install that
+  --wheel FILE            install this fleetnas wheel (built on the host: pip wheel . --no-deps -w dist/)
+  --package SPEC          what pip installs instead: a name/version (fleetnas==0.1.0), a wheel, an sdist or a URL
+  --find-links DIR        also take wheels from DIR (the dependencies downloaded for an offline board)
+  --no-index              do not contact the package index: everything comes from --find-links
+  --prefix DIR            install for the current user under DIR (venv, token, settings, cache), without root,
+                          service user, systemd unit or udev rule; prints how to start the agent
   --python PATH           interpreter for the venv, >= 3.9 (default: python3)
   --listen HOST:PORT      address the agent serves on (default 0.0.0.0:50051, token required)
   --cache-quota-mb N      model cache size (default 2048)
@@ -68,6 +80,11 @@ parse_args() {
     while [[ $# -gt 0 ]]; do
         case "$1" in
             --package) need_arg "$@"; PACKAGE=$2; shift ;;
+            --wheel) need_arg "$@"; WHEEL=$2; shift ;;
+            --find-links) need_arg "$@"; [[ -d "$2" ]] || die "--find-links: '$2' is not a directory"
+                          PIP_EXTRA+=(--find-links "$(cd "$2" && pwd)"); shift ;;
+            --no-index) PIP_EXTRA+=(--no-index) ;;
+            --prefix) need_arg "$@"; USER_PREFIX=$2; shift ;;
             --python) need_arg "$@"; PYTHON=$2; shift ;;
             --listen) need_arg "$@"; LISTEN=$2; shift ;;
             --cache-quota-mb) need_arg "$@"; CACHE_QUOTA_MB=$2; shift ;;
@@ -90,6 +107,15 @@ parse_args() {
         shift
     done
     case "$LITERT" in auto|yes|no) ;; *) die "--litert must be auto, yes or no, got '$LITERT'" ;; esac
+    [[ -z "$WHEEL" || -z "$PACKAGE" ]] || die "--wheel and --package both name what to install: give one"
+    if [[ -n "$WHEEL" ]]; then
+        [[ "$WHEEL" == *.whl ]] || die "--wheel takes a .whl file (pip wheel . --no-deps -w dist/), got '$WHEEL'"
+        [[ -f "$WHEEL" && -r "$WHEEL" ]] || die "--wheel: '$WHEEL' does not exist or is not readable"
+        WHEEL="$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")"
+    fi
+    if [[ -n "$USER_PREFIX" ]]; then
+        [[ -n "$NVPMODEL_MODE" ]] && die "--jetson-fixed-clocks needs a system install (no --prefix)"
+    fi
     if [[ -n "$LISTEN" && ! "$LISTEN" =~ ^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$ ]]; then
         die "--listen must be HOST:PORT (e.g. 0.0.0.0:50051 or [::]:50051), got '$LISTEN'"
     fi
@@ -108,10 +134,71 @@ parse_args() {
     fi
 }
 
+# ---------------------------------------------------------------- layout and source
+
+# --prefix DIR: the same layout under one folder the current user owns.
+set_layout() {
+    [[ -n "$USER_PREFIX" ]] || return 0
+    mkdir -p "$USER_PREFIX" || die "--prefix: cannot create '$USER_PREFIX'"
+    PREFIX="$(cd "$USER_PREFIX" && pwd)"
+    VENV=$PREFIX/venv
+    CONF_DIR=$PREFIX/etc
+    STATE_DIR=$PREFIX/var
+    APT=no
+}
+
+user_install() { [[ -n "$USER_PREFIX" ]]; }
+
+# What pip installs: --wheel, --package, or (default) a wheel built from the checkout this script sits in.
+choose_source() {
+    if [[ -n "$WHEEL" ]]; then PACKAGE=$WHEEL; return 0; fi
+    [[ -n "$PACKAGE" ]] && return 0
+    local root
+    root="$(cd "$SCRIPT_DIR/.." && pwd)"
+    if [[ -f "$root/pyproject.toml" ]] && grep -q '^name = "fleetnas"' "$root/pyproject.toml"; then
+        CHECKOUT=$root
+        return 0
+    fi
+    die "this install.sh is not inside a fleetnas checkout: build a wheel on the host (pip wheel . --no-deps -w dist/) and pass --wheel FILE, or pass --package SPEC"
+}
+
+# Builds the checkout's wheel from a copy, so that running as root leaves no root-owned build/ or *.egg-info in
+# the user's checkout. Tracked and new (not ignored) files are copied where git is available, else all but the
+# usual build and cache folders.
+build_checkout_wheel() {
+    BUILD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/fleetnas-build.XXXXXX")
+    mkdir "$BUILD_DIR/src"
+    if [[ -e "$CHECKOUT/.git" ]] && command -v git >/dev/null \
+        && git -c safe.directory="$CHECKOUT" -C "$CHECKOUT" ls-files -z --cached --others --exclude-standard \
+            >"$BUILD_DIR/files" 2>/dev/null; then
+        tar -C "$CHECKOUT" --null --files-from="$BUILD_DIR/files" --ignore-failed-read -cf - 2>/dev/null \
+            | tar -C "$BUILD_DIR/src" -xf -
+    else
+        tar -C "$CHECKOUT" --exclude=.git --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+            --exclude=__pycache__ --exclude=./.venv --exclude=./venv --exclude=./runs -cf - . \
+            | tar -C "$BUILD_DIR/src" -xf -
+    fi
+    log "building a wheel of $CHECKOUT"
+    # The build's own chatter (setuptools deprecation notices) goes to a log, shown only when the build fails.
+    if ! "$VENV/bin/python" -m pip wheel --quiet --disable-pip-version-check --no-deps "${PIP_EXTRA[@]}" \
+            -w "$BUILD_DIR/dist" "$BUILD_DIR/src" >"$BUILD_DIR/build.log" 2>&1; then
+        tail -n 25 "$BUILD_DIR/build.log" >&2
+        die "could not build a wheel of $CHECKOUT (pip needs setuptools>=69 from the index or --find-links; see above)"
+    fi
+    PACKAGE=$(echo "$BUILD_DIR"/dist/fleetnas-*.whl)
+    [[ -f "$PACKAGE" ]] || die "pip built no fleetnas wheel in $BUILD_DIR/dist"
+}
+
+remove_build_dir() { if [[ -n "$BUILD_DIR" ]]; then rm -rf --one-file-system "$BUILD_DIR"; fi; }
+
 # ---------------------------------------------------------------- checks
 
 check_system() {
-    [[ $EUID -eq 0 ]] || die "run as root (sudo $0 ...): it creates a system user and a systemd unit"
+    if user_install; then
+        [[ "$(uname -s)" == Linux ]] || die "fleetnas-agent runs on Linux; this is $(uname -s)"
+        return 0
+    fi
+    [[ $EUID -eq 0 ]] || die "run as root (sudo $0 ...): it creates a system user and a systemd unit; without root: --prefix DIR"
     [[ -r /etc/os-release ]] || die "/etc/os-release is missing: this script supports Debian-family systems only"
     local id id_like
     # shellcheck source=/dev/null
@@ -160,6 +247,10 @@ check_python() {
 # ---------------------------------------------------------------- install steps
 
 create_user() {
+    if user_install; then
+        install -d -m 0750 "$STATE_DIR" "$STATE_DIR/cache"
+        return 0
+    fi
     getent group "$POWER_GROUP" >/dev/null || groupadd --system "$POWER_GROUP"
     if ! id "$SERVICE_USER" >/dev/null 2>&1; then
         log "creating system user $SERVICE_USER"
@@ -194,12 +285,20 @@ install_venv() {
         "$PYTHON" -m venv "$VENV"
     fi
     log "upgrading pip in $VENV"
-    pip_install --quiet --upgrade pip
-    log "pip install --upgrade $PACKAGE (onnxruntime included)"
+    pip_install --quiet --upgrade pip 2>/dev/null || log "pip not upgraded (offline?); going on with $("$VENV/bin/python" -m pip --version | cut -d' ' -f1-2)"
+    [[ -z "$CHECKOUT" ]] || build_checkout_wheel
+    if [[ -f "$PACKAGE" ]]; then
+        # A file keeps its version number from build to build: replace the installed copy, or pip would keep it.
+        "$VENV/bin/python" -m pip uninstall --quiet --yes fleetnas >/dev/null 2>&1 || true
+    fi
+    log "pip install --upgrade $PACKAGE (grpcio, protobuf, numpy, onnxruntime included)"
     pip_install --quiet --upgrade "$PACKAGE" || die "pip could not install '$PACKAGE' (see the pip output above)"
+    remove_build_dir
     install_litert
-    chown -R root:root "$PREFIX"
-    chmod -R go-w "$PREFIX"
+    if ! user_install; then
+        chown -R root:root "$PREFIX"
+        chmod -R go-w "$PREFIX"
+    fi
 }
 
 # LiteRT: ai-edge-litert where a wheel exists; tflite-runtime (needs numpy<2, last release 2.14) as the fallback.
@@ -223,13 +322,19 @@ env_value() {
     sed -n "s/^${key}=//p" "$file" | tail -n 1 | sed 's/^"\(.*\)"$/\1/'
 }
 
+# Config files: root-owned and readable by the service's group; in a --prefix install simply the user's.
+own_root_group() { user_install || chown root:"$SERVICE_USER" "$@"; }
+conf_install() {
+    if user_install; then install "$@"; else install -o root -g "$SERVICE_USER" "$@"; fi
+}
+
 write_config() {
-    install -d -o root -g "$SERVICE_USER" -m 0750 "$CONF_DIR"
+    conf_install -d -m 0750 "$CONF_DIR"
     if [[ ! -s "$CONF_DIR/token" ]]; then
         log "generating $CONF_DIR/token (copy it to the host: it is the agent's password)"
         (umask 0027 && "$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$CONF_DIR/token")
     fi
-    chown root:"$SERVICE_USER" "$CONF_DIR/token"
+    own_root_group "$CONF_DIR/token"
     chmod 0640 "$CONF_DIR/token"
 
     local listen quota extra tls_dir=$CONF_DIR/tls
@@ -239,13 +344,13 @@ write_config() {
     if [[ "$TLS_CERT" == none ]]; then
         extra="" && rm -rf "$tls_dir"
     elif [[ -n "$TLS_CERT" ]]; then
-        install -d -o root -g "$SERVICE_USER" -m 0750 "$tls_dir"
-        install -o root -g "$SERVICE_USER" -m 0644 "$TLS_CERT" "$tls_dir/agent.crt"
-        install -o root -g "$SERVICE_USER" -m 0640 "$TLS_KEY" "$tls_dir/agent.key"
+        conf_install -d -m 0750 "$tls_dir"
+        conf_install -m 0644 "$TLS_CERT" "$tls_dir/agent.crt"
+        conf_install -m 0640 "$TLS_KEY" "$tls_dir/agent.key"
         extra="--tls-cert $tls_dir/agent.crt --tls-key $tls_dir/agent.key"
         rm -f "$tls_dir/client-ca.crt"
         if [[ -n "$TLS_CLIENT_CA" ]]; then
-            install -o root -g "$SERVICE_USER" -m 0644 "$TLS_CLIENT_CA" "$tls_dir/client-ca.crt"
+            conf_install -m 0644 "$TLS_CLIENT_CA" "$tls_dir/client-ca.crt"
             extra+=" --tls-client-ca $tls_dir/client-ca.crt"
         fi
     fi
@@ -258,11 +363,12 @@ FLEETNAS_EXTRA_ARGS="${extra}"
 FLEETNAS_NVPMODEL_MODE=${nvp}
 ENV
     )
-    chown root:"$SERVICE_USER" "$CONF_DIR/agent.env.new"
+    own_root_group "$CONF_DIR/agent.env.new"
     mv -f "$CONF_DIR/agent.env.new" "$CONF_DIR/agent.env"
 }
 
 install_unit_files() {
+    user_install && return 0
     install -m 0644 "$SCRIPT_DIR/systemd/fleetnas-agent.service" "$UNIT_DIR/fleetnas-agent.service"
     install -D -m 0644 "$SCRIPT_DIR/udev/60-fleetnas-power.rules" "$UDEV_RULE"
     if [[ "$(board_kind)" == jetson ]]; then
@@ -281,10 +387,27 @@ install_unit_files() {
 
 systemd_running() { [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; }
 
+# The command that runs the agent in the foreground with the installed settings.
+serve_command() {
+    local as_user="runuser -u $SERVICE_USER -- "
+    user_install && as_user=""
+    printf '%s%s serve --listen %s --token-file %s --cache-dir %s --cache-quota-mb %s' "$as_user" \
+        "$VENV/bin/fleetnas-agent" "$(env_value FLEETNAS_LISTEN)" "$CONF_DIR/token" "$STATE_DIR/cache" \
+        "$(env_value FLEETNAS_CACHE_QUOTA_MB)"
+    local extra
+    extra=$(env_value FLEETNAS_EXTRA_ARGS)
+    [[ -z "$extra" ]] || printf ' %s' "$extra"
+    printf '\n'
+}
+
 start_service() {
+    if user_install; then
+        log "installed under $PREFIX (no service). Start the agent: $(serve_command)"
+        return 0
+    fi
     if [[ "$START" == no ]] || ! systemd_running; then
         log "not starting the service (--no-start, or systemd is not running here)."
-        log "start it by hand: runuser -u $SERVICE_USER -- $VENV/bin/fleetnas-agent serve --listen HOST:PORT --token-file $CONF_DIR/token --cache-dir $STATE_DIR/cache"
+        log "start it by hand: $(serve_command)"
         return 0
     fi
     systemctl daemon-reload
@@ -303,6 +426,12 @@ start_service() {
 
 run_selftest() {
     [[ "$SELFTEST" == yes ]] || return 0
+    if user_install; then
+        log "fleetnas-agent selftest"
+        (cd / && "$VENV/bin/fleetnas-agent" selftest) \
+            || die "selftest failed: the agent is installed but cannot measure; see the output above"
+        return 0
+    fi
     log "fleetnas-agent selftest (as $SERVICE_USER)"
     (cd / && runuser -u "$SERVICE_USER" -- "$VENV/bin/fleetnas-agent" selftest) \
         || die "selftest failed: the agent is installed but cannot measure; see the output above"
@@ -311,6 +440,16 @@ run_selftest() {
 # ---------------------------------------------------------------- uninstall
 
 uninstall() {
+    if user_install; then
+        rm -rf --one-file-system "$VENV"
+        log "removed $VENV"
+        if [[ "$PURGE" == yes ]]; then
+            rm -rf --one-file-system "$CONF_DIR" "$STATE_DIR"
+            rmdir "$PREFIX" 2>/dev/null || true
+            log "purged $CONF_DIR and $STATE_DIR"
+        fi
+        return 0
+    fi
     [[ $EUID -eq 0 ]] || die "run as root (sudo $0 --uninstall)"
     if systemd_running; then
         systemctl disable --now fleetnas-agent.service fleetnas-fixed-clocks.service 2>/dev/null || true
@@ -332,9 +471,12 @@ uninstall() {
 
 main() {
     parse_args "$@"
+    set_layout
     if [[ "$UNINSTALL" == yes ]]; then uninstall; return; fi
     [[ "$PURGE" == no ]] || die "--purge only goes with --uninstall"
     check_system
+    choose_source
+    trap remove_build_dir EXIT
     log "board: $(board_kind), $(uname -m)"
     if [[ -n "$NVPMODEL_MODE" && "$(board_kind)" != jetson ]]; then
         die "--jetson-fixed-clocks is for NVIDIA Jetson boards; this one is '$(board_kind)'"
@@ -347,7 +489,11 @@ main() {
     install_unit_files
     start_service
     run_selftest
-    log "done. Token: $CONF_DIR/token. This board: runuser -u $SERVICE_USER -- $VENV/bin/fleetnas-agent info --cache-dir $STATE_DIR/cache"
+    if user_install; then
+        log "done. Token: $CONF_DIR/token. This board: $VENV/bin/fleetnas-agent info --cache-dir $STATE_DIR/cache"
+    else
+        log "done. Token: $CONF_DIR/token. This board: runuser -u $SERVICE_USER -- $VENV/bin/fleetnas-agent info --cache-dir $STATE_DIR/cache"
+    fi
     log "from the host: fleetnas devices check --devices devices.toml"
 }
 

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # End-to-end check of deploy/install.sh in a clean Debian root made with debootstrap:
-#   build a wheel from the checkout -> debootstrap (or unpack a cached base) -> install.sh inside the chroot
-#   (apt packages, user, venv, token, unit, udev rule, `fleetnas-agent selftest` as the service user)
-#   -> re-run install.sh (upgrade in place keeps the token) -> install.sh --uninstall --purge leaves nothing behind.
+#   debootstrap (or unpack a cached base) -> copy this checkout into the root -> its install.sh with no source
+#   option, as a newcomer runs it (builds a wheel of the checkout; apt packages, user, venv, token, unit, udev rule,
+#   `fleetnas-agent selftest` as the service user) -> re-run with --wheel built on the host (upgrade in place keeps
+#   the token and settings) -> install.sh --uninstall --purge leaves nothing behind.
 #
-#   sudo deploy/ci/chroot-install-test.sh [--suite bookworm] [--arch amd64|arm64] [--base-cache DIR] [--keep]
+#   sudo deploy/ci/chroot-install-test.sh [--suite bookworm] [--arch amd64|arm64] [--base-cache DIR] [--wheel F] [--keep]
 #
 # Needs root, debootstrap and network access to a Debian mirror and to PyPI. arm64 runs under qemu-user and needs
 # qemu-user-static registered in binfmt_misc; without it the script exits 77 (skipped). Mounts live in a private
@@ -19,6 +20,9 @@ BASE_CACHE=""
 KEEP=no
 WHEEL=""
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chroot-lib.sh"
+# shellcheck source=chroot-lib.sh
+source "$LIB"
 
 log() { printf '[chroot-install-test] %s\n' "$*"; }
 skip() { printf 'SKIPPED: %s\n' "$*"; exit 77; }
@@ -32,21 +36,13 @@ while [[ $# -gt 0 ]]; do
         --base-cache) BASE_CACHE=$2; shift ;;
         --wheel) WHEEL=$2; shift ;;
         --keep) KEEP=yes ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) printf 'error: unknown option %s\n' "$1" >&2; exit 2 ;;
     esac
     shift
 done
 
-[[ $EUID -eq 0 ]] || skip "needs root (debootstrap, chroot)"
-command -v debootstrap >/dev/null || skip "debootstrap is not installed (apt-get install debootstrap)"
-command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
-HOST_ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
-if [[ "$ARCH" != "$HOST_ARCH" ]]; then
-    [[ "$ARCH" == arm64 ]] || fail "only the host architecture or arm64 (under qemu) is supported, got $ARCH"
-    [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] \
-        || skip "arm64 needs qemu-user-static registered in binfmt_misc (apt-get install qemu-user-static binfmt-support)"
-fi
+chroot_prerequisites "$ARCH"
 
 WORK=$(mktemp -d /var/tmp/fleetnas-chroot.XXXXXX)
 ROOT=$WORK/root
@@ -62,54 +58,36 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ---------------------------------------------------------------- the wheel under test
+# ---------------------------------------------------------------- a clean Debian root with the checkout in it
+make_root "$ROOT" "$SUITE" "$ARCH" "$MIRROR" "$BASE_CACHE"
+copy_checkout "$REPO" "$ROOT/tmp/fleetnas/checkout"
+
+# ---------------------------------------------------------------- the wheel for the upgrade run (built on the host)
 if [[ -z "$WHEEL" ]]; then
-    log "building a wheel from $REPO"
+    log "building a wheel on the host (for the --wheel upgrade)"
+    copy_checkout "$REPO" "$WORK/src"
     # Without build isolation when this Python has setuptools >= 69 (no download), else pip fetches it.
-    python3 -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$REPO" >/dev/null 2>&1 \
-        || python3 -m pip wheel --quiet --no-deps -w "$WORK/dist" "$REPO" >/dev/null \
+    python3 -m pip wheel --quiet --no-deps --no-build-isolation -w "$WORK/dist" "$WORK/src" >/dev/null 2>&1 \
+        || python3 -m pip wheel --quiet --no-deps -w "$WORK/dist" "$WORK/src" >/dev/null 2>&1 \
         || fail "could not build a wheel from $REPO"
-    WHEEL=$(ls "$WORK"/dist/fleetnas-*.whl)
+    WHEEL=$(echo "$WORK"/dist/fleetnas-*.whl)
 fi
 [[ -f "$WHEEL" ]] || fail "wheel '$WHEEL' not found"
-
-# ---------------------------------------------------------------- a clean Debian root
-cache_tar=""
-[[ -n "$BASE_CACHE" ]] && cache_tar="$BASE_CACHE/debian-$SUITE-$ARCH-minbase.tar"
-if [[ -n "$cache_tar" && -f "$cache_tar" ]]; then
-    log "unpacking cached base $cache_tar"
-    mkdir -p "$ROOT" && tar -xpf "$cache_tar" -C "$ROOT"
-else
-    log "debootstrap $SUITE $ARCH from $MIRROR (a minute natively, 10 or more under qemu)"
-    debootstrap --variant=minbase --arch="$ARCH" --include=ca-certificates "$SUITE" "$ROOT" "$MIRROR" \
-        >"$WORK/debootstrap.log" 2>&1 || { tail -n 20 "$WORK/debootstrap.log"; fail "debootstrap failed"; }
-    if [[ -n "$cache_tar" ]]; then
-        mkdir -p "$BASE_CACHE" && tar -cpf "$cache_tar.tmp" -C "$ROOT" . && mv "$cache_tar.tmp" "$cache_tar"
-    fi
-fi
-
-# The chroot reaches the mirror and PyPI the way this machine does: same resolver, same CA bundle.
-cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
-[[ -f /etc/ssl/certs/ca-certificates.crt ]] && cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
-mkdir -p "$ROOT/tmp/fleetnas"
-cp -r "$REPO/deploy" "$ROOT/tmp/fleetnas/deploy"
 cp "$WHEEL" "$ROOT/tmp/fleetnas/"
 CHROOT_WHEEL=/tmp/fleetnas/$(basename "$WHEEL")
 
 # Runs the checks inside a private mount namespace: /proc, /sys (read-only) and /dev exist only for it.
-export ROOT CHROOT_WHEEL
+export ROOT CHROOT_WHEEL LIB
 unshare --mount --propagation private bash -euo pipefail <<'INNER' || fail "see the output above"
-mount -t proc proc "$ROOT/proc"
-mount --rbind /sys "$ROOT/sys" && mount -o remount,bind,ro "$ROOT/sys"
-mount --rbind /dev "$ROOT/dev"
-in_root() {
-    chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
-        LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DEFAULT_TIMEOUT=180 "$@"
-}
 log() { printf '[chroot-install-test] %s\n' "$*"; }
+# shellcheck source=chroot-lib.sh
+source "$LIB"
+mount_root "$ROOT"
 
-log "install.sh (first install, selftest as the service user)"
-in_root bash /tmp/fleetnas/deploy/install.sh --package "$CHROOT_WHEEL" --listen 127.0.0.1:50051
+log "install.sh from the checkout, no source option (first install, selftest as the service user)"
+in_root bash /tmp/fleetnas/checkout/deploy/install.sh --listen 127.0.0.1:50051 | tee "$ROOT/tmp/install.log"
+grep -q "building a wheel of /tmp/fleetnas/checkout" "$ROOT/tmp/install.log" \
+    || { echo "install.sh did not build the checkout"; exit 1; }
 token1=$(in_root cat /etc/fleetnas/token)
 [[ ${#token1} -ge 40 ]] || { echo "token too short: ${#token1} chars"; exit 1; }
 in_root test -f /etc/systemd/system/fleetnas-agent.service
@@ -129,8 +107,8 @@ expect_systemctl() {
     in_root grep -qxF "$1" /tmp/systemctl.log || { echo "install.sh never ran: systemctl $1"; exit 1; }
 }
 
-log "install.sh again (upgrade in place: token and settings kept, service enabled and restarted)"
-in_root bash /tmp/fleetnas/deploy/install.sh --package "$CHROOT_WHEEL" --no-apt --no-selftest
+log "install.sh --wheel again (upgrade in place: token and settings kept, service enabled and restarted)"
+in_root bash /tmp/fleetnas/checkout/deploy/install.sh --wheel "$CHROOT_WHEEL" --no-apt --no-selftest
 [[ "$(in_root cat /etc/fleetnas/token)" == "$token1" ]] || { echo "re-run changed the token"; exit 1; }
 in_root grep -qx 'FLEETNAS_LISTEN=127.0.0.1:50051' /etc/fleetnas/agent.env \
     || { echo "re-run lost --listen"; exit 1; }
@@ -140,7 +118,7 @@ expect_systemctl "restart fleetnas-agent.service"
 expect_systemctl "is-active --quiet fleetnas-agent.service"
 
 log "install.sh --uninstall --purge"
-in_root bash /tmp/fleetnas/deploy/install.sh --uninstall --purge
+in_root bash /tmp/fleetnas/checkout/deploy/install.sh --uninstall --purge
 expect_systemctl "disable --now fleetnas-agent.service fleetnas-fixed-clocks.service"
 in_root rm -rf /run/systemd/system /usr/local/sbin/systemctl /tmp/systemctl.log
 for p in /opt/fleetnas /etc/fleetnas /var/lib/fleetnas /etc/systemd/system/fleetnas-agent.service \

@@ -52,3 +52,30 @@ def test_devices_file_lists_provisioned_boards_and_fleetnas_reads_it(tmp_path):
         "rpi5-02": ("192.0.2.12:50052", "rpi5", tokens / "rpi5-02.token"),
     }
     assert (tmp_path / "devices.toml").stat().st_mode & 0o077 == 0, "devices.toml names token files: keep it 0600"
+
+
+@pytest.mark.slow
+def test_playbook_builds_a_wheel_of_the_checkout_and_provisions_a_local_board(tmp_path):
+    """The whole playbook against this machine as the board, over a local connection: the role builds a wheel of the
+    checkout on the controller (the default source), stages it with install.sh, which installs with --prefix (no
+    system changes: no user, unit or udev rule), fetches the token and writes devices.toml. About a minute."""
+    from fleetnas.host.fleet.devices import load_devices
+    prefix = tmp_path / "board"
+    (tmp_path / "inventory.yml").write_text(
+        "all:\n  hosts:\n    localhost: {ansible_connection: local}\n"
+        "fleetnas_agents:\n  hosts:\n    board-01:\n"
+        "      ansible_connection: local\n      ansible_host: 127.0.0.1\n      fleetnas_class: cpu\n"
+        "      fleetnas_litert: 'no'\n      fleetnas_listen: 127.0.0.1:0\n"
+        f"      fleetnas_staging_dir: {tmp_path / 'staging'}\n      fleetnas_conf_dir: {prefix / 'etc'}\n"
+        f"      fleetnas_install_args: [--prefix, {prefix}]\n")
+    proc = ansible("-i", "inventory.yml", str(ANSIBLE / "playbook.yml"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert (tmp_path / "staging" / "fleetnas-0.1.0-py3-none-any.whl").is_file() or \
+        list((tmp_path / "staging").glob("fleetnas-*.whl")), "the role staged no wheel"
+    token = tmp_path / "fleetnas-tokens" / "board-01.token"
+    assert token.read_text() == (prefix / "etc" / "token").read_text()
+    selftest = subprocess.run([str(prefix / "venv" / "bin" / "fleetnas-agent"), "selftest"], capture_output=True,
+                              text=True, timeout=300)
+    assert selftest.returncode == 0, selftest.stdout + selftest.stderr
+    [device] = load_devices(tmp_path / "devices.toml")
+    assert (device.name, device.device_class, device.token_file) == ("board-01", "cpu", token)

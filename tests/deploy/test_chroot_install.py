@@ -1,4 +1,6 @@
-"""deploy/install.sh end to end in a clean Debian root (debootstrap), then `fleetnas-agent selftest` inside it.
+"""deploy/install.sh end to end in a clean Debian root (debootstrap): the checkout's own install.sh with no source
+option (it builds a wheel of the checkout, as a newcomer's run does), `fleetnas-agent selftest` inside the root, an
+upgrade with `--wheel`, and the uninstall.
 
 Slow (about a minute with a cached base, two without; it downloads Debian packages and wheels), so it is out of the
 default run: `python -m pytest -m slow tests/deploy/test_chroot_install.py`. The work is done by
@@ -38,3 +40,4 @@ def test_install_selftest_upgrade_uninstall_in_a_clean_debian_root(arch):
         pytest.skip(proc.stdout.strip().splitlines()[-1])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert "PASSED" in proc.stdout and "selftest passed" in proc.stdout
+    assert "building a wheel of /tmp/fleetnas/checkout" in proc.stdout

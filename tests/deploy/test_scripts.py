@@ -61,6 +61,10 @@ def test_install_help_lists_every_option_it_parses():
     (["--tls-cert", "/nonexistent/a.crt", "--tls-key", "/nonexistent/a.key"], "TLS file '/nonexistent/a.crt'"),
     (["--frobnicate"], "unknown option '--frobnicate'"),
     (["--package"], "--package needs a value"),
+    (["--wheel", "fleetnas.tar.gz"], "--wheel takes a .whl file"),
+    (["--wheel", "/nonexistent/fleetnas-0.1.0-py3-none-any.whl"], "does not exist or is not readable"),
+    (["--wheel", "/nonexistent/a.whl", "--package", "fleetnas"], "--wheel and --package both name what to install"),
+    (["--find-links", "/nonexistent/wheels"], "--find-links: '/nonexistent/wheels' is not a directory"),
 ])
 def test_install_rejects_bad_arguments_with_a_clear_message(args, expected):
     proc = run_install(*args)

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Functions shared by chroot-install-test.sh and chroot-agent.sh (source it; it runs nothing by itself):
+# a clean Debian root made with debootstrap (or unpacked from a cached base), a copy of a checkout inside it, and
+# in_root to run a command there. The sourcing script defines log, skip (exit 77) and fail (exit 1).
+
+# Root, debootstrap and unshare present; a foreign ARCH (arm64) needs qemu-user registered in binfmt_misc.
+chroot_prerequisites() {
+    local arch=$1 host_arch
+    [[ $EUID -eq 0 ]] || skip "needs root (debootstrap, chroot)"
+    command -v debootstrap >/dev/null || skip "debootstrap is not installed (apt-get install debootstrap)"
+    command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+    host_arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+    if [[ "$arch" != "$host_arch" ]]; then
+        [[ "$arch" == arm64 ]] || fail "only the host architecture or arm64 (under qemu) is supported, got $arch"
+        [[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] \
+            || skip "arm64 needs qemu-user-static registered in binfmt_misc (apt-get install qemu-user-static binfmt-support)"
+    fi
+}
+
+# make_root ROOT SUITE ARCH MIRROR [BASE_CACHE]: a minimal Debian in ROOT that reaches the mirror and the package
+# index the way this machine does (same resolver, same CA bundle).
+make_root() {
+    local root=$1 suite=$2 arch=$3 mirror=$4 base_cache=${5:-} cache_tar=""
+    [[ -n "$base_cache" ]] && cache_tar="$base_cache/debian-$suite-$arch-minbase.tar"
+    if [[ -n "$cache_tar" && -f "$cache_tar" ]]; then
+        log "unpacking cached base $cache_tar"
+        mkdir -p "$root" && tar -xpf "$cache_tar" -C "$root"
+    else
+        log "debootstrap $suite $arch from $mirror (a minute natively, 10 or more under qemu)"
+        debootstrap --variant=minbase --arch="$arch" --include=ca-certificates "$suite" "$root" "$mirror" \
+            >"$root.debootstrap.log" 2>&1 || { tail -n 20 "$root.debootstrap.log"; fail "debootstrap failed"; }
+        if [[ -n "$cache_tar" ]]; then
+            mkdir -p "$base_cache" && tar -cpf "$cache_tar.tmp" -C "$root" . && mv "$cache_tar.tmp" "$cache_tar"
+        fi
+    fi
+    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+    if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"; fi
+}
+
+# copy_checkout REPO DEST: the checkout's tracked and new (not ignored) files, as a fresh clone would have them
+# plus uncommitted edits; without git, everything but the usual build and cache folders.
+copy_checkout() {
+    local repo=$1 dest=$2
+    mkdir -p "$dest"
+    if [[ -e "$repo/.git" ]] && command -v git >/dev/null; then
+        git -c safe.directory="$repo" -C "$repo" ls-files -z --cached --others --exclude-standard \
+            | tar -C "$repo" --null --files-from=- --ignore-failed-read -cf - 2>/dev/null | tar -C "$dest" -xf -
+    else
+        tar -C "$repo" --exclude=.git --exclude=./build --exclude=./dist --exclude='*.egg-info' \
+            --exclude=__pycache__ -cf - . | tar -C "$dest" -xf -
+    fi
+    [[ -x "$dest/deploy/install.sh" ]] || fail "copying $repo into the root lost deploy/install.sh"
+}
+
+# Inside a private mount namespace (unshare --mount): /proc, a read-only /sys and /dev for the root.
+mount_root() {
+    local root=$1
+    mount -t proc proc "$root/proc"
+    mount --rbind /sys "$root/sys" && mount -o remount,bind,ro "$root/sys"
+    mount --rbind /dev "$root/dev"
+}
+
+# in_root CMD...: CMD in the root $ROOT (set by the sourcing script) with a clean environment.
+# shellcheck disable=SC2153
+in_root() {
+    chroot "$ROOT" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+        LANG=C.UTF-8 PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DEFAULT_TIMEOUT=180 PYTHONUNBUFFERED=1 "$@"
+}
