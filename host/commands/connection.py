@@ -19,11 +19,12 @@ def add_agent_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def agent_address(text: str) -> str:
-    """HOST or HOST:PORT (IPv6 as [ADDR] or [ADDR]:PORT) -> HOST:PORT, the agent's default port when none is given
-    (gRPC would otherwise dial 443)."""
-    host, sep, port = text.rpartition(":")
-    if text.startswith("[") and text.endswith("]") or not sep or (":" in host and not host.startswith("[")):
-        return f"{text}:{DEFAULT_AGENT_PORT}"   # no port: a bare name, a bracketed or a bare IPv6 address
+    """HOST or HOST:PORT (IPv6 as [ADDR] or [ADDR]:PORT) -> HOST:PORT, with the agent's default port when none is
+    given (gRPC would otherwise dial 443)."""
+    if text.count(":") > 1 and not text.startswith("["):
+        return f"[{text}]:{DEFAULT_AGENT_PORT}"     # a bare IPv6 address
+    if text.endswith("]") or ":" not in text:
+        return f"{text}:{DEFAULT_AGENT_PORT}"
     return text
 
 
