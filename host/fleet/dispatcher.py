@@ -96,14 +96,13 @@ class Dispatcher:
         return out
 
     def model_formats(self) -> Tuple[str, ...]:
-        """The model formats the devices load with the run's runtime, as they report it (first call waits until every
-        device answered or is suspect). UsageError naming a device that does not offer the runtime."""
+        """The model formats the devices load with the run's runtime, as they report it. The first call waits until
+        each class has a device that answered (or none still connecting), and some device answered at all.
+        UsageError naming a device that does not offer the runtime."""
         with self._formats_lock:
             if self._formats is None:
                 deadline = time.monotonic() + self.policy.give_up_s
-                while not self._stop.is_set() and time.monotonic() < deadline and (
-                        any(s.state == "connecting" for s in self.status.values())
-                        or all(s.info is None for s in self.status.values())):
+                while not self._stop.is_set() and time.monotonic() < deadline and not self._heard_enough():
                     time.sleep(0.02)
                 infos = {name: s.info for name, s in self.status.items() if s.info is not None}
                 if not infos:
@@ -111,6 +110,12 @@ class Dispatcher:
                     raise FleetnasError(f"no device answered within {self.policy.give_up_s:.0f} s ({errors})")
                 self._formats = runtime_formats(infos, self.runtime.runtime)
             return self._formats
+
+    def _heard_enough(self) -> bool:
+        if all(s.info is None for s in self.status.values()):
+            return False
+        return all(any(p.info is not None for p in peers) or all(p.state != "connecting" for p in peers)
+                   for peers in map(self._peers, self.registry.classes))
 
     # ------------------------------------------------------------------ workers
     def _client(self, device: Device) -> AgentClient:

@@ -122,3 +122,14 @@ def test_in_flight_job_of_a_dead_host_is_recovered_from_whichever_agent_measured
         assert result.measurement.device_name == "dev1" and result.measurement.source == "measured"
         assert result.measurement.response["started_unix_ns"] == str(earlier.started_unix_ns)
         assert [a.service.queue_stats().measurements_done for a in agents] == [0, 1]   # nothing measured twice
+
+
+def test_model_format_comes_from_what_the_devices_report(tmp_path, agent):
+    from fleetnas.host.errors import UsageError
+    ghost = '[[device]]\nname = "ghost"\naddress = "127.0.0.1:1"\nclass = "cpu"\n'
+    reg = parse_devices(devices_toml([agent]) + ghost, tmp_path / "d.toml")
+    with Dispatcher(reg, RuntimeConfig(runtime="litert"), rpc_timeout_s=2.0) as d:
+        assert d.model_formats() == ("tflite",)        # the unreachable peer does not hold it up
+    with Dispatcher(reg, RuntimeConfig(runtime="tvm"), rpc_timeout_s=2.0) as d:
+        with pytest.raises(UsageError, match="device dev0 does not offer runtime 'tvm'; it offers onnxruntime"):
+            d.model_formats()
