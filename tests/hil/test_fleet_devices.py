@@ -4,7 +4,7 @@
 
 Every test here takes ``fleet_device`` / ``fleet_client`` from the fleetnas pytest plugin (fleetnas.host.pytest_plugin),
 so it is parametrized per device, marked ``hil``, and skipped with the reason when no devices file is named.
-tests/hil/test_plugin.py runs this file against real local agents.
+tests/hil/test_hil_plugin.py runs this file against real local agents.
 """
 from __future__ import annotations
 

@@ -31,3 +31,10 @@ def test_onnx_exporter_exports_through_the_registry(tmp_path):
     config = tiny.space.sample(np.random.default_rng(0))
     exported = get_exporter("onnx").export(tiny, config, tmp_path)
     assert exported.path.suffix == ".onnx" and exported.format == "onnx" and exported.size_bytes > 0
+
+
+def test_export_command_offers_the_registered_formats(capsys):
+    from fleetnas.host.cli import main
+    with pytest.raises(SystemExit):
+        main(["export", "--supernet", "tiny", "--config", "random", "--format", "pte", "--out", "x.pte"])
+    assert "invalid choice: 'pte' (choose from" in capsys.readouterr().err
