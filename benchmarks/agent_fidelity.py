@@ -146,7 +146,7 @@ def main(argv=None) -> int:
     timing = QUICK if args.quick else FULL
 
     from fleetnas.agent.v1 import agent_pb2 as pb
-    from fleetnas.host.fleet.client import AgentClient, outcome_name
+    from fleetnas.host.fleet.client import WireClient as AgentClient, outcome_name
 
     work = Path(tempfile.mkdtemp(prefix="fleetnas-fidelity-"))
     ready = []

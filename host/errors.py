@@ -1,4 +1,9 @@
-"""The host's one exception tree. The CLI prints ``error: <message>`` for these (no traceback) and exits 2."""
+"""The host's one exception tree. The CLI prints ``error: <message>`` for these (no traceback) and exits 2.
+
+``AgentCallError`` and its subclasses mirror the agent's error table (fleetnas.agent.servicer maps each agent error to
+one gRPC status; fleetnas.host.fleet.client maps the status back to one of these), so callers catch a type and never
+look at status names.
+"""
 from typing import Optional
 
 
@@ -15,7 +20,7 @@ class AgentCallError(FleetnasError):
 
     def __init__(self, message: str, code: str = "", address: str = "") -> None:
         super().__init__(message)
-        self.code = code          # grpc status name, e.g. "UNAVAILABLE"
+        self.code = code          # grpc status name, e.g. "UNAVAILABLE" (kept for logs and older callers)
         self.address = address
 
 
@@ -31,3 +36,26 @@ def missing_extra(exc: ImportError) -> Optional[str]:
     if not isinstance(exc, ModuleNotFoundError):
         return None
     return OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+
+class AgentUnreachable(AgentCallError):
+    """UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED: the agent is down, cut off or did not answer in time."""
+
+
+class ModelNotFound(AgentCallError):
+    """NOT_FOUND: the agent does not hold that model (upload it first), or has no result for a replayed request."""
+
+
+class AgentBusy(AgentCallError):
+    """RESOURCE_EXHAUSTED: the agent's measurement queue is full, or its store cannot fit the model."""
+
+
+class AgentAuthError(AgentCallError):
+    """UNAUTHENTICATED / PERMISSION_DENIED: missing or wrong token."""
+
+
+class AgentRejected(AgentCallError):
+    """INVALID_ARGUMENT: the agent refused a request field or an uploaded file (the message says which)."""
+
+
+class RuntimeMissing(AgentCallError):
+    """FAILED_PRECONDITION: the requested runtime is not installed on the board (the message has the install hint)."""

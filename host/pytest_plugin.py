@@ -127,7 +127,7 @@ def fleet_client(fleet_device, request):
 @pytest.fixture(scope="session")
 def fleet_reference_model(tmp_path_factory) -> Path:
     """The agent's own ONNX reference model (an MLP chain, fixed seed), written once per session."""
-    from fleetnas.agent.reference_model import write_reference_model
+    from fleetnas.host.fleet.contract import write_reference_model
     return write_reference_model(tmp_path_factory.mktemp("fleetnas-reference"), "onnx")
 
 
@@ -145,24 +145,25 @@ def fleet_tolerance(request) -> FleetTolerance:
     return FleetTolerance()
 
 
-def hil_timing():
-    """HIL_TIMING as the contract's TimingConfig message."""
-    from fleetnas.agent.v1 import agent_pb2
-    return agent_pb2.TimingConfig(**HIL_TIMING)
+def hil_runtime(runtime: str = "onnxruntime", threads: int = 1):
+    """How the HIL checks measure: HIL_TIMING, ``threads`` threads (a fleetnas.host.fleet.contract.RuntimeConfig)."""
+    from fleetnas.host.fleet.contract import RuntimeConfig, TimingConfig
+    return RuntimeConfig(runtime=runtime, threads=threads, timing=TimingConfig(**HIL_TIMING))
 
 
-def latency_problems(response, *, max_median_ms: float, expect_runs: int = 0,
+def latency_problems(result, *, max_median_ms: float, expect_runs: int = 0,
                      allow_unstable: bool = False) -> List[str]:
-    """What is wrong with a MeasureResponse as a latency measurement; [] when it is sane.
+    """What is wrong with a MeasureResult as a latency measurement; [] when it is sane.
 
     Checks the outcome, that the statistics are ordered and finite, that the run count and the median are plausible,
     and that the result carries what a user needs to reproduce it (runtime config, device state). ``allow_unstable``
     accepts an UNSTABLE outcome (its numbers are filled) and checks the numbers as usual.
     """
-    from fleetnas.host.fleet.client import outcome_name
-    if outcome_name(response) != "OK" and not (allow_unstable and outcome_name(response) == "UNSTABLE"):
-        return [f"outcome {outcome_name(response)}: {response.message}"]
-    s, problems = response.overall, []
+    if result.outcome != "OK" and not (allow_unstable and result.outcome == "UNSTABLE"):
+        return [f"outcome {result.outcome}: {result.message}"]
+    if result.overall is None:
+        return [f"outcome {result.outcome} without latency statistics: {result.message}"]
+    s, problems = result.overall, []
     chain = [("min_ms", s.min_ms), ("median_ms", s.median_ms), ("p90_ms", s.p90_ms), ("p99_ms", s.p99_ms),
              ("max_ms", s.max_ms)]
     if not all(math.isfinite(v) for _, v in chain) or s.min_ms <= 0:
@@ -175,11 +176,11 @@ def latency_problems(response, *, max_median_ms: float, expect_runs: int = 0,
         problems.append(f"only {s.n} timed runs, expected >= {expect_runs}")
     if not (math.isfinite(s.cv) and s.cv >= 0):
         problems.append(f"coefficient of variation {s.cv} is not a finite non-negative number")
-    if not (response.config.runtime and response.config.runtime_version and response.config.intra_op_threads >= 1):
+    if not (result.config.runtime and result.config.runtime_version and result.config.intra_op_threads >= 1):
         problems.append("runtime config incomplete (runtime, version, threads): the number cannot be reproduced")
-    if response.state_before.captured_unix_ns <= 0 or response.state_after.captured_unix_ns <= 0:
+    if result.state_before_unix_ns <= 0 or result.state_after_unix_ns <= 0:
         problems.append("device state before/after the run was not recorded")
-    if response.peak_rss_bytes <= 0:
+    if result.peak_rss_bytes <= 0:
         problems.append("peak RSS of the worker was not reported")
     return problems
 

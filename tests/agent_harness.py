@@ -30,8 +30,9 @@ class RunningAgent:
     address: str
 
     def client(self, **kwargs):
-        from fleetnas.host.fleet.client import AgentClient
-        return AgentClient(self.address, **kwargs)
+        """A client speaking the contract's messages (tests of the wire protocol); host code uses AgentClient."""
+        from fleetnas.host.fleet.client import WireClient
+        return WireClient(self.address, **kwargs)
 
     def stop(self) -> None:
         self.server.stop(grace=None).wait()

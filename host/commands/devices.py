@@ -32,8 +32,8 @@ def check_device(device, timeout_s: float) -> Dict[str, Any]:
         row["problem"] = str(exc)
         return row
     fp = info.fingerprint
-    runtimes = [f"{r.name} {r.version}" for r in info.runtimes if r.available]
-    temps = [t.temp_c for t in info.state.thermal]
+    runtimes = [f"{r.name} {r.version}" for r in info.available_runtimes]
+    temps = info.temperatures_c
     row.update(
         reachable=True, device_id=info.device_id, agent_version=info.agent_version,
         fingerprint_sha256=info.fingerprint_sha256, cpu=fp.cpu_model, machine=fp.machine,
@@ -42,8 +42,8 @@ def check_device(device, timeout_s: float) -> Dict[str, Any]:
         max_temp_c=max(temps) if temps else None, emulated=info.emulated, queue_length=info.queue_length,
         # agent clock minus the midpoint of our request: what timestamps from this board are off by
         clock_offset_ms=(info.clock_unix_ns - (sent + received) / 2) / 1e6, rtt_ms=(received - sent) / 1e6)
-    if not any(r.name == "onnxruntime" and r.available for r in info.runtimes):
-        row["problem"] = "onnxruntime is not available on the agent; install it there (pip install onnxruntime)"
+    if not info.available_runtimes:
+        row["problem"] = "no runtime is available on the agent; install one there (e.g. pip install onnxruntime)"
     else:
         row["usable"] = True
     return row

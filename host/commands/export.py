@@ -1,4 +1,6 @@
-"""`fleetnas export --supernet NAME --config JSON|random --format onnx|tflite --out FILE`: one sub-network to a file.
+"""`fleetnas export --supernet NAME --config JSON|random --format FORMAT --out FILE`: one sub-network to a file.
+
+FORMAT is any registered exporter's (fleetnas.host.export.registry: onnx, tflite, and what installed packages add).
 
 The second form, `fleetnas export DIR --device NAME --pick K`, exports entry K of a search's front for that device
 (class or device name; entries numbered by latency as `fleetnas report DIR` prints them).
@@ -11,7 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
-HELP = "export a sub-network of a super-network as ONNX or TFLite"
+HELP = "export a sub-network of a super-network as a model file (ONNX, TFLite, ...)"
 
 
 def default_cache_dir() -> Path:
@@ -25,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
     parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
     parser.add_argument("--weights", type=Path, help="checkpoint to load into the super-network")
-    parser.add_argument("--format", choices=("onnx", "tflite"), default="onnx")
+    from fleetnas.host.export.registry import EXPORTERS
+    parser.add_argument("--format", choices=EXPORTERS.names(), default="onnx", help="model format (default onnx)")
     parser.add_argument("--out", type=Path, help="output file")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="export cache (default $FLEETNAS_CACHE_DIR/exports or ~/.cache/fleetnas/exports)")
@@ -77,14 +80,9 @@ def run(args: argparse.Namespace) -> int:
     warn_random_weights(supernet)
     config = parse_config(args.config, supernet, args.seed)
     cache_dir = args.cache_dir or default_cache_dir()
-    if args.format == "onnx":
-        from fleetnas.host.export.onnx import export_onnx
+    from fleetnas.host.export.registry import get_exporter
 
-        exported = export_onnx(supernet, config, cache_dir)
-    else:
-        from fleetnas.host.export.tflite import export_tflite
-
-        exported = export_tflite(supernet, config, cache_dir)
+    exported = get_exporter(args.format).export(supernet, config, cache_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported.path, args.out)
     record = dict(exported.to_dict(), path=str(args.out), cache_path=str(exported.path),

@@ -14,14 +14,14 @@ HELP = "search a super-network on a fleet of agents: one Pareto front per device
 
 
 def add_timing_arguments(parser: argparse.ArgumentParser) -> None:
-    from fleetnas.host.fleet.dispatcher import QUICK_TIMING
+    from fleetnas.host.fleet.contract import QUICK_TIMING
     t = parser.add_argument_group("timing of each measurement (defaults: short but methodical)")
-    t.add_argument("--warmup-runs", type=int, default=QUICK_TIMING["warmup_runs"])
-    t.add_argument("--warmup-s", type=float, default=QUICK_TIMING["warmup_s"])
-    t.add_argument("--blocks", type=int, default=QUICK_TIMING["blocks"])
-    t.add_argument("--min-runs", type=int, default=QUICK_TIMING["min_runs_per_block"], help="inferences per block")
-    t.add_argument("--min-block-s", type=float, default=QUICK_TIMING["min_block_s"])
-    t.add_argument("--timeout-s", type=float, default=QUICK_TIMING["timeout_s"], help="worker timeout per model")
+    t.add_argument("--warmup-runs", type=int, default=QUICK_TIMING.warmup_runs)
+    t.add_argument("--warmup-s", type=float, default=QUICK_TIMING.warmup_s)
+    t.add_argument("--blocks", type=int, default=QUICK_TIMING.blocks)
+    t.add_argument("--min-runs", type=int, default=QUICK_TIMING.min_runs_per_block, help="inferences per block")
+    t.add_argument("--min-block-s", type=float, default=QUICK_TIMING.min_block_s)
+    t.add_argument("--timeout-s", type=float, default=QUICK_TIMING.timeout_s, help="worker timeout per model")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tactic", default="linas", choices=TACTICS.names())
     parser.add_argument("--tactic-option", action="append", default=[], metavar="KEY=VALUE",
                         help="tactic option (JSON value), e.g. --tactic-option n_init=8; repeatable")
-    parser.add_argument("--runtime", default="onnxruntime", choices=("onnxruntime", "litert"),
-                        help="runtime on the boards: onnxruntime (candidates exported as ONNX, the default) or litert "
-                             "(as .tflite; needs pip install 'fleetnas[tflite-export]' on the host)")
+    parser.add_argument("--runtime", default="onnxruntime",
+                        help="runtime on the boards, as `fleetnas devices check` lists them (default onnxruntime); "
+                             "candidates are exported in the model format the boards load with it (e.g. litert: "
+                             ".tflite, which needs pip install 'fleetnas[tflite-export]' on the host)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
     parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
     parser.add_argument("--measurement-cache", type=Path,
@@ -59,17 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def runtime_from_args(args: argparse.Namespace, energy: bool):
-    from fleetnas.agent.records import TimingConfig
-    from fleetnas.host.errors import UsageError
-    from fleetnas.host.fleet.dispatcher import RuntimeConfig
-    timing = dict(warmup_runs=args.warmup_runs, warmup_s=args.warmup_s, blocks=args.blocks,
-                  min_runs_per_block=args.min_runs, min_block_s=args.min_block_s, timeout_s=args.timeout_s)
-    try:
-        TimingConfig(**timing)
-    except ValueError as exc:
-        raise UsageError(str(exc).replace("TimingConfig.", "timing: ")) from None
+    from fleetnas.host.fleet.contract import RuntimeConfig, TimingConfig
+    timing = TimingConfig(warmup_runs=args.warmup_runs, warmup_s=args.warmup_s, blocks=args.blocks,
+                          min_runs_per_block=args.min_runs, min_block_s=args.min_block_s, timeout_s=args.timeout_s)
     return RuntimeConfig(runtime=args.runtime, threads=args.threads, execution_provider=args.execution_provider,
-                         energy=energy, timing=tuple(sorted(timing.items())))
+                         energy=energy, timing=timing)
 
 
 def quiet_predictor_warnings() -> None:
@@ -140,9 +135,6 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                               tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
                               tactic_options=parse_tactic_options(args.tactic_option, args.tactic),
                               data=getattr(args, "data", None) or "")
-    if args.runtime == "litert":   # fail now, not after the first accuracy evaluation
-        from fleetnas.host.export.tflite import _converter
-        _converter()
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
@@ -150,7 +142,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
     try:
         with open_fleet(args.devices, args.out) as registry:
-            preflight(registry, objectives)
+            preflight(registry, objectives, settings.runtime.runtime)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None))

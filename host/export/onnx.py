@@ -160,3 +160,15 @@ def export_onnx(supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]
         raise ExportError(f"ONNX export of {supernet.name} {config_key} failed: {type(exc).__name__}: {exc}") from exc
     error = verify_onnx(data, module, inputs) if verify else float("nan")
     return store(path, data, "onnx", supernet, config_key, error)
+
+
+class OnnxExporter:
+    """The ``onnx`` entry of the exporter registry (fleetnas.host.export.registry)."""
+    format = "onnx"
+    suffix = ".onnx"
+
+    def check(self) -> None:
+        """torch and onnx come with fleetnas[host]: nothing to check."""
+
+    def export(self, supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]) -> ExportedModel:
+        return export_onnx(supernet, config, cache_dir)

@@ -68,3 +68,15 @@ def export_tflite(supernet, config: Mapping[str, Any], cache_dir: Union[str, Pat
             from exc
     error = verify_tflite(data, module, inputs) if verify else float("nan")
     return store(path, data, "tflite", supernet, config_key, error)
+
+
+class TfliteExporter:
+    """The ``tflite`` entry of the exporter registry (fleetnas.host.export.registry)."""
+    format = "tflite"
+    suffix = ".tflite"
+
+    def check(self) -> None:
+        _converter()
+
+    def export(self, supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]) -> ExportedModel:
+        return export_tflite(supernet, config, cache_dir)

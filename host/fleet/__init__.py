@@ -1,1 +1,10 @@
-"""Talking to the fleet: the agent client (the host's only gRPC user), device registry and dispatch."""
+"""Talking to the fleet.
+
+contract.py   the seam: records for the agent contract (RuntimeConfig, TimingConfig, DeviceInfo, MeasureResult, ...)
+client.py     AgentClient, the host's only gRPC user; agent error statuses come back as typed errors
+devices.py    the devices file and the registry of devices by class (local.py: `--devices local`)
+formats.py    which model format a fleet loads with a runtime, as its devices report it
+dispatcher.py the dispatch loop: per-class queues (jobs.py), one worker per device, retry and suspect policy
+              (health.py), crash recovery of in-flight candidates (recovery.py)
+measurements.py  the Measurement record and the cross-run measurement cache
+"""

@@ -1,26 +1,43 @@
 """The host's thin client for one agent: the only module on the host that imports grpc.
 
-Every call has a deadline; gRPC errors come back as ``AgentCallError`` (with the status name in ``.code`` and the
-agent's own message), so callers never see grpc. Results are the contract's messages (fleetnas.agent.v1);
-``message_to_dict`` turns one into plain JSON-able data for journals and reports.
+Every call has a deadline. A gRPC error status comes back as the ``AgentCallError`` subclass that mirrors the agent's
+error table (``AgentUnreachable``, ``ModelNotFound``, ``AgentBusy``, ``AgentAuthError``, ``AgentRejected``,
+``RuntimeMissing``), with the agent's own message, so callers catch types and never see grpc.
+
+``AgentClient`` speaks in the records of fleetnas.host.fleet.contract. ``WireClient`` underneath sends and returns the
+contract's messages themselves; only ``AgentClient`` and tests of the agent's wire protocol use it.
 """
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Iterator, Optional, Tuple, Type
 
 import grpc
-from google.protobuf.json_format import MessageToDict
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
-from fleetnas.host.errors import AgentCallError, UsageError
+from fleetnas.host.errors import (AgentAuthError, AgentBusy, AgentCallError, AgentRejected, AgentUnreachable,
+                                  ModelNotFound, RuntimeMissing, UsageError)
+from fleetnas.host.export.registry import format_of_file
+from fleetnas.host.fleet.contract import (DeviceInfo, MeasureResult, ModelListing, RuntimeConfig, UploadResult,
+                                          format_to_pb)
 
 CHUNK_BYTES = 1 << 20
-_FORMATS = {".onnx": pb.MODEL_FORMAT_ONNX, ".tflite": pb.MODEL_FORMAT_TFLITE}
-_RUNTIME_FOR_FORMAT = {pb.MODEL_FORMAT_ONNX: "onnxruntime", pb.MODEL_FORMAT_TFLITE: "litert"}
+# The agent's error table (fleetnas.agent.servicer), read backwards; anything else stays an AgentCallError.
+ERROR_TYPES = {
+    grpc.StatusCode.UNAVAILABLE: AgentUnreachable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: AgentUnreachable,
+    grpc.StatusCode.CANCELLED: AgentUnreachable,
+    grpc.StatusCode.NOT_FOUND: ModelNotFound,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: AgentBusy,
+    grpc.StatusCode.UNAUTHENTICATED: AgentAuthError,
+    grpc.StatusCode.PERMISSION_DENIED: AgentAuthError,
+    grpc.StatusCode.INVALID_ARGUMENT: AgentRejected,
+    grpc.StatusCode.FAILED_PRECONDITION: RuntimeMissing,
+}
 
 
 @dataclass(frozen=True)
@@ -39,21 +56,6 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_format(path: Path) -> int:
-    fmt = _FORMATS.get(Path(path).suffix.lower())
-    if fmt is None:
-        raise UsageError(f"{path}: unknown model type; fleetnas measures .onnx and .tflite files")
-    return fmt
-
-
-def default_runtime(path: Path) -> str:
-    return _RUNTIME_FOR_FORMAT[model_format(path)]
-
-
-def message_to_dict(message) -> dict:
-    return MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-
-
 def _read(path: Optional[Path], what: str) -> Optional[bytes]:
     if path is None:
         return None
@@ -63,7 +65,19 @@ def _read(path: Optional[Path], what: str) -> Optional[bytes]:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
-class AgentClient:
+def call_error(address: str, code: grpc.StatusCode, details: str) -> AgentCallError:
+    """The typed error for a status from the agent at ``address``."""
+    if code == grpc.StatusCode.UNAVAILABLE:
+        details = f"agent unreachable ({details}); is `fleetnas-agent serve` running there and the address right?"
+    elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        details = f"no answer before the deadline ({details})"
+    error_type: Type[AgentCallError] = ERROR_TYPES.get(code, AgentCallError)
+    return error_type(f"{address}: {details}", code=code.name, address=address)
+
+
+class WireClient:
+    """Calls with the contract's messages in and out (fleetnas.agent.v1), errors already typed."""
+
     def __init__(self, address: str, *, token: Optional[str] = None, tls: Optional[ClientTls] = None,
                  timeout_s: float = 30.0) -> None:
         self.address = address
@@ -83,27 +97,19 @@ class AgentClient:
     def close(self) -> None:
         self._channel.close()
 
-    def __enter__(self) -> "AgentClient":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ------------------------------------------------------------------ calls
     def _call(self, method, request, timeout_s: Optional[float]):
         try:
             return method(request, timeout=timeout_s or self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
-            raise self._error(exc) from None
-
-    def _error(self, exc: grpc.RpcError) -> AgentCallError:
-        code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-        details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
-        if code == grpc.StatusCode.UNAVAILABLE:
-            details = f"agent unreachable ({details}); is `fleetnas-agent serve` running there and the address right?"
-        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            details = f"no answer before the deadline ({details})"
-        return AgentCallError(f"{self.address}: {details}", code=code.name, address=self.address)
+            code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
+            details = (exc.details() if hasattr(exc, "details") else "") or str(exc)
+            raise call_error(self.address, code, details) from None
 
     def device_info(self, timeout_s: Optional[float] = None) -> pb.DeviceInfo:
         return self._call(self._stub.GetDeviceInfo, pb.GetDeviceInfoRequest(), timeout_s).info
@@ -118,10 +124,11 @@ class AgentClient:
         return self._call(self._stub.DeleteModel, pb.DeleteModelRequest(sha256=sha256), None).deleted
 
     def upload(self, path: Path, *, sha256: Optional[str] = None, name: Optional[str] = None,
-               timeout_s: float = 600.0) -> pb.UploadModelResponse:
-        """Stream a model file in ~1 MiB chunks (sha256 and size in the first message)."""
+               model_format: Optional[str] = None, timeout_s: float = 600.0) -> pb.UploadModelResponse:
+        """Stream a model file in ~1 MiB chunks (sha256 and size in the first message); the format defaults to the
+        one the exporter registry gives the file's suffix."""
         path = Path(path)
-        fmt = model_format(path)
+        fmt = format_to_pb(model_format or format_of_file(path))
         sha = sha256 or file_sha256(path)
 
         def requests() -> Iterator[pb.UploadModelRequest]:
@@ -132,7 +139,7 @@ class AgentClient:
                     yield pb.UploadModelRequest(chunk=chunk)
         return self._call(self._stub.UploadModel, requests(), timeout_s)
 
-    def ensure_model(self, path: Path, *, name: Optional[str] = None) -> tuple:
+    def ensure_model(self, path: Path, *, name: Optional[str] = None) -> Tuple[str, bool]:
         """(sha256, uploaded): upload only when the agent does not have the file yet."""
         sha = file_sha256(path)
         if self.has_model(sha):
@@ -140,22 +147,21 @@ class AgentClient:
         self.upload(path, sha256=sha, name=name)
         return sha, True
 
+    def measure_request(self, request: pb.MeasureRequest, timeout_s: Optional[float] = None) -> pb.MeasureResponse:
+        """One measurement; the deadline defaults to the worker timeout plus time to queue behind others."""
+        deadline = timeout_s or (request.timing.timeout_s or 300.0) + 300.0
+        return self._call(self._stub.Measure, request, deadline)
+
     def measure(self, sha256: str, *, runtime: str = "onnxruntime",
                 options: Optional[pb.RuntimeOptions] = None, timing: Optional[pb.TimingConfig] = None,
                 energy: bool = False, request_id: str = "", timeout_s: Optional[float] = None,
                 replay_only: bool = False) -> pb.MeasureResponse:
-        """One measurement; the deadline defaults to the worker timeout plus time to queue behind others.
-
-        ``replay_only``: measure nothing, return this agent's measurement of ``request_id`` (NOT_FOUND if none)."""
-        timing = timing or pb.TimingConfig()
         request = pb.MeasureRequest(model_sha256=sha256, runtime=runtime, options=options or pb.RuntimeOptions(),
-                                    timing=timing, energy=pb.EnergyConfig(enabled=energy), request_id=request_id,
-                                    replay_only=replay_only)
-        deadline = timeout_s or (timing.timeout_s or 300.0) + 300.0
-        return self._call(self._stub.Measure, request, deadline)
+                                    timing=timing or pb.TimingConfig(), energy=pb.EnergyConfig(enabled=energy),
+                                    request_id=request_id, replay_only=replay_only)
+        return self.measure_request(request, timeout_s)
 
     def health(self, timeout_s: float = 5.0) -> bool:
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
         try:
             reply = health_pb2_grpc.HealthStub(self._channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout_s)
@@ -167,16 +173,65 @@ class AgentClient:
         try:
             grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
         except grpc.FutureTimeoutError:
-            raise AgentCallError(f"{self.address}: agent not reachable within {timeout_s:.0f} s", code="UNAVAILABLE",
-                                 address=self.address) from None
+            raise AgentUnreachable(f"{self.address}: agent not reachable within {timeout_s:.0f} s",
+                                   code="UNAVAILABLE", address=self.address) from None
+
+
+class AgentClient:
+    """One agent, in the host's records: what every host module above the seam uses."""
+
+    def __init__(self, address: str, *, token: Optional[str] = None, tls: Optional[ClientTls] = None,
+                 timeout_s: float = 30.0) -> None:
+        self.wire = WireClient(address, token=token, tls=tls, timeout_s=timeout_s)
+        self.address = address
+        self.timeout_s = timeout_s
+
+    def close(self) -> None:
+        self.wire.close()
+
+    def __enter__(self) -> "AgentClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def device_info(self, timeout_s: Optional[float] = None) -> DeviceInfo:
+        return DeviceInfo.from_pb(self.wire.device_info(timeout_s))
+
+    def has_model(self, sha256: str) -> bool:
+        return self.wire.has_model(sha256)
+
+    def list_models(self) -> ModelListing:
+        return ModelListing.from_response(self.wire.list_models())
+
+    def delete_model(self, sha256: str) -> bool:
+        return self.wire.delete_model(sha256)
+
+    def upload(self, path: Path, *, sha256: Optional[str] = None, name: Optional[str] = None,
+               model_format: Optional[str] = None, timeout_s: float = 600.0) -> UploadResult:
+        return UploadResult.from_response(self.wire.upload(path, sha256=sha256, name=name, model_format=model_format,
+                                                           timeout_s=timeout_s))
+
+    def ensure_model(self, path: Path, *, name: Optional[str] = None) -> Tuple[str, bool]:
+        return self.wire.ensure_model(path, name=name)
+
+    def measure(self, sha256: str, runtime: RuntimeConfig = RuntimeConfig(), *, request_id: str = "",
+                replay_only: bool = False, timeout_s: Optional[float] = None) -> MeasureResult:
+        """Measure stored model ``sha256`` as ``runtime`` says. ``replay_only``: measure nothing, return this
+        agent's measurement of ``request_id`` (ModelNotFound when it has none)."""
+        request = runtime.to_request(sha256, request_id=request_id, replay_only=replay_only)
+        return MeasureResult.from_response(self.wire.measure_request(request, timeout_s))
+
+    def health(self, timeout_s: float = 5.0) -> bool:
+        return self.wire.health(timeout_s)
+
+    def wait_ready(self, timeout_s: float = 10.0) -> None:
+        self.wire.wait_ready(timeout_s)
 
 
 def outcome_name(response: pb.MeasureResponse) -> str:
+    """A wire response's outcome as a plain name ("OK", "LOAD_FAILED", ...), for tests of the wire protocol."""
     return pb.Outcome.Name(response.outcome).replace("OUTCOME_", "")
 
 
-def stability_name(response: pb.MeasureResponse) -> str:
-    return pb.Stability.Name(response.stability).replace("STABILITY_", "")
-
-
-__all__: List[str] = ["AgentClient", "ClientTls", "file_sha256", "message_to_dict", "outcome_name"]
+__all__ = ["AgentClient", "ClientTls", "WireClient", "call_error", "file_sha256", "outcome_name"]

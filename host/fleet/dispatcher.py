@@ -3,121 +3,31 @@
 - A job names a device class; any device of that class may take it (they are interchangeable), so a class's jobs run
   in parallel across its agents. Each agent measures one model at a time anyway (its FIFO), so one job per agent.
 - Each model is uploaded once per agent: HasModel first, then UploadModel; re-uploaded if the agent evicted it.
-- UNAVAILABLE / DEADLINE_EXCEEDED / CANCELLED (a dead or unreachable agent) marks the device *suspect*: the job goes
-  back to the front of its class queue for another device, and the suspect device reconnects with exponential backoff.
-- A job that fails ``max_attempts`` times, or whose class has had no reachable device for ``give_up_s``, comes back as
-  an ERROR result (data, not an exception), like a model that fails on the board (LOAD_FAILED, TIMEOUT, ...).
+- A failed call is retried, re-dispatched or failed as fleetnas.host.fleet.health says (suspect devices, backoff,
+  give-up); a candidate in flight when a previous host died is first asked back from the agents (recovery.py).
 - The measurement cache (keyed by device fingerprint, model sha256 and runtime configuration) is consulted before
   measuring; every result is written to the run journal as it arrives, then handed to the caller via ``results()``.
 Workers share nothing but the class queues, the results queue and the (thread-safe) stores.
 """
 from __future__ import annotations
 
-import collections
-import json
-import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Deque, Dict, List, Optional, Tuple
+from dataclasses import replace
+from typing import Dict, List, Optional, Tuple
 
-from fleetnas.host.errors import AgentCallError
+from fleetnas.host.errors import AgentCallError, FleetnasError
+from fleetnas.host.fleet.client import AgentClient
+from fleetnas.host.fleet.contract import QUICK_TIMING, RuntimeConfig, TimingConfig, error_measurement
 from fleetnas.host.fleet.devices import Device, DeviceRegistry
-from fleetnas.host.fleet.measurements import USABLE_OUTCOMES, Measurement, MeasurementStore
+from fleetnas.host.fleet.formats import runtime_formats
+from fleetnas.host.fleet.health import DeviceStatus, Retry, RetryPolicy, retry_for, unreachable_for
+from fleetnas.host.fleet.jobs import ClassQueue, Job, JobResult, request_id
+from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
+from fleetnas.host.fleet.recovery import replay
 
-log = logging.getLogger("fleetnas.host.fleet")
-SUSPECT_CODES = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED")
-# Short but methodical: every phase of the agent's protocol runs (warm-up, 3 blocks, stability gate).
-QUICK_TIMING = dict(warmup_runs=5, warmup_s=0.1, blocks=3, min_runs_per_block=10, min_block_s=0.1, timeout_s=120.0)
-
-
-@dataclass(frozen=True)
-class RuntimeConfig:
-    """How every candidate of a run is measured; part of the measurement cache key."""
-    runtime: str = "onnxruntime"
-    threads: int = 0
-    execution_provider: str = ""
-    energy: bool = False
-    timing: Tuple[Tuple[str, float], ...] = tuple(sorted(QUICK_TIMING.items()))
-
-    @property
-    def key(self) -> str:
-        return json.dumps({"runtime": self.runtime, "threads": self.threads, "ep": self.execution_provider,
-                           "energy": self.energy, "timing": dict(self.timing)}, sort_keys=True)
-
-    def timing_pb(self):
-        from fleetnas.agent.v1 import agent_pb2 as pb
-        return pb.TimingConfig(**dict(self.timing))
-
-    def options_pb(self):
-        from fleetnas.agent.v1 import agent_pb2 as pb
-        return pb.RuntimeOptions(threads=self.threads, execution_provider=self.execution_provider)
-
-
-@dataclass(frozen=True)
-class Job:
-    device_class: str
-    model_path: Path
-    model_sha256: str
-    config_key: str
-    attempts: int = 0
-    tried: Tuple[str, ...] = ()      # device names that failed it (for the error message)
-    recover: bool = False            # in flight when a previous host died: ask the class's agents before measuring
-
-
-@dataclass(frozen=True)
-class JobResult:
-    job: Job
-    measurement: Measurement
-
-
-@dataclass
-class DeviceStatus:
-    device: Device
-    state: str = "connecting"        # connecting | idle | uploading | measuring | suspect | stopped
-    fingerprint: str = ""
-    info: object = None              # last DeviceInfo
-    measured: int = 0
-    cache_hits: int = 0
-    uploads: int = 0
-    failures: int = 0
-    last_error: str = ""
-    suspect_since: float = 0.0
-    busy_s: float = 0.0
-
-
-class _ClassQueue:
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.jobs: Deque[Job] = collections.deque()
-
-    def put(self, job: Job, front: bool = False) -> None:
-        with self.cond:
-            (self.jobs.appendleft if front else self.jobs.append)(job)
-            self.cond.notify()
-
-    def get(self, timeout_s: float) -> Optional[Job]:
-        with self.cond:
-            if not self.jobs:
-                self.cond.wait(timeout_s)
-            return self.jobs.popleft() if self.jobs else None
-
-    def drain(self) -> List[Job]:
-        with self.cond:
-            jobs, self.jobs = list(self.jobs), collections.deque()
-            return jobs
-
-
-def request_id(job: Job) -> str:
-    """Stable per candidate and class: the agent's key for idempotent retries and replays."""
-    return f"{job.config_key}@{job.device_class}"
-
-
-def device_fingerprint(info) -> str:
-    """The cache identity of a board: emulating agents never share entries with real ones."""
-    return info.fingerprint_sha256 + ("/emulated" if info.emulated else "")
+__all__ = ["Dispatcher", "Job", "JobResult", "QUICK_TIMING", "RuntimeConfig", "TimingConfig", "request_id"]
 
 
 class Dispatcher:
@@ -128,17 +38,17 @@ class Dispatcher:
         self.runtime = runtime
         self.journal = journal
         self.cache = cache
-        self.max_attempts = max_attempts
-        self.give_up_s = give_up_s
-        self.backoff_s = backoff_s
+        self.policy = RetryPolicy(max_attempts=max_attempts, give_up_s=give_up_s, backoff_s=backoff_s)
         self.rpc_timeout_s = rpc_timeout_s
-        self.queues: Dict[str, _ClassQueue] = {c: _ClassQueue() for c in registry.classes}
+        self.queues: Dict[str, ClassQueue] = {c: ClassQueue() for c in registry.classes}
         self.status: Dict[str, DeviceStatus] = {d.name: DeviceStatus(d) for d in registry}
         self._results: "queue.Queue[JobResult]" = queue.Queue()
         self._stop = threading.Event()
         self._threads: List[threading.Thread] = []
         self._pending = 0
         self._pending_lock = threading.Lock()
+        self._formats: Optional[Tuple[str, ...]] = None
+        self._formats_lock = threading.Lock()
 
     # ------------------------------------------------------------------ public
     def start(self) -> "Dispatcher":
@@ -151,8 +61,7 @@ class Dispatcher:
     def stop(self) -> None:
         self._stop.set()
         for q in self.queues.values():
-            with q.cond:
-                q.cond.notify_all()
+            q.wake_all()
         deadline = time.monotonic() + 10.0   # one shared wait: workers stuck in a Measure call are daemons
         for t in self._threads:
             t.join(timeout=max(0.0, deadline - time.monotonic()))
@@ -186,8 +95,33 @@ class Dispatcher:
             pass
         return out
 
+    def model_formats(self) -> Tuple[str, ...]:
+        """The model formats the devices load with the run's runtime, as they report it. The first call waits until
+        each class has a device that answered (or none still connecting), and some device answered at all.
+        UsageError naming a device that does not offer the runtime."""
+        with self._formats_lock:
+            if self._formats is None:
+                deadline = time.monotonic() + self.policy.give_up_s
+                while not self._stop.is_set() and time.monotonic() < deadline and not self._heard_enough():
+                    time.sleep(0.02)
+                infos = {name: s.info for name, s in self.status.items() if s.info is not None}
+                if not infos:
+                    errors = "; ".join(f"{n}: {s.last_error}" for n, s in self.status.items())
+                    raise FleetnasError(f"no device answered within {self.policy.give_up_s:.0f} s ({errors})")
+                self._formats = runtime_formats(infos, self.runtime.runtime)
+            return self._formats
+
+    def _heard_enough(self) -> bool:
+        if all(s.info is None for s in self.status.values()):
+            return False
+        return all(any(p.info is not None for p in peers) or all(p.state != "connecting" for p in peers)
+                   for peers in map(self._peers, self.registry.classes))
+
     # ------------------------------------------------------------------ workers
-    def _finish(self, status: DeviceStatus, job: Job, m: Measurement) -> None:
+    def _client(self, device: Device) -> AgentClient:
+        return device.client(timeout_s=self.rpc_timeout_s)
+
+    def _finish(self, job: Job, m: Measurement) -> None:
         if self.journal is not None:
             self.journal.add(m)
         if self.cache is not None and m.source == "measured" and m.usable:
@@ -197,51 +131,38 @@ class Dispatcher:
         self._results.put(JobResult(job, m))
 
     def _error_result(self, status: DeviceStatus, job: Job, message: str) -> Measurement:
-        return Measurement(status.fingerprint, job.model_sha256, self.runtime.key, job.device_class, status.device.name,
-                           "", job.config_key, "ERROR", None, None, False, "measured", time.time_ns(),
-                           {"message": message, "tried": list(job.tried)})
+        return error_measurement(device_fingerprint=status.fingerprint, model_sha256=job.model_sha256,
+                                 runtime_key=self.runtime.key, device_class=job.device_class,
+                                 device_name=status.device.name, config_key=job.config_key, message=message,
+                                 tried=job.tried)
 
-    def _connect(self, status: DeviceStatus, client) -> bool:
+    def _peers(self, device_class: str) -> List[DeviceStatus]:
+        return [self.status[d.name] for d in self.registry.by_class[device_class]]
+
+    def _connect(self, status: DeviceStatus, client: AgentClient) -> bool:
         try:
             info = client.device_info(timeout_s=self.rpc_timeout_s)
         except AgentCallError as exc:
             status.last_error = str(exc)
             return False
-        status.info, status.fingerprint = info, device_fingerprint(info)
+        status.connected(info)
         return True
-
-    def _suspect(self, status: DeviceStatus, reason: str) -> None:
-        if status.state != "suspect":
-            log.warning("device %s suspect: %s", status.device.name, reason)
-            status.suspect_since = time.monotonic()
-        status.state, status.last_error = "suspect", reason
-
-    def _class_unreachable_for(self, device_class: str) -> float:
-        peers = [self.status[d.name] for d in self.registry.by_class[device_class]]
-        if any(p.state != "suspect" for p in peers):
-            return 0.0
-        return time.monotonic() - max(p.suspect_since for p in peers)
 
     def _worker(self, device: Device) -> None:
         status = self.status[device.name]
-        client = device.client(timeout_s=self.rpc_timeout_s)
+        client = self._client(device)
         uploaded: set = set()
-        delay = self.backoff_s[0]
+        delay = self.policy.backoff_s[0]
         try:
             while not self._stop.is_set():
                 if not status.fingerprint or status.state == "suspect":
                     if self._connect(status, client):
-                        status.state, delay = "idle", self.backoff_s[0]
+                        delay = self.policy.backoff_s[0]
                         uploaded.clear()   # the agent may have restarted with an empty store
                     else:
-                        self._suspect(status, status.last_error)
-                        if self._class_unreachable_for(device.device_class) > self.give_up_s:
-                            for job in self.queues[device.device_class].drain():
-                                self._finish(status, job, self._error_result(
-                                    status, job, f"no device of class {device.device_class} reachable for "
-                                    f"{self.give_up_s:.0f} s ({status.last_error})"))
+                        self._unreachable(status)
                         self._stop.wait(delay)
-                        delay = min(delay * 2, self.backoff_s[1])
+                        delay = self.policy.next_delay(delay)
                         continue
                 job = self.queues[device.device_class].get(timeout_s=0.2)
                 if job is None:
@@ -251,15 +172,24 @@ class Dispatcher:
             status.state = "stopped"
             client.close()
 
-    def _run_job(self, status: DeviceStatus, client, job: Job, uploaded: set) -> None:
+    def _unreachable(self, status: DeviceStatus) -> None:
+        device_class = status.device.device_class
+        status.suspect(status.last_error, self._peers(device_class))
+        if unreachable_for(self._peers(device_class)) > self.policy.give_up_s:
+            for job in self.queues[device_class].drain():
+                self._finish(job, self._error_result(
+                    status, job, f"no device of class {device_class} reachable for {self.policy.give_up_s:.0f} s "
+                    f"({status.last_error})"))
+
+    def _run_job(self, status: DeviceStatus, client: AgentClient, job: Job, uploaded: set) -> None:
         if self.cache is not None:
             hit = self.cache.lookup([status.fingerprint], job.model_sha256, self.runtime.key)
             if hit is not None:
                 status.cache_hits += 1
-                self._finish(status, job, replace(hit, device_class=job.device_class, config_key=job.config_key,
-                                                  source="cache", recorded_unix_ns=time.time_ns()))
+                self._finish(job, replace(hit, device_class=job.device_class, config_key=job.config_key,
+                                          source="cache", recorded_unix_ns=time.time_ns()))
                 return
-        if job.recover and self._replay(status, client, job):
+        if job.recover and self._recover(status, client, job):
             return
         started = time.monotonic()
         try:
@@ -270,71 +200,46 @@ class Dispatcher:
                     status.uploads += 1
                 uploaded.add(job.model_sha256)
             status.state = "measuring"
-            r = client.measure(job.model_sha256, runtime=self.runtime.runtime, options=self.runtime.options_pb(),
-                               timing=self.runtime.timing_pb(), energy=self.runtime.energy,
-                               request_id=request_id(job))
+            result = client.measure(job.model_sha256, self.runtime, request_id=request_id(job))
         except AgentCallError as exc:
-            retry = replace(job, attempts=job.attempts + 1, tried=job.tried + (status.device.name,))
-            if exc.code in SUSPECT_CODES:
-                self._suspect(status, str(exc))
-            elif exc.code == "NOT_FOUND":         # evicted between HasModel and Measure: upload again
-                uploaded.discard(job.model_sha256)
-            elif exc.code == "RESOURCE_EXHAUSTED":
-                self._stop.wait(self.backoff_s[0])
-            else:
-                status.failures += 1
-                status.state = "idle"
-                self._finish(status, job, self._error_result(status, job, str(exc)))
-                return
-            if retry.attempts >= self.max_attempts:
-                status.failures += 1
-                self._finish(status, job, self._error_result(
-                    status, job, f"gave up after {retry.attempts} attempts on {', '.join(retry.tried)}: {exc}"))
-            else:
-                self.queues[job.device_class].put(retry, front=True)
-            if status.state != "suspect":
-                status.state = "idle"
+            self._retry(status, job, exc, uploaded)
             return
         finally:
             status.busy_s += time.monotonic() - started
         status.state = "idle"
         status.measured += 1
-        self._finish(status, job, self._measurement(status, job, r))
+        self._finish(job, result.to_measurement(
+            device_fingerprint=status.fingerprint, model_sha256=job.model_sha256, runtime_key=self.runtime.key,
+            device_class=job.device_class, device_name=status.device.name, config_key=job.config_key))
 
-    def _measurement(self, status: DeviceStatus, job: Job, r) -> Measurement:
-        from fleetnas.host.fleet.client import message_to_dict, outcome_name
-        outcome = outcome_name(r)
-        data = message_to_dict(r)
-        data["device_name"] = status.device.name
-        latency = r.overall.median_ms if outcome in USABLE_OUTCOMES and r.HasField("overall") else None
-        energy = r.energy.energy_mj if r.HasField("energy") else None
-        return Measurement(status.fingerprint, job.model_sha256, self.runtime.key, job.device_class,
-                           status.device.name, r.device_id, job.config_key, outcome, latency, energy, r.emulated,
-                           "measured", time.time_ns(), data)
+    def _retry(self, status: DeviceStatus, job: Job, exc: AgentCallError, uploaded: set) -> None:
+        retry = replace(job, attempts=job.attempts + 1, tried=job.tried + (status.device.name,))
+        how = retry_for(exc)
+        if how is Retry.ELSEWHERE:
+            status.suspect(str(exc), self._peers(job.device_class))
+        elif how is Retry.UPLOAD_AGAIN:
+            uploaded.discard(job.model_sha256)
+        elif how is Retry.LATER:
+            self._stop.wait(self.policy.backoff_s[0])
+        else:
+            status.failures += 1
+            status.state = "idle"
+            self._finish(job, self._error_result(status, job, str(exc)))
+            return
+        if retry.attempts >= self.policy.max_attempts:
+            status.failures += 1
+            self._finish(job, self._error_result(
+                status, job, f"gave up after {retry.attempts} attempts on {', '.join(retry.tried)}: {exc}"))
+        else:
+            self.queues[job.device_class].put(retry, front=True)
+        if status.state != "suspect":
+            status.state = "idle"
 
-    def _replay(self, status: DeviceStatus, own_client, job: Job) -> bool:
-        """A candidate in flight when a previous host died may have been measured (or still be measuring) on any
-        agent of its class: take that measurement (agents remember results by request_id) instead of measuring
-        it again. False when no agent has it."""
-        for peer in self.registry.by_class[job.device_class]:
-            peer_status = self.status[peer.name]
-            if peer_status.state in ("suspect", "stopped") and peer_status is not status:
-                continue
-            client = own_client if peer_status is status else peer.client(timeout_s=self.rpc_timeout_s)
-            try:
-                fingerprint = peer_status.fingerprint or device_fingerprint(client.device_info())
-                r = client.measure(job.model_sha256, runtime=self.runtime.runtime, options=self.runtime.options_pb(),
-                                   timing=self.runtime.timing_pb(), energy=self.runtime.energy,
-                                   request_id=request_id(job), replay_only=True)
-            except AgentCallError:   # NOT_FOUND (never had it), or unreachable: ask the next one
-                continue
-            finally:
-                if client is not own_client:
-                    client.close()
-            log.info("%s: in-flight measurement of %s recovered from %s", job.device_class, job.config_key,
-                     peer.name)
-            m = replace(self._measurement(peer_status, job, r), device_fingerprint=fingerprint)
-            self._finish(peer_status, job, m)
-            return True
-        return False
-
+    def _recover(self, status: DeviceStatus, client: AgentClient, job: Job) -> bool:
+        found = replay(job, status, client, self.registry, self.status, self.runtime, self._client)
+        if found is None:
+            return False
+        self._finish(job, found.result.to_measurement(
+            device_fingerprint=found.fingerprint, model_sha256=job.model_sha256, runtime_key=self.runtime.key,
+            device_class=job.device_class, device_name=found.status.device.name, config_key=job.config_key))
+        return True

@@ -256,12 +256,10 @@ class SearchController:
         return self.subnets[key]
 
     def _export(self, config: Dict[str, Any]):
-        """ONNX for onnxruntime boards, TFLite for LiteRT ones (same cache rules, same verification)."""
-        if self.settings.runtime.runtime == "litert":
-            from fleetnas.host.export.tflite import export_tflite
-            return export_tflite(self.supernet, config, self.models_dir)
-        from fleetnas.host.export.onnx import export_onnx
-        return export_onnx(self.supernet, config, self.models_dir)
+        """In the model format the boards load with the run's runtime, by that format's exporter."""
+        from fleetnas.host.export.registry import exporter_for
+        exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime)
+        return exporter.export(self.supernet, config, self.models_dir)
 
     def objective_values(self, key: str, m: Measurement) -> Optional[Dict[str, float]]:
         if not m.usable:

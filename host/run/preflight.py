@@ -1,6 +1,7 @@
 """Checks before a search starts, from each device's own report (GetDeviceInfo), so a run that cannot give what was
 asked for refuses in seconds instead of failing every candidate.
 
+- the chosen runtime must be offered, with a model format this host can export;
 - energy as an objective needs a readable power sensor on every (real) device;
 - two devices with the same fingerprint are most likely one machine: their measurements contend for its CPUs.
 Devices that do not answer here are left to the dispatcher (it marks them suspect and retries them).
@@ -8,11 +9,13 @@ Devices that do not answer here are left to the dispatcher (it marks them suspec
 from __future__ import annotations
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, TextIO, Tuple
 
-from fleetnas.host.errors import FleetnasError, UsageError
+from fleetnas.host.errors import UsageError
+from fleetnas.host.export.registry import exporter_for
+from fleetnas.host.fleet.contract import DeviceInfo
+from fleetnas.host.fleet.formats import ask_fleet, runtime_formats
 
 INFO_TIMEOUT_S = 10.0
 
@@ -26,24 +29,16 @@ class DeviceReport:
     sensor_problem: str                 # "" with a readable sensor, else "no power sensor" / "rapl not readable"
 
 
-def _report(device, timeout_s: float) -> Optional[DeviceReport]:
-    try:
-        with device.client(timeout_s=timeout_s) as client:
-            info = client.device_info(timeout_s=timeout_s)
-    except FleetnasError:
-        return None
-    readable = tuple(s.name for s in info.power_sensors if s.readable and s.name != "none")
-    unreadable = [s.name for s in info.power_sensors if not s.readable and s.name != "none"]
+def _report(name: str, info: DeviceInfo) -> DeviceReport:
+    readable = tuple(p.name for p in info.power_sensors if p.readable and p.name != "none")
+    unreadable = [p.name for p in info.power_sensors if not p.readable and p.name != "none"]
     problem = "" if readable else (f"{', '.join(unreadable)} not readable" if unreadable else "no power sensor")
-    return DeviceReport(device.name, info.fingerprint_sha256, bool(info.emulated), readable, problem)
+    return DeviceReport(name, info.fingerprint_sha256, bool(info.emulated), readable, problem)
 
 
-def device_reports(registry, timeout_s: float = INFO_TIMEOUT_S) -> List[DeviceReport]:
-    """One report per device that answered (in parallel; unreachable devices are skipped)."""
-    devices = list(registry)
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(devices)))) as pool:
-        reports = list(pool.map(lambda d: _report(d, timeout_s), devices))
-    return [r for r in reports if r is not None]
+def device_reports(infos: Mapping[str, DeviceInfo]) -> List[DeviceReport]:
+    """One report per device that answered (``infos``: device name -> its GetDeviceInfo)."""
+    return [_report(name, info) for name, info in infos.items()]
 
 
 def check_energy(reports: Sequence[DeviceReport]) -> None:
@@ -65,11 +60,17 @@ def shared_fingerprints(reports: Sequence[DeviceReport]) -> List[List[str]]:
     return [names for names in groups.values() if len(names) > 1]
 
 
-def preflight(registry, objectives: Sequence[str], stream: Optional[TextIO] = None,
+def preflight(registry, objectives: Sequence[str], runtime: str, stream: Optional[TextIO] = None,
               timeout_s: float = INFO_TIMEOUT_S) -> List[DeviceReport]:
-    """Refuse a search that cannot work; warn (one line each, on ``stream``) about one that measures badly."""
+    """Refuse a search that cannot work; warn (one line each, on ``stream``) about one that measures badly.
+
+    One GetDeviceInfo per device: the runtime must be offered with a format this host can export (checked now, not
+    after the first accuracy evaluation), energy needs a sensor, shared fingerprints are warned about."""
     stream = stream or sys.stderr
-    reports = device_reports(registry, timeout_s)
+    infos = ask_fleet(registry, timeout_s)
+    if infos:   # none answering: the run waits for them (and says so) as it would mid-run
+        exporter_for(runtime_formats(infos, runtime), runtime).check()
+    reports = device_reports(infos)
     if "energy" in objectives:
         check_energy(reports)
     for names in shared_fingerprints(reports):

@@ -96,8 +96,8 @@ def render(controller) -> Any:
     d = controller.dispatcher
     for name, s in (list(d.status.items()) if d else []):
         temp = ""
-        if s.info is not None and s.info.state.thermal:
-            temp = f"{max(t.temp_c for t in s.info.state.thermal):.0f}"
+        if s.info is not None and s.info.temperatures_c:
+            temp = f"{max(s.info.temperatures_c):.0f}"
         devices.add_row(name, s.device.device_class, s.state, str(s.measured), str(s.cache_hits), str(s.uploads),
                         f"{s.busy_s:.0f}", temp, (s.last_error[:50] if s.state == "suspect" else ""))
     parts: List[Any] = [devices]

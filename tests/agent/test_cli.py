@@ -10,7 +10,7 @@ import pytest
 
 from fleetnas.agent.reference_model import write_reference_model
 from fleetnas.host.errors import AgentCallError
-from fleetnas.host.fleet.client import AgentClient, outcome_name
+from fleetnas.host.fleet.client import WireClient as AgentClient, outcome_name
 
 AGENT = [sys.executable, "-m", "fleetnas.agent.cli"]
 

@@ -4,7 +4,7 @@
 
 Every test here takes ``fleet_device`` / ``fleet_client`` from the fleetnas pytest plugin (fleetnas.host.pytest_plugin),
 so it is parametrized per device, marked ``hil``, and skipped with the reason when no devices file is named.
-tests/hil/test_plugin.py runs this file against real local agents.
+tests/hil/test_hil_plugin.py runs this file against real local agents.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from fleetnas.host.pytest_plugin import HIL_TIMING, hil_timing, latency_problems
+from fleetnas.host.pytest_plugin import HIL_TIMING, hil_runtime, latency_problems
 
 pytestmark = pytest.mark.hil
 
@@ -35,7 +35,7 @@ def test_device_reports_its_identity_runtimes_and_state(fleet_device, fleet_clie
     assert info.fingerprint_sha256 and len(info.fingerprint_sha256) == 64
     onnx = [r for r in info.runtimes if r.name == "onnxruntime"]
     assert onnx and onnx[0].available, f"onnxruntime unavailable on {fleet_device.name}: {onnx[0].message if onnx else ''}"
-    assert info.state.captured_unix_ns > 0
+    assert info.state_captured_unix_ns > 0
     offset_s = abs(info.clock_unix_ns - asked_ns) / 1e9
     assert offset_s < MAX_CLOCK_OFFSET_S, (
         f"{fleet_device.name}'s clock is {offset_s:.0f} s off the host's: enable NTP on the board "
@@ -45,10 +45,8 @@ def test_device_reports_its_identity_runtimes_and_state(fleet_device, fleet_clie
 
 def test_reference_model_measures_within_sanity_bounds(fleet_device, fleet_client, fleet_reference_model,
                                                        fleet_tolerance):
-    from fleetnas.agent.v1 import agent_pb2 as pb
     sha, _ = fleet_client.ensure_model(fleet_reference_model)
-    first = fleet_client.measure(sha, options=pb.RuntimeOptions(threads=1), timing=hil_timing(),
-                                 request_id=f"hil-{fleet_device.name}-1")
+    first = fleet_client.measure(sha, hil_runtime(), request_id=f"hil-{fleet_device.name}-1")
     problems = latency_problems(first, max_median_ms=REFERENCE_MAX_MEDIAN_MS, expect_runs=EXPECT_RUNS,
                                 allow_unstable=fleet_tolerance.allow_unstable)
     assert not problems, f"{fleet_device.name}: " + "; ".join(problems)
@@ -56,7 +54,7 @@ def test_reference_model_measures_within_sanity_bounds(fleet_device, fleet_clien
     assert first.config.intra_op_threads == 1 and first.config.runtime == "onnxruntime"
     # Repeatability: the same model twice on an idle board should agree within a factor of two; a board far
     # outside that is throttling or is being used by something else.
-    second = fleet_client.measure(sha, options=pb.RuntimeOptions(threads=1), timing=hil_timing())
+    second = fleet_client.measure(sha, hil_runtime())
     assert not latency_problems(second, max_median_ms=REFERENCE_MAX_MEDIAN_MS,
                                 allow_unstable=fleet_tolerance.allow_unstable)
     ratio = second.overall.median_ms / first.overall.median_ms
@@ -70,15 +68,13 @@ def test_litert_reference_model_where_litert_is_installed(fleet_device, fleet_cl
     litert = [r for r in info.runtimes if r.name == "litert" and r.available]
     if not litert:
         pytest.skip(f"LiteRT is not installed on {fleet_device.name}")
-    from fleetnas.agent.errors import RuntimeUnavailable
-    from fleetnas.agent.reference_model import write_reference_model
-    from fleetnas.agent.v1 import agent_pb2 as pb
+    from fleetnas.host.fleet.contract import write_reference_model
     try:
         path = write_reference_model(tmp_path, "tflite")
-    except RuntimeUnavailable as exc:
+    except Exception as exc:   # the agent's RuntimeUnavailable: no LiteRT converter on this host
         pytest.skip(f"this host cannot build the .tflite reference model: {exc}")
     sha, _ = fleet_client.ensure_model(path)
-    r = fleet_client.measure(sha, runtime="litert", options=pb.RuntimeOptions(threads=1), timing=hil_timing())
+    r = fleet_client.measure(sha, hil_runtime("litert"))
     problems = latency_problems(r, max_median_ms=REFERENCE_MAX_MEDIAN_MS, expect_runs=EXPECT_RUNS,
                                 allow_unstable=fleet_tolerance.allow_unstable)
     assert not problems, f"{fleet_device.name}: " + "; ".join(problems)
@@ -92,7 +88,7 @@ def search_command_exists() -> bool:
 
 def test_short_search_on_the_tiny_supernet_gives_a_front_for_the_device(fleet_device, fleet_client, tmp_path):
     if not search_command_exists():
-        pytest.skip("needs fleetnas search (issue 6)")
+        pytest.skip("needs fleetnas search")
     devices = tmp_path / "devices.toml"
     devices.write_text(device_toml(fleet_device))
     out = tmp_path / "run"

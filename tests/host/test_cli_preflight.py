@@ -15,6 +15,7 @@ from cli_subprocess import assert_no_traceback, run_cli
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.devices import parse_devices
+from fleetnas.host.fleet.formats import ask_fleet
 from fleetnas.host.run.preflight import device_reports, preflight
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "agent"))  # the agent tests' fake sysfs trees
@@ -53,7 +54,7 @@ def test_energy_search_is_refused_up_front_naming_the_devices_without_a_sensor(t
     boards = [("pi-a", board(tmp_path / "a", "Board A", sensor=False)),
               ("jetson-b", board(tmp_path / "b", "Board B", sensor=True))]
     with agents_on(tmp_path, monkeypatch, boards) as devices:
-        reports = {r.name: r for r in device_reports(parse_devices(devices.read_text(), devices))}
+        reports = {r.name: r for r in device_reports(ask_fleet(parse_devices(devices.read_text(), devices)))}
         assert reports["jetson-b"].readable_sensors and not reports["pi-a"].readable_sensors
         out = tmp_path / "run"
         r = run_cli(["search", "--supernet", "tiny", "--devices", devices, "--objectives", "accuracy,latency,energy",
@@ -72,7 +73,8 @@ def test_devices_sharing_a_fingerprint_are_warned_about_and_distinct_boards_are_
               ("third", board(tmp_path / "c", "Board C", sensor=True))]
     with agents_on(tmp_path, monkeypatch, boards) as devices:
         stream = io.StringIO()
-        preflight(parse_devices(devices.read_text(), devices), ("accuracy", "latency", "energy"), stream=stream)
+        preflight(parse_devices(devices.read_text(), devices), ("accuracy", "latency", "energy"), "onnxruntime",
+                  stream=stream)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and lines[0].startswith("warning: devices one, two report the same fingerprint")
     assert "third" not in lines[0]
@@ -81,7 +83,7 @@ def test_devices_sharing_a_fingerprint_are_warned_about_and_distinct_boards_are_
 def test_energy_refusal_also_holds_for_the_library_call(tmp_path, monkeypatch):
     with agents_on(tmp_path, monkeypatch, [("bare", board(tmp_path / "a", "Board A", sensor=False))]) as devices:
         with pytest.raises(UsageError, match=r"bare \(no power sensor\)"):
-            preflight(parse_devices(devices.read_text(), devices), ("accuracy", "latency", "energy"))
+            preflight(parse_devices(devices.read_text(), devices), ("accuracy", "latency", "energy"), "onnxruntime")
 
 
 def test_a_search_on_one_machine_twice_warns_and_still_runs(tmp_path, monkeypatch):

@@ -21,6 +21,23 @@ def test_measure_json_then_cached_upload(agent, tmp_path, capsys):
     assert main(["measure", str(model), "--agent", agent.address, *FAST]) in MEASURED
     text = capsys.readouterr().out
     assert "already on the agent" in text and "median" in text and "CV of block medians" in text
+    (latency,) = [line for line in text.splitlines() if line.strip().startswith("latency")]
+    assert "CV" not in latency   # single inferences' spread is not the stability measure: only the blocks' CV shows
+
+
+def test_runtime_the_agent_does_not_offer_is_one_line_naming_what_it_offers(agent, tmp_path, capsys):
+    model = write_reference_model(tmp_path, "onnx", width=8)
+    assert main(["measure", str(model), "--agent", agent.address, "--runtime", "litert", *FAST]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: agent {agent.address} (device ") and "offers no runtime 'litert' for onnx" in err
+    assert "it offers onnxruntime (onnx), litert (tflite)" in err
+
+
+def test_agent_without_port_uses_the_agents_default_port():
+    from fleetnas.host.commands.connection import agent_address
+    assert agent_address("localhost") == "localhost:50051" and agent_address("rpi5-01.local:6000") == "rpi5-01.local:6000"
+    assert agent_address("[::1]") == "[::1]:50051" and agent_address("::1") == "[::1]:50051"
+    assert agent_address("[::1]:7000") == "[::1]:7000"
 
 
 def test_measure_tflite_picks_litert(agent, tmp_path, capsys):

@@ -62,7 +62,7 @@ def test_export_unknown_supernet_and_missing_flags(tmp_path, capsys):
 
 
 def test_export_from_something_that_is_not_a_run_dir_is_one_clear_line(tmp_path, capsys):
-    """The DIR --device --pick form (issue 6) slots into this command; its own tests live with the search."""
+    """The DIR --device --pick form slots into this command; its own tests live with the search."""
     assert main(["export", str(tmp_path), "--device", "rpi5", "--pick", "0", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err

@@ -5,12 +5,14 @@ import pytest
 from fleet_helpers import config_key, config_model, devices_toml, emulated_agents
 
 from fleetnas.host.fleet.devices import parse_devices
-from fleetnas.host.fleet.dispatcher import Dispatcher, Job, RuntimeConfig
+from fleetnas.host.fleet.client import AgentClient
+from fleetnas.host.fleet.contract import RuntimeConfig, TimingConfig
+from fleetnas.host.fleet.dispatcher import Dispatcher, Job
 from fleetnas.host.fleet.measurements import MeasurementStore
 
 CONFIGS = [{"width": w, "depth": d} for w in (8, 16, 32, 64) for d in (1, 2)]
-QUICK = RuntimeConfig(timing=tuple(sorted(dict(warmup_runs=1, warmup_s=0.01, blocks=2, min_runs_per_block=2,
-                                               min_block_s=0.01, timeout_s=60.0).items())))
+QUICK = RuntimeConfig(timing=TimingConfig(warmup_runs=1, warmup_s=0.01, blocks=2, min_runs_per_block=2,
+                                          min_block_s=0.01, timeout_s=60.0))
 
 
 def _jobs(tmp_path, device_class="cpu", configs=CONFIGS):
@@ -111,13 +113,23 @@ def test_in_flight_job_of_a_dead_host_is_recovered_from_whichever_agent_measured
     with emulated_agents(tmp_path, 2) as agents:
         reg = parse_devices(devices_toml(agents), tmp_path / "d.toml")
         job = _jobs(tmp_path)[0]
-        with agents[1].client() as previous_host:   # what the dead host had done on dev1
+        with AgentClient(agents[1].address) as previous_host:   # what the dead host had done on dev1
             previous_host.ensure_model(job.model_path)
-            earlier = previous_host.measure(job.model_sha256, timing=QUICK.timing_pb(), options=QUICK.options_pb(),
-                                            request_id=request_id(job))
+            earlier = previous_host.measure(job.model_sha256, QUICK, request_id=request_id(job))
         with Dispatcher(reg, QUICK) as d:
             d.submit(replace(job, recover=True))
             (result,) = _collect(d, 1)
         assert result.measurement.device_name == "dev1" and result.measurement.source == "measured"
         assert result.measurement.response["started_unix_ns"] == str(earlier.started_unix_ns)
         assert [a.service.queue_stats().measurements_done for a in agents] == [0, 1]   # nothing measured twice
+
+
+def test_model_format_comes_from_what_the_devices_report(tmp_path, agent):
+    from fleetnas.host.errors import UsageError
+    ghost = '[[device]]\nname = "ghost"\naddress = "127.0.0.1:1"\nclass = "cpu"\n'
+    reg = parse_devices(devices_toml([agent]) + ghost, tmp_path / "d.toml")
+    with Dispatcher(reg, RuntimeConfig(runtime="litert"), rpc_timeout_s=2.0) as d:
+        assert d.model_formats() == ("tflite",)        # the unreachable peer does not hold it up
+    with Dispatcher(reg, RuntimeConfig(runtime="tvm"), rpc_timeout_s=2.0) as d:
+        with pytest.raises(UsageError, match="device dev0 does not offer runtime 'tvm'; it offers onnxruntime"):
+            d.model_formats()

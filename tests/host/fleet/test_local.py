@@ -53,3 +53,12 @@ def _parent(pid: int) -> int:
             return int(fh.read().split(") ")[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
+
+
+def test_search_with_a_runtime_the_boards_lack_stops_before_any_work_naming_what_they_offer(tmp_path, capsys):
+    from fleetnas.host.cli import main
+    assert main(["search", "--supernet", "tiny", "--devices", "local", "--budget", "2", "--runtime", "tvm",
+                 "--no-measurement-cache", "--no-progress", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "device local does not offer runtime 'tvm'; it offers onnxruntime (onnx)" in err, err
+    assert not (tmp_path / "run" / "models").exists()   # nothing evaluated or exported
