@@ -139,6 +139,9 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
     check_weights(supernet, getattr(args, "allow_random_weights", False))
+    if args.budget > supernet.space.size:
+        print(f"warning: --budget {args.budget} is more than the {supernet.space.size} sub-networks of "
+              f"{args.supernet}: each class's search ends once it has measured every one", file=sys.stderr)
     cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
     try:
         with open_fleet(args.devices, args.out) as registry:
