@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from fleetnas.agent.service import AgentService, MeasureFn
-from fleetnas.agent.store import ModelStore
+from fleetnas.agent.measure.service import AgentService, MeasureFn
+from fleetnas.agent.store.model_store import ModelStore
 
 _SECTIONS = {"power", "hygiene"}
 
@@ -51,7 +51,7 @@ def load_agent_config(path: Optional[Path]) -> Dict[str, Any]:
 
 
 def hygienic_measure_fn(cache_dir: Path, config: Optional[Dict[str, Any]] = None) -> MeasureFn:
-    from fleetnas.agent.hygiene import build_hygiene, make_measure_fn
+    from fleetnas.agent.measure.hygiene import build_hygiene, make_measure_fn
     config = config or {}
     canary_every = int(config.get("hygiene", {}).get("canary_every", 20))
     meter, _, state = build_hygiene(Path(cache_dir) / "reference", config.get("power"), canary_every=canary_every)

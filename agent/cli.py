@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "drift canary; see fleetnas.agent.app")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.emulate)")
+    emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.measure.emulate)")
     emulate.add_argument("--emulate", type=Path, metavar="TABLE.csv", help="answer Measure from this table")
     emulate.add_argument("--emulate-params", metavar="C1,C2,...", help="columns naming the configuration")
     emulate.add_argument("--emulate-latency", metavar="COL", help="latency column (ms)")
@@ -57,11 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fleetnas.agent.device_info import DeviceInfoSource
-    from fleetnas.agent.server import TlsFiles, make_server, read_token_file
+    from fleetnas.agent.board.device_info import DeviceInfoSource
+    from fleetnas.agent.rpc.server import TlsFiles, make_server, read_token_file
     from fleetnas.agent.app import load_agent_config, make_service
-    from fleetnas.agent.service import split_address
-    from fleetnas.agent.store import ModelStore
+    from fleetnas.agent.measure.service import split_address
+    from fleetnas.agent.store.model_store import ModelStore
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     host, _ = split_address(args.listen)
@@ -77,7 +77,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        max_upload_bytes=int(args.max_upload_mb * 2**20))
     measure_fn = None
     if args.emulate:
-        from fleetnas.agent.emulate import EmulationTable, make_emulated_measure_fn
+        from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
         if not (args.emulate_params and args.emulate_latency):
             raise ValueError("--emulate needs --emulate-params C1,C2,... and --emulate-latency COL")
         table = EmulationTable.from_csv(args.emulate, args.emulate_params.split(","), args.emulate_latency,
@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from fleetnas.agent.device_info import DeviceInfoSource, format_info
+    from fleetnas.agent.board.device_info import DeviceInfoSource, format_info
     from google.protobuf.json_format import MessageToDict
     info = DeviceInfoSource(None, state_dir=args.cache_dir).device_info()
     if args.json:

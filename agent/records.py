@@ -1,6 +1,6 @@
 """The agent's domain records: plain frozen dataclasses, no grpc, no protobuf.
 
-They mirror the fleetnas.agent.v1 messages; fleetnas.agent.convert is the one place that maps between the two.
+They mirror the fleetnas.agent.v1 messages; fleetnas.agent.rpc.convert is the one place that maps between the two.
 Units are in the names. ``None`` means "not measured" (never 0).
 """
 from __future__ import annotations

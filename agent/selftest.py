@@ -8,10 +8,10 @@ from pathlib import Path
 
 from fleetnas.agent import runtimes
 from fleetnas.agent.records import Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.measure.reference_model import write_reference_model
 from fleetnas.agent.app import make_service
-from fleetnas.agent.service import describe_result
-from fleetnas.agent.store import ModelStore
+from fleetnas.agent.measure.service import describe_result
+from fleetnas.agent.store.model_store import ModelStore
 
 FORMAT_FOR_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
 # Short but methodical: enough to prove every phase runs, quick enough for an install check.

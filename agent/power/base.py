@@ -316,8 +316,8 @@ def required_window_s(meter: PowerMeter, sample_rate_hz: float, requested_s: flo
 
 def sysfs_root(root: Optional[str] = None) -> str:
     """The root every sysfs reader joins its paths to: the argument, else $FLEETNAS_SYSFS_ROOT, else '/'
-    (the agent-wide rule of fleetnas.agent.sysfs)."""
-    from fleetnas.agent.sysfs import resolve_root
+    (the agent-wide rule of fleetnas.agent.board.sysfs)."""
+    from fleetnas.agent.board.sysfs import resolve_root
     return str(resolve_root(root))
 
 

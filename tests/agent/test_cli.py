@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.measure.reference_model import write_reference_model
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.client import AgentClient, outcome_name
 

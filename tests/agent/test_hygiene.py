@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from fleetnas.agent import throttle
-from fleetnas.agent.hygiene import HygieneState, ReferenceModel, cool_down, measure_with_hygiene
+from fleetnas.agent.measure import throttle
+from fleetnas.agent.measure.hygiene import HygieneState, ReferenceModel, cool_down, measure_with_hygiene
 from fleetnas.agent.power.jetson import JetsonMeter
 from fleetnas.agent.power.null import NullMeter
 from fleetnas.agent.records import DeviceState, EnergyConfig, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.measure.reference_model import write_reference_model
 
 FAST = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=10, min_block_s=0.05, timeout_s=60)
 OPTIONS = RuntimeOptions(threads=1)
@@ -207,7 +207,7 @@ def test_throttle_flags_pi_sticky_bits_and_jetson_power_mode(tmp_path, monkeypat
 
 def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # whatever this machine has installed: no GPU meter here
-    from fleetnas.agent.hygiene import build_hygiene, make_measure_fn
+    from fleetnas.agent.measure.hygiene import build_hygiene, make_measure_fn
     from fleetnas.agent.power.base import Calibration
     meter, info, state = build_hygiene(tmp_path / "reference", {"device_class": "rpi4", "calibration": {
         "rpi4": {"scale": 1.1, "offset_w": 0.5}}}, root=str(board), canary_every=5)

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from fleetnas.agent.errors import Busy, InvalidModel, ModelNotFound
-from fleetnas.agent.reference_model import build_onnx_bytes, build_tflite_bytes
-from fleetnas.agent.store import ModelStore
+from fleetnas.agent.measure.reference_model import build_onnx_bytes, build_tflite_bytes
+from fleetnas.agent.store.model_store import ModelStore
 
 
 def put(store, data, fmt="onnx", sha=None, size=None):

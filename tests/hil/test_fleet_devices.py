@@ -71,7 +71,7 @@ def test_litert_reference_model_where_litert_is_installed(fleet_device, fleet_cl
     if not litert:
         pytest.skip(f"LiteRT is not installed on {fleet_device.name}")
     from fleetnas.agent.errors import RuntimeUnavailable
-    from fleetnas.agent.reference_model import write_reference_model
+    from fleetnas.agent.measure.reference_model import write_reference_model
     from fleetnas.agent.v1 import agent_pb2 as pb
     try:
         path = write_reference_model(tmp_path, "tflite")

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.power.base import Calibration
 from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
-from fleetnas.agent.worker import run_measurement
+from fleetnas.agent.measure.reference_model import write_reference_model
+from fleetnas.agent.measure.worker import run_measurement
 from power_fakes import SineProfile
 import test_sysfs_meters as sysfs_fakes  # as a module: its Test classes must not be collected twice
 

@@ -7,7 +7,7 @@ import time
 import pytest
 from fleet_helpers import config_model, emulated_agents, toy_table, write_table
 
-from fleetnas.agent.emulate import (EmulationError, EmulationTable, emulated_duration_s, make_emulated_measure_fn,
+from fleetnas.agent.measure.emulate import (EmulationError, EmulationTable, emulated_duration_s, make_emulated_measure_fn,
                                     onnx_metadata)
 from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, TimingConfig
 

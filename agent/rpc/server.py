@@ -19,8 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fleetnas.agent.service import AgentService
-from fleetnas.agent.servicer import AgentServicer
+from fleetnas.agent.measure.service import AgentService
+from fleetnas.agent.rpc.servicer import AgentServicer
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
 

@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from fleetnas.agent import __version__, convert, device_state, runtimes
-from fleetnas.agent.fingerprint import device_id, fingerprint
+from fleetnas.agent import __version__, runtimes
+from fleetnas.agent.board import device_state
+from fleetnas.agent.rpc import convert
+from fleetnas.agent.board.fingerprint import device_id, fingerprint
 from fleetnas.agent.records import Fingerprint
 from fleetnas.agent.v1 import agent_pb2 as pb
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from fleetnas.agent.errors import Busy, InvalidModel, InvalidRequest, ModelNotFound
-from fleetnas.agent.modelfile import check_model
+from fleetnas.agent.store.formats import check_model
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

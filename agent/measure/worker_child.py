@@ -1,5 +1,5 @@
-"""The worker process body (``python -m fleetnas.agent.worker FD``): reads one JSON request on stdin, reports JSON
-lines on file descriptor FD, exits. See fleetnas.agent.worker for the protocol and the parent side.
+"""The worker process body (``python -m fleetnas.agent.measure.worker FD``): reads one JSON request on stdin, reports JSON
+lines on file descriptor FD, exits. See fleetnas.agent.measure.worker for the protocol and the parent side.
 
 Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) -> warm-up (runs AND seconds)
 -> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
@@ -18,7 +18,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List
 
-from fleetnas.agent import sysfs, timing
+from fleetnas.agent.board import sysfs
+from fleetnas.agent.measure import timing
 from fleetnas.agent.records import RuntimeOptions, TimingConfig
 
 _PR_SET_PDEATHSIG = 1

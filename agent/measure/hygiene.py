@@ -1,4 +1,4 @@
-"""Measurement hygiene: the one call the service makes per measurement, around fleetnas.agent.worker.
+"""Measurement hygiene: the one call the service makes per measurement, around fleetnas.agent.measure.worker.
 
     result = measure_with_hygiene(model_path, model_format, runtime, options, timing, energy, meter, state)
 
@@ -6,7 +6,7 @@
    at most 120 s (device_state.wait_for_cooldown); never a blind sleep. The idle temperature is the coolest maximum
    seen before a measurement since the agent started (or set in HygieneState).
 2. Measure in a fresh worker. Energy, when requested and a readable meter exists, comes from an EnergyObserver
-   (fleetnas.agent.energy); otherwise ``energy_unavailable_reason`` says why. Never a made-up number.
+   (fleetnas.agent.measure.energy); otherwise ``energy_unavailable_reason`` says why. Never a made-up number.
 3. Stability gate: a run whose CV of block medians is > 10 % or that throttled (x86 counters, Pi flags incl. sticky
    bits, Jetson power-mode change) is measured once more after a cool-down; still unstable: outcome UNSTABLE.
    ``attempts`` says how many runs it took.
@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
-from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.errors import AgentError
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
 from fleetnas.agent.power.null import NullMeter
@@ -83,7 +83,7 @@ class HygieneState:
 
 def cool_down(state: HygieneState) -> Dict[str, str]:
     """Wait for idle + margin; returns what happened, for MeasureResult.extra."""
-    from fleetnas.agent.device_state import thermal_readings, wait_for_cooldown
+    from fleetnas.agent.board.device_state import thermal_readings, wait_for_cooldown
     readings = thermal_readings(state.root)
     now_c = max((r.temp_c for r in readings), default=float("nan"))
     if math.isnan(now_c):
@@ -105,8 +105,8 @@ def cool_down(state: HygieneState) -> Dict[str, str]:
 def _attempt(model_path, model_format, runtime, options, timing, energy: Optional[EnergyConfig],
              meter: Optional[PowerMeter], state: HygieneState) -> Tuple[MeasureResult, bool]:
     """One worker run with energy when possible; (result, throttled or unstable)."""
-    from fleetnas.agent import throttle
-    from fleetnas.agent.worker import run_measurement
+    from fleetnas.agent.measure import throttle
+    from fleetnas.agent.measure.worker import run_measurement
     observer, reason = None, ""
     if energy is not None and energy.enabled:
         if meter is None:
@@ -168,7 +168,7 @@ def measure_with_hygiene(model_path, model_format: str, runtime: str, options: R
 
 
 def _canary(result: MeasureResult, state: HygieneState) -> MeasureResult:
-    from fleetnas.agent.worker import run_measurement
+    from fleetnas.agent.measure.worker import run_measurement
     ref = state.reference
     suspects = state.measurements_since_canary
     state.measurements_since_canary = 0
@@ -197,7 +197,7 @@ def build_hygiene(reference_dir: Path, power_config: Union[Mapping[str, Any], An
     """Start-up: pick the power meter (its read rate measured now), write the canary's reference model into
     reference_dir, and take the device class's calibration from the power config (a PowerConfig or its mapping)."""
     from fleetnas.agent.power.detect import PowerConfig, select_meter
-    from fleetnas.agent.reference_model import write_reference_model
+    from fleetnas.agent.measure.reference_model import write_reference_model
     config = power_config if isinstance(power_config, PowerConfig) else PowerConfig.from_mapping(power_config)
     meter, info = select_meter(root, config)
     reference = ReferenceModel(write_reference_model(Path(reference_dir), "onnx", rows=1, width=256, depth=4, seed=0))

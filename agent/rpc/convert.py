@@ -6,7 +6,7 @@ from typing import Optional
 
 from fleetnas.agent.records import (DeviceState, EnergyConfig, EnergyResult, LatencyStats, MeasureResult,
                                     PhaseTimes, RuntimeConfigUsed, RuntimeOptions, TimingConfig)
-from fleetnas.agent.store import StoredModel
+from fleetnas.agent.store.model_store import StoredModel
 from fleetnas.agent.v1 import agent_pb2 as pb
 
 FORMAT_TO_PB = {"onnx": pb.MODEL_FORMAT_ONNX, "tflite": pb.MODEL_FORMAT_TFLITE, "": pb.MODEL_FORMAT_UNSPECIFIED}

@@ -8,10 +8,11 @@ from typing import Callable, Iterator
 
 import grpc
 
-from fleetnas.agent import __version__, convert
+from fleetnas.agent import __version__
+from fleetnas.agent.rpc import convert
 from fleetnas.agent.errors import (AgentError, Busy, InvalidModel, InvalidRequest, ModelNotFound,
                                    RuntimeUnavailable)
-from fleetnas.agent.service import AgentService, DeadlineExceeded, describe_result
+from fleetnas.agent.measure.service import AgentService, DeadlineExceeded, describe_result
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
 

@@ -1,5 +1,5 @@
 """One measurement = one fresh worker process. This module is both sides: ``run_measurement`` (parent, called by
-fleetnas.agent.service) and ``python -m fleetnas.agent.worker FD`` (child). It never imports the server or the host.
+fleetnas.agent.measure.service) and ``python -m fleetnas.agent.measure.worker FD`` (child). It never imports the server or the host.
 
 API::
 
@@ -25,7 +25,7 @@ reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happ
 ``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable with the parent's. The timed
 loops never call the observer. Energy figures themselves are the observer's to attach (dataclasses.replace).
 
-Process start-up stays off the request path: fleetnas.agent.worker_spawn keeps one pre-started spare worker (imports
+Process start-up stays off the request path: fleetnas.agent.measure.worker_spawn keeps one pre-started spare worker (imports
 done, no model ever loaded) and starts the next one after each measurement; ``extra["worker_prestarted"]`` says
 which kind ran, ``extra["worker_start_ms"]`` how long until it had imported the runtime.
 
@@ -46,7 +46,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Tuple
 
-from fleetnas.agent import sysfs
+from fleetnas.agent.board import sysfs
 from fleetnas.agent.errors import InvalidRequest
 from fleetnas.agent.records import (MODEL_FORMATS, EnergyConfig, LatencyStats, MeasureResult, Outcome, PhaseTimes,
                                     RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
@@ -76,9 +76,9 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
                     timing: TimingConfig, energy: Optional[EnergyConfig] = None,
                     observer: Optional[MeasurementObserver] = None) -> MeasureResult:
     from fleetnas.agent import runtimes
-    from fleetnas.agent.device_state import snapshot, throttle_events
-    from fleetnas.agent.fingerprint import fastest_cluster
-    from fleetnas.agent.timing import block_median_cv, classify_stability
+    from fleetnas.agent.board.device_state import snapshot, throttle_events
+    from fleetnas.agent.board.fingerprint import fastest_cluster
+    from fleetnas.agent.measure.timing import block_median_cv, classify_stability
 
     if model_format not in MODEL_FORMATS:
         raise InvalidRequest(f"unknown model format {model_format!r}: use one of {', '.join(MODEL_FORMATS)}")
@@ -170,7 +170,7 @@ class _WorkerRun:
         self.started_unix_ns = 0
 
     def execute(self) -> None:
-        from fleetnas.agent import worker_spawn
+        from fleetnas.agent.measure import worker_spawn
 
         self.started_unix_ns = time.time_ns()
         t0 = time.monotonic()
@@ -238,7 +238,7 @@ class _WorkerRun:
             self.start_ms = (time.monotonic() - t0) * 1e3
             return
         if name == "steady_end":
-            from fleetnas.agent.device_state import snapshot
+            from fleetnas.agent.board.device_state import snapshot
             self.state_after = snapshot()
         if self.observer is not None:
             try:
@@ -318,7 +318,7 @@ def _memory_budget_bytes() -> Optional[int]:
 
 
 if __name__ == "__main__":
-    from fleetnas.agent.worker_child import main
+    from fleetnas.agent.measure.worker_child import main
 
     code = main(sys.argv[1:])
     sys.stdout.flush()

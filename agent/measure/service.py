@@ -1,6 +1,6 @@
 """The agent's behaviour in plain Python (no grpc): model store, a FIFO queue of one measurement at a time, device info.
 
-fleetnas.agent.servicer adapts this to the gRPC contract; tests and `fleetnas-agent selftest` can use it directly.
+fleetnas.agent.rpc.servicer adapts this to the gRPC contract; tests and `fleetnas-agent selftest` can use it directly.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Callable, Optional, Tuple
 from fleetnas.agent import __version__
 from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
 from fleetnas.agent.records import RUNTIMES, EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.store import ModelStore, StoredModel
+from fleetnas.agent.store.model_store import ModelStore, StoredModel
 
 log = logging.getLogger("fleetnas.agent")
 
@@ -81,7 +81,7 @@ class _FifoGate:
 
 
 def default_measure_fn() -> MeasureFn:
-    from fleetnas.agent.worker import run_measurement
+    from fleetnas.agent.measure.worker import run_measurement
 
     def measure(path, fmt, runtime, options, timing, energy):
         return run_measurement(path, fmt, runtime, options, timing, energy=energy)

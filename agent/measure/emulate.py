@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from fleetnas.agent.modelfile import _WIRE_I32, _WIRE_I64, _WIRE_LEN, _WIRE_VARINT, _read_varint
+from fleetnas.agent.store.formats import _WIRE_I32, _WIRE_I64, _WIRE_LEN, _WIRE_VARINT, _read_varint
 from fleetnas.agent.records import (EnergyConfig, EnergyResult, LatencyStats, MeasureResult, Outcome, PhaseTimes,
                                     RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
 
