@@ -26,10 +26,6 @@ class Stability(enum.Enum):
     UNSTABLE = "UNSTABLE"  # > 10 %, or the board throttled during the run
 
 
-RUNTIMES = ("onnxruntime", "litert")
-MODEL_FORMATS = ("onnx", "tflite")
-
-
 @dataclass(frozen=True)
 class RuntimeOptions:
     threads: int = 0                      # 0: size of the fastest CPU cluster (reported back)

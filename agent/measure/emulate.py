@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from fleetnas.agent.store.formats import _WIRE_I32, _WIRE_I64, _WIRE_LEN, _WIRE_VARINT, _read_varint
+from fleetnas.agent.store.formats import WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, read_varint
 from fleetnas.agent.records import (EnergyConfig, EnergyResult, LatencyStats, MeasureResult, Outcome, PhaseTimes,
                                     RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
 
@@ -35,15 +35,15 @@ def _fields(buf: memoryview):
     """Yield (field, wire, value) over one message level; value is bytes for LEN fields, int for varints."""
     pos = 0
     while pos < len(buf):
-        tag, pos = _read_varint(buf, pos)
+        tag, pos = read_varint(buf, pos)
         field, wire = tag >> 3, tag & 7
-        if wire == _WIRE_VARINT:
-            value, pos = _read_varint(buf, pos)
-        elif wire == _WIRE_LEN:
-            length, pos = _read_varint(buf, pos)
+        if wire == WIRE_VARINT:
+            value, pos = read_varint(buf, pos)
+        elif wire == WIRE_LEN:
+            length, pos = read_varint(buf, pos)
             value, pos = buf[pos:pos + length], pos + length
-        elif wire in (_WIRE_I64, _WIRE_I32):
-            size = 8 if wire == _WIRE_I64 else 4
+        elif wire in (WIRE_I64, WIRE_I32):
+            size = 8 if wire == WIRE_I64 else 4
             value, pos = buf[pos:pos + size], pos + size
         else:
             raise ValueError(f"unexpected protobuf wire type {wire}")
@@ -56,8 +56,8 @@ def onnx_metadata(data: bytes) -> Dict[str, str]:
     """The ``metadata_props`` of a serialized ONNX ModelProto as a dict (ValueError when not protobuf)."""
     props: Dict[str, str] = {}
     for field, wire, value in _fields(memoryview(data)):
-        if field == _ONNX_METADATA_PROPS and wire == _WIRE_LEN:
-            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in _fields(value) if w == _WIRE_LEN}
+        if field == _ONNX_METADATA_PROPS and wire == WIRE_LEN:
+            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in _fields(value) if w == WIRE_LEN}
             props[entry.get(_ENTRY_KEY, "")] = entry.get(_ENTRY_VALUE, "")
     return props
 

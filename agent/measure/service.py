@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional, Tuple
 
-from fleetnas.agent import __version__
+from fleetnas.agent import __version__, runtimes
 from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
-from fleetnas.agent.records import RUNTIMES, EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.records import EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.store.model_store import ModelStore, StoredModel
 
 log = logging.getLogger("fleetnas.agent")
@@ -128,8 +128,8 @@ class AgentService:
         A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
         or restarted) waits for the running measurement or gets the remembered result; nothing is measured twice.
         """
-        if runtime not in RUNTIMES:
-            raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if runtime not in runtimes.RUNTIMES:
+            raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(runtimes.names())}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
         if replay_only and not request_id:
             raise InvalidRequest("replay_only needs the request_id of the measurement to replay")

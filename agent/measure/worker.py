@@ -48,7 +48,8 @@ from typing import Optional, Tuple
 
 from fleetnas.agent.board import sysfs
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import (MODEL_FORMATS, EnergyConfig, LatencyStats, MeasureResult, Outcome, PhaseTimes,
+from fleetnas.agent.store.formats import FORMATS, format_names
+from fleetnas.agent.records import (EnergyConfig, LatencyStats, MeasureResult, Outcome, PhaseTimes,
                                     RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
 
 try:
@@ -58,7 +59,6 @@ except ImportError:  # pragma: no cover
 
 log = logging.getLogger("fleetnas.agent")
 TEST_HOOK_ENV = "FLEETNAS_WORKER_TEST_HOOK"
-FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
 RSS_POLL_S = 0.2
 OOM_RSS_FRACTION = 0.9
 
@@ -80,11 +80,9 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
     from fleetnas.agent.board.fingerprint import fastest_cluster
     from fleetnas.agent.measure.timing import block_median_cv, classify_stability
 
-    if model_format not in MODEL_FORMATS:
-        raise InvalidRequest(f"unknown model format {model_format!r}: use one of {', '.join(MODEL_FORMATS)}")
-    runtimes.require(runtime)
-    if FORMAT_OF_RUNTIME[runtime] != model_format:
-        raise InvalidRequest(f"runtime {runtime!r} runs {FORMAT_OF_RUNTIME[runtime]} models, not {model_format}")
+    if model_format not in FORMATS:
+        raise InvalidRequest(f"unknown model format {model_format!r}: use one of {format_names()}")
+    runtimes.for_format(runtime, model_format)
     affinity = _affinity(options, fastest_cluster)
     if options.threads < 0:
         raise InvalidRequest(f"threads must be >= 0 (0 = size of the fastest cluster), got {options.threads}")

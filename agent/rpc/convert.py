@@ -6,10 +6,12 @@ from typing import Optional
 
 from fleetnas.agent.records import (DeviceState, EnergyConfig, EnergyResult, LatencyStats, MeasureResult,
                                     PhaseTimes, RuntimeConfigUsed, RuntimeOptions, TimingConfig)
+from fleetnas.agent.store.formats import FORMATS
 from fleetnas.agent.store.model_store import StoredModel
 from fleetnas.agent.v1 import agent_pb2 as pb
 
-FORMAT_TO_PB = {"onnx": pb.MODEL_FORMAT_ONNX, "tflite": pb.MODEL_FORMAT_TFLITE, "": pb.MODEL_FORMAT_UNSPECIFIED}
+FORMAT_TO_PB = {name: pb.ModelFormat.Value(f.proto_enum) for name, f in FORMATS.items()}
+FORMAT_TO_PB[""] = pb.MODEL_FORMAT_UNSPECIFIED
 FORMAT_FROM_PB = {v: k for k, v in FORMAT_TO_PB.items()}
 _DEFAULT_TIMING = TimingConfig()
 

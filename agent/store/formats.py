@@ -1,4 +1,5 @@
-"""Recognise model files by content, without the onnx or tflite packages (the agent must not need them).
+"""The model formats the agent accepts: the one table (``FORMATS``) of name, file suffix, contract enum and the
+upload check, which recognises a file by its bytes without the onnx or tflite packages and without executing it.
 
 ONNX: a serialized ModelProto. We walk the top-level protobuf wire format: every field must be well formed, with an
 ir_version (field 1, varint) and a graph (field 7, bytes). TFLite: a FlatBuffer whose file identifier at bytes 4..8
@@ -7,13 +8,14 @@ graph) passes here and comes back from Measure as LOAD_FAILED: the runtime is th
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Optional, Tuple
 
-_WIRE_VARINT, _WIRE_I64, _WIRE_LEN, _WIRE_SGROUP, _WIRE_EGROUP, _WIRE_I32 = 0, 1, 2, 3, 4, 5
+WIRE_VARINT, WIRE_I64, WIRE_LEN, _WIRE_SGROUP, _WIRE_EGROUP, WIRE_I32 = 0, 1, 2, 3, 4, 5
 _ONNX_IR_VERSION, _ONNX_GRAPH = 1, 7
 
 
-def _read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
+def read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
     value, shift = 0, 0
     while True:
         if pos >= len(buf):
@@ -34,24 +36,24 @@ def onnx_problem(data: bytes) -> Optional[str]:
     pos, seen = 0, set()
     try:
         while pos < len(buf):
-            tag, pos = _read_varint(buf, pos)
+            tag, pos = read_varint(buf, pos)
             field, wire = tag >> 3, tag & 7
             if field == 0:
                 return f"invalid protobuf field number 0 at byte {pos}"
-            if wire == _WIRE_VARINT:
-                _, pos = _read_varint(buf, pos)
-            elif wire == _WIRE_I64:
+            if wire == WIRE_VARINT:
+                _, pos = read_varint(buf, pos)
+            elif wire == WIRE_I64:
                 pos += 8
-            elif wire == _WIRE_I32:
+            elif wire == WIRE_I32:
                 pos += 4
-            elif wire == _WIRE_LEN:
-                length, pos = _read_varint(buf, pos)
+            elif wire == WIRE_LEN:
+                length, pos = read_varint(buf, pos)
                 pos += length
             else:  # groups never occur in ONNX
                 return f"unexpected protobuf wire type {wire} at byte {pos}"
             if pos > len(buf):
                 return "truncated: a protobuf field runs past the end of the file"
-            if (field, wire) in ((_ONNX_IR_VERSION, _WIRE_VARINT), (_ONNX_GRAPH, _WIRE_LEN)):
+            if (field, wire) in ((_ONNX_IR_VERSION, WIRE_VARINT), (_ONNX_GRAPH, WIRE_LEN)):
                 seen.add(field)
     except ValueError as exc:
         return f"not a protobuf message ({exc})"
@@ -74,31 +76,47 @@ def tflite_problem(data: bytes) -> Optional[str]:
     return None
 
 
+@dataclass(frozen=True)
+class ModelFormat:
+    name: str                                   # as requests, the store's index and RuntimeInfo name it
+    suffix: str                                 # file suffix of an exported model
+    proto_enum: str                             # its fleetnas.agent.v1 ModelFormat value
+    problem: Callable[[bytes], Optional[str]]   # None when the bytes look like this format, else what is wrong
+
+
+# Sniffing tries them in this order: TFLite first, its file identifier is unambiguous.
+FORMATS: Dict[str, ModelFormat] = {f.name: f for f in (
+    ModelFormat("tflite", ".tflite", "MODEL_FORMAT_TFLITE", tflite_problem),
+    ModelFormat("onnx", ".onnx", "MODEL_FORMAT_ONNX", onnx_problem),
+)}
+
+
+def format_names() -> str:
+    return ", ".join(sorted(FORMATS))
+
+
+def check_format_name(fmt: str) -> str:
+    """``fmt`` when it is a known format or "" (not declared); ValueError naming the known ones otherwise."""
+    if fmt and fmt not in FORMATS:
+        raise ValueError(f"unknown model format {fmt!r}: use one of {format_names()}")
+    return fmt
+
+
 def sniff_format(data: bytes) -> Optional[str]:
-    """'tflite', 'onnx' or None. TFLite is checked first: its identifier is unambiguous."""
-    if tflite_problem(data) is None:
-        return "tflite"
-    if onnx_problem(data) is None:
-        return "onnx"
-    return None
+    """The name of the format ``data`` is in, or None."""
+    return next((f.name for f in FORMATS.values() if f.problem(data) is None), None)
 
 
 def check_model(data: bytes, declared_format: str) -> str:
-    """The model's format ('onnx' | 'tflite'); ValueError saying what is wrong otherwise.
-
-    ``declared_format`` is what the uploader said ("" when it did not say).
-    """
-    if declared_format not in ("", "onnx", "tflite"):
-        raise ValueError(f"unknown model format {declared_format!r}: use onnx or tflite")
-    if declared_format == "tflite":
-        problem = tflite_problem(data)
-    elif declared_format == "onnx":
-        problem = onnx_problem(data)
-    else:
+    """The model's format; ValueError saying what is wrong otherwise. ``declared_format``: "" when not said."""
+    check_format_name(declared_format)
+    if not declared_format:
         found = sniff_format(data)
         if found is None:
-            raise ValueError("neither an ONNX protobuf nor a TFLite FlatBuffer: upload a .onnx or .tflite model")
+            raise ValueError(f"not a model file in any known format ({format_names()}): upload one of "
+                             f"{', '.join(sorted(f.suffix for f in FORMATS.values()))}")
         return found
+    problem = FORMATS[declared_format].problem(data)
     if problem is not None:
         other = sniff_format(data)
         hint = f" (it looks like a {other} file: declare format {other})" if other else ""
