@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
     serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
-                       "drift canary; see fleetnas.agent.app")
+                       "drift canary; see fleetnas.agent.config")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.measure.emulate)")
@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_serve(args: argparse.Namespace) -> int:
     from fleetnas.agent.board.device_info import DeviceInfoSource
     from fleetnas.agent.rpc.server import TlsFiles, make_server, read_token_file
-    from fleetnas.agent.app import load_agent_config, make_service
+    from fleetnas.agent.app import make_service
+    from fleetnas.agent.config import load_agent_config
     from fleetnas.agent.measure.service import split_address
     from fleetnas.agent.store.model_store import ModelStore
 
