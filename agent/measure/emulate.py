@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from fleetnas.agent.store.formats import WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, read_varint
-from fleetnas.agent.records import (EnergyConfig, EnergyResult, LatencyStats, MeasureResult, Outcome, PhaseTimes,
-                                    RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
+from fleetnas.agent.records import (EnergyResult, LatencyStats, MeasureJob, MeasureResult, Outcome, PhaseTimes,
+                                    RuntimeConfigUsed, Stability, TimingConfig)
 
 _ONNX_METADATA_PROPS = 14          # ModelProto.metadata_props: repeated StringStringEntryProto
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
@@ -142,14 +142,14 @@ def make_emulated_measure_fn(table: EmulationTable, time_scale: float = 1.0,
     if time_scale < 0:
         raise EmulationError(f"--emulate-time-scale must be >= 0, got {time_scale}")
 
-    def measure(path: Path, fmt: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
-                energy: Optional[EnergyConfig]) -> MeasureResult:
+    def measure(job: MeasureJob) -> MeasureResult:
+        fmt, options, timing, energy = job.model_format, job.options, job.timing, job.energy
         started_ns = time.time_ns()
         if fmt != "onnx":
             return MeasureResult(Outcome.LOAD_FAILED, f"emulation reads the configuration from ONNX metadata; "
                                  f"got a {fmt} model", emulated=True)
         try:
-            props = onnx_metadata(Path(path).read_bytes())
+            props = onnx_metadata(Path(job.model_path).read_bytes())
             config = json.loads(props[CONFIG_PROPERTY])
             found = table.lookup(config)
         except KeyError as exc:
@@ -168,7 +168,7 @@ def make_emulated_measure_fn(table: EmulationTable, time_scale: float = 1.0,
             sleep(duration_s)
         steady_ms = latency_ms * per_block * timing.blocks
         block = _stats(latency_ms, per_block)
-        used = RuntimeConfigUsed(runtime=runtime, runtime_version="emulated",
+        used = RuntimeConfigUsed(runtime=job.runtime, runtime_version="emulated",
                                  execution_provider=options.execution_provider,
                                  provider_options=options.provider_options, intra_op_threads=options.threads,
                                  inter_op_threads=1, allow_spinning=options.allow_spinning,

@@ -9,18 +9,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Optional, Tuple
 
-from fleetnas.agent import __version__, runtimes
+from fleetnas.agent import runtimes
 from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
-from fleetnas.agent.records import EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.measure.worker import run_measurement
+from fleetnas.agent.records import EnergyConfig, MeasureJob, MeasureResult, Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.store.model_store import ModelStore, StoredModel
 
 log = logging.getLogger("fleetnas.agent")
 
-# (model_path, model_format, runtime, options, timing, energy) -> MeasureResult
-MeasureFn = Callable[[Path, str, str, RuntimeOptions, TimingConfig, Optional[EnergyConfig]], MeasureResult]
+# How a queued job is measured: hygiene around a worker (fleetnas.agent.app), a bare worker, or emulation.
+MeasureFn = Callable[[MeasureJob], MeasureResult]
 
 
 class DeadlineExceeded(Busy):
@@ -80,14 +80,6 @@ class _FifoGate:
             self._cond.notify_all()
 
 
-def default_measure_fn() -> MeasureFn:
-    from fleetnas.agent.measure.worker import run_measurement
-
-    def measure(path, fmt, runtime, options, timing, energy):
-        return run_measurement(path, fmt, runtime, options, timing, energy=energy)
-    return measure
-
-
 class AgentService:
     REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
 
@@ -97,7 +89,7 @@ class AgentService:
         self._by_request: "collections.OrderedDict[tuple, _Pending]" = collections.OrderedDict()
         self._requests_lock = threading.Lock()
         self.emulated = emulated
-        self._measure_fn = measure_fn or default_measure_fn()
+        self._measure_fn = measure_fn or run_measurement
         self._gate = _FifoGate(max_queue)
         self._done = 0
         self._done_lock = threading.Lock()
@@ -175,7 +167,7 @@ class AgentService:
                     raise DeadlineExceeded(f"deadline passed after {wait_ms / 1e3:.1f} s in the measurement queue")
                 timing = replace(timing, timeout_s=min(timing.timeout_s, remaining_s))
             with self.store.use(sha256) as (path, model):
-                result = self._measure_fn(path, model.format, runtime, options, timing, energy)
+                result = self._measure_fn(MeasureJob(path, model.format, runtime, options, timing, energy))
             with self._done_lock:
                 self._done += 1
             return replace(result, queue_wait_ms=wait_ms)

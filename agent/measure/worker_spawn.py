@@ -1,6 +1,6 @@
 """Starting worker processes, with one pre-started spare so Python and numpy start-up stay off the request path.
 
-A spare is a fresh ``python -m fleetnas.agent.measure.worker`` that has done its imports and waits for its one request on
+A spare is a fresh ``python -m fleetnas.agent.measure.worker_child`` that has done its imports and waits for its one request on
 stdin; it has never loaded a model, so "a fresh process per measurement" still holds. After a measurement the next
 spare is started (never during one: its import burst would compete with the timed loop). A spare is discarded and
 a new worker spawned when it died, or when the environment changed since it started (tests set fault-injection
@@ -47,7 +47,7 @@ def spawn() -> SpawnedWorker:
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.measure.worker", str(write_fd), str(os.getpid())],
+        proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.measure.worker_child", str(write_fd), str(os.getpid())],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file,
                                 pass_fds=(write_fd,), close_fds=True)
     except BaseException:

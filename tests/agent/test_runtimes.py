@@ -13,7 +13,7 @@ from models import COSTS, make_onnx_all_dtypes_model, make_onnx_model, make_tfli
 
 from fleetnas.agent import runtimes
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import Outcome, RuntimeOptions, Stability, TimingConfig
+from fleetnas.agent.records import MeasureJob, Outcome, RuntimeOptions, Stability, TimingConfig
 from fleetnas.agent.measure.reference_model import build_onnx_bytes, reference_output, write_reference_model
 from fleetnas.agent.runtimes.base import InputSpec, make_inputs
 from fleetnas.agent.measure.worker import run_measurement
@@ -71,7 +71,7 @@ class RuntimeContract:
 
     def test_measured_in_a_worker(self, tmp_path):
         path = self.make_model(tmp_path / f"m.{self.model_format}")
-        result = run_measurement(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK)
+        result = run_measurement(MeasureJob(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK))
         assert result.outcome in (Outcome.OK, Outcome.UNSTABLE), result.message  # UNSTABLE: a noisy shared CI box
         assert result.config.runtime == self.runtime_name and result.config.intra_op_threads == 1
         assert result.config.input_shapes == (f"x:float32[{COSTS['small'][0]},{COSTS['small'][1]}]",)

@@ -11,7 +11,7 @@ from sysfs_tree import make_board_tree, write
 
 from fleetnas.agent.board import sysfs
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, Stability, TimingConfig
+from fleetnas.agent.records import MeasureJob, EnergyConfig, Outcome, RuntimeOptions, Stability, TimingConfig
 from fleetnas.agent.measure.worker import TEST_HOOK_ENV, classify_death, run_measurement
 
 QUICK = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5, min_block_s=0.05, timeout_s=120)
@@ -22,8 +22,9 @@ def onnx_model(tmp_path_factory):
     return make_onnx_model(tmp_path_factory.mktemp("m") / "small.onnx", cost="small")
 
 
-def measure(path, fmt="onnx", runtime="onnxruntime", options=RuntimeOptions(threads=1), timing=QUICK, **kw):
-    return run_measurement(path, fmt, runtime, options, timing, **kw)
+def measure(path, fmt="onnx", runtime="onnxruntime", options=RuntimeOptions(threads=1), timing=QUICK, energy=None,
+            observer=None):
+    return run_measurement(MeasureJob(path, fmt, runtime, options, timing, energy), observer=observer)
 
 
 class RecordingObserver:
