@@ -114,7 +114,7 @@ def build_tflite_bytes(rows: int = 1, width: int = 64, depth: int = 2, seed: int
                        dynamic_rows: bool = False) -> bytes:
     """The same MLP as FULLY_CONNECTED(+fused ReLU) ops; ``dynamic_rows`` marks dim 0 as -1 in shape_signature."""
     _check_dims(rows, width, depth)
-    try:
+    try:  # lazy: ai-edge-litert is an optional extra, and only the .tflite reference needs it
         import flatbuffers
         from ai_edge_litert import schema_py_generated as tfl
     except ImportError as exc:

@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import replace
 from typing import List, Optional, Tuple
 
+from fleetnas.agent.board.device_state import throttle_events as counter_events
 from fleetnas.agent.records import DeviceState
 
 PI_FLAGS = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled", 3: "soft temperature limit"}
@@ -70,7 +71,6 @@ def with_flags(state: Optional[DeviceState], flags: Tuple[Tuple[str, str], ...])
 
 def throttle_events(before: Optional[DeviceState], after: Optional[DeviceState]) -> List[str]:
     """Why the run cannot be trusted: device_state's counter rules plus sticky Pi bits and a power-mode change."""
-    from fleetnas.agent.board.device_state import throttle_events as counter_events
     reasons = list(counter_events(before, after))
     if before is None or after is None:
         return reasons

@@ -2,8 +2,8 @@
 MeasureJob plus the threads, affinity and energy window the parent chose) on stdin, reports JSON lines on file
 descriptor FD, exits. See fleetnas.agent.measure.worker for the protocol and the parent side.
 
-Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) -> warm-up (runs AND seconds)
--> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
+Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) ->
+warm-up (runs AND seconds) -> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
 Phase messages carry ``time.monotonic_ns()``. Any failure is reported as an "error" message with its outcome.
 """
 from __future__ import annotations

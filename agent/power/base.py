@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
+from fleetnas.agent.board.sysfs import resolve_root
 from fleetnas.agent.errors import AgentError
 
 INSTANT = "instant"
@@ -330,7 +331,6 @@ def required_window_s(meter: PowerMeter, sample_rate_hz: float, requested_s: flo
 def sysfs_root(root: Optional[str] = None) -> str:
     """The root every sysfs reader joins its paths to: the argument, else $FLEETNAS_SYSFS_ROOT, else '/'
     (the agent-wide rule of fleetnas.agent.board.sysfs)."""
-    from fleetnas.agent.board.sysfs import resolve_root
     return str(resolve_root(root))
 
 

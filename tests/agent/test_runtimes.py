@@ -71,7 +71,8 @@ class RuntimeContract:
 
     def test_measured_in_a_worker(self, tmp_path):
         path = self.make_model(tmp_path / f"m.{self.model_format}")
-        result = run_measurement(MeasureJob(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK))
+        job = MeasureJob(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK)
+        result = run_measurement(job)
         assert result.outcome in (Outcome.OK, Outcome.UNSTABLE), result.message  # UNSTABLE: a noisy shared CI box
         assert result.config.runtime == self.runtime_name and result.config.intra_op_threads == 1
         assert result.config.input_shapes == (f"x:float32[{COSTS['small'][0]},{COSTS['small'][1]}]",)
