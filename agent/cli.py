@@ -20,8 +20,8 @@ from fleetnas.agent.board.device_info import DeviceInfoSource, format_info
 from fleetnas.agent.config import load_agent_config
 from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
-from fleetnas.agent.measure.service import split_address
-from fleetnas.agent.rpc.server import TlsFiles, make_server, read_token_file
+from fleetnas.agent.rpc.auth import read_token_file
+from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
 from fleetnas.agent.selftest import run_selftest
 from fleetnas.agent.store.model_store import ModelStore
 
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    host, _ = split_address(args.listen)
+    host, _ = check_listen(args.listen)  # before the slower start-up: a taken port fails at once
     token = read_token_file(args.token_file) if args.token_file else None
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")

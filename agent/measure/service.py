@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
 from fleetnas.agent import runtimes
 from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
@@ -183,9 +183,3 @@ def describe_result(result: MeasureResult) -> str:
     return (f"OK median {o.median_ms:.3f} ms (p90 {o.p90_ms:.3f}, n={o.n}, block CV "
             f"{100 * result.block_median_cv:.1f}%{', ' + result.stability.value if result.stability else ''})")
 
-
-def split_address(listen: str) -> Tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:50051), got {listen!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
