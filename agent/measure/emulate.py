@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from fleetnas.agent.store.formats import WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, read_varint
+from fleetnas.agent.store.formats import WIRE_LEN, protobuf_fields
 from fleetnas.agent.records import (EnergyResult, LatencyStats, MeasureJob, MeasureResult, Outcome, PhaseTimes,
                                     RuntimeConfigUsed, Stability, TimingConfig)
 
@@ -31,33 +31,12 @@ class EmulationError(ValueError):
     """The emulation table or its flags are wrong (the CLI prints this and exits 2)."""
 
 
-def _fields(buf: memoryview):
-    """Yield (field, wire, value) over one message level; value is bytes for LEN fields, int for varints."""
-    pos = 0
-    while pos < len(buf):
-        tag, pos = read_varint(buf, pos)
-        field, wire = tag >> 3, tag & 7
-        if wire == WIRE_VARINT:
-            value, pos = read_varint(buf, pos)
-        elif wire == WIRE_LEN:
-            length, pos = read_varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
-        elif wire in (WIRE_I64, WIRE_I32):
-            size = 8 if wire == WIRE_I64 else 4
-            value, pos = buf[pos:pos + size], pos + size
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-        if pos > len(buf):
-            raise ValueError("truncated protobuf field")
-        yield field, wire, value
-
-
 def onnx_metadata(data: bytes) -> Dict[str, str]:
     """The ``metadata_props`` of a serialized ONNX ModelProto as a dict (ValueError when not protobuf)."""
     props: Dict[str, str] = {}
-    for field, wire, value in _fields(memoryview(data)):
+    for field, wire, value in protobuf_fields(memoryview(data)):
         if field == _ONNX_METADATA_PROPS and wire == WIRE_LEN:
-            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in _fields(value) if w == WIRE_LEN}
+            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in protobuf_fields(value) if w == WIRE_LEN}
             props[entry.get(_ENTRY_KEY, "")] = entry.get(_ENTRY_VALUE, "")
     return props
 

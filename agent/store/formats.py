@@ -9,9 +9,9 @@ graph) passes here and comes back from Measure as LOAD_FAILED: the runtime is th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Iterator, Optional, Tuple, Union
 
-WIRE_VARINT, WIRE_I64, WIRE_LEN, _WIRE_SGROUP, _WIRE_EGROUP, WIRE_I32 = 0, 1, 2, 3, 4, 5
+WIRE_VARINT, WIRE_I64, WIRE_LEN, WIRE_I32 = 0, 1, 2, 5   # groups (3, 4) never occur in ONNX: malformed here
 _ONNX_IR_VERSION, _ONNX_GRAPH = 1, 7
 
 
@@ -19,7 +19,7 @@ def read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
     value, shift = 0, 0
     while True:
         if pos >= len(buf):
-            raise ValueError("truncated varint")
+            raise ValueError("not a protobuf message (truncated varint)")
         byte = buf[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
@@ -27,36 +27,43 @@ def read_varint(buf: memoryview, pos: int) -> Tuple[int, int]:
             return value, pos
         shift += 7
         if shift > 63:
-            raise ValueError("varint longer than 10 bytes")
+            raise ValueError("not a protobuf message (varint longer than 10 bytes)")
+
+
+def protobuf_fields(buf: memoryview) -> Iterator[Tuple[int, int, Union[int, memoryview]]]:
+    """(field, wire type, value) over one message level: an int for varints, the bytes otherwise. A plain walk of the
+    wire format (no protobuf schema); ValueError saying what is malformed."""
+    pos = 0
+    while pos < len(buf):
+        tag, pos = read_varint(buf, pos)
+        field, wire = tag >> 3, tag & 7
+        if field == 0:
+            raise ValueError(f"invalid protobuf field number 0 at byte {pos}")
+        value: Union[int, memoryview]
+        if wire == WIRE_VARINT:
+            value, pos = read_varint(buf, pos)
+        else:
+            if wire == WIRE_LEN:
+                length, pos = read_varint(buf, pos)
+            elif wire in (WIRE_I64, WIRE_I32):
+                length = 8 if wire == WIRE_I64 else 4
+            else:
+                raise ValueError(f"unexpected protobuf wire type {wire} at byte {pos}")
+            value, pos = buf[pos:pos + length], pos + length
+        if pos > len(buf):
+            raise ValueError("truncated: a protobuf field runs past the end of the file")
+        yield field, wire, value
 
 
 def onnx_problem(data: bytes) -> Optional[str]:
     """None when ``data`` looks like an ONNX ModelProto, else what is wrong with it."""
-    buf = memoryview(data)
-    pos, seen = 0, set()
+    seen = set()
     try:
-        while pos < len(buf):
-            tag, pos = read_varint(buf, pos)
-            field, wire = tag >> 3, tag & 7
-            if field == 0:
-                return f"invalid protobuf field number 0 at byte {pos}"
-            if wire == WIRE_VARINT:
-                _, pos = read_varint(buf, pos)
-            elif wire == WIRE_I64:
-                pos += 8
-            elif wire == WIRE_I32:
-                pos += 4
-            elif wire == WIRE_LEN:
-                length, pos = read_varint(buf, pos)
-                pos += length
-            else:  # groups never occur in ONNX
-                return f"unexpected protobuf wire type {wire} at byte {pos}"
-            if pos > len(buf):
-                return "truncated: a protobuf field runs past the end of the file"
+        for field, wire, _ in protobuf_fields(memoryview(data)):
             if (field, wire) in ((_ONNX_IR_VERSION, WIRE_VARINT), (_ONNX_GRAPH, WIRE_LEN)):
                 seen.add(field)
     except ValueError as exc:
-        return f"not a protobuf message ({exc})"
+        return str(exc)
     if _ONNX_GRAPH not in seen:
         return "no ONNX graph (ModelProto field 7) in the file"
     if _ONNX_IR_VERSION not in seen:
