@@ -1,6 +1,16 @@
 """fleetnas agent: the service on each board that receives, runs and times exported models.
 
-Never imports torch, pymoo or fleetnas.host (tests/agent/test_import_hygiene.py proves it).
+    cli, app, config, selftest   the commands, the one place that assembles an agent, its config file
+    records, errors, plugins     frozen records (MeasureJob, MeasureResult...), the exception tree, the plug-in registry
+    rpc/       server (health, reflection, TLS), auth (token), servicer (the error table), convert (proto <-> records)
+    measure/   service (queue), hygiene, worker (parent) + worker_child (process) + worker_spawn, timing, energy,
+               throttle, emulate, reference_model
+    board/     sysfs, device_state, fingerprint, device_info
+    power/     the PowerMeter families and their detection (registry group fleetnas.power_meters)
+    runtimes/  the Runtime protocol, onnxruntime, LiteRT (registry group fleetnas.runtimes)
+    store/     formats (the one format table and upload checks), model_store (content-addressed cache)
+
+Never imports torch, pymoo or fleetnas.host, and has no import cycle (tests/agent/test_import_graph.py).
 """
 from importlib.metadata import PackageNotFoundError, version
 

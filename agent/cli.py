@@ -12,7 +12,18 @@ import threading
 from pathlib import Path
 from typing import List, Optional
 
+from google.protobuf.json_format import MessageToDict
+
 from fleetnas.agent import __version__
+from fleetnas.agent.app import make_service
+from fleetnas.agent.board.device_info import DeviceInfoSource, format_info
+from fleetnas.agent.config import load_agent_config
+from fleetnas.agent.errors import AgentError
+from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
+from fleetnas.agent.rpc.auth import read_token_file
+from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
+from fleetnas.agent.selftest import run_selftest
+from fleetnas.agent.store.model_store import ModelStore
 
 log = logging.getLogger("fleetnas.agent")
 
@@ -38,10 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
     serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
-                       "drift canary; see fleetnas.agent.app")
+                       "drift canary; see fleetnas.agent.config")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.emulate)")
+    emulate = serve.add_argument_group("emulation (dry runs: latencies come from a table, see fleetnas.agent.measure.emulate)")
     emulate.add_argument("--emulate", type=Path, metavar="TABLE.csv", help="answer Measure from this table")
     emulate.add_argument("--emulate-params", metavar="C1,C2,...", help="columns naming the configuration")
     emulate.add_argument("--emulate-latency", metavar="COL", help="latency column (ms)")
@@ -57,14 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from fleetnas.agent.device_info import DeviceInfoSource
-    from fleetnas.agent.server import TlsFiles, make_server, read_token_file
-    from fleetnas.agent.app import load_agent_config, make_service
-    from fleetnas.agent.service import split_address
-    from fleetnas.agent.store import ModelStore
-
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    host, _ = split_address(args.listen)
+    host, _ = check_listen(args.listen)  # before the slower start-up: a taken port fails at once
     token = read_token_file(args.token_file) if args.token_file else None
     if bool(args.tls_cert) != bool(args.tls_key):
         raise ValueError("--tls-cert and --tls-key go together")
@@ -77,7 +82,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
                        max_upload_bytes=int(args.max_upload_mb * 2**20))
     measure_fn = None
     if args.emulate:
-        from fleetnas.agent.emulate import EmulationTable, make_emulated_measure_fn
         if not (args.emulate_params and args.emulate_latency):
             raise ValueError("--emulate needs --emulate-params C1,C2,... and --emulate-latency COL")
         table = EmulationTable.from_csv(args.emulate, args.emulate_params.split(","), args.emulate_latency,
@@ -102,8 +106,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from fleetnas.agent.device_info import DeviceInfoSource, format_info
-    from google.protobuf.json_format import MessageToDict
     info = DeviceInfoSource(None, state_dir=args.cache_dir).device_info()
     if args.json:
         print(json.dumps(MessageToDict(info, preserving_proto_field_name=True), indent=2, sort_keys=True))
@@ -113,7 +115,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
-    from fleetnas.agent.selftest import run_selftest
     with tempfile.TemporaryDirectory(prefix="fleetnas-selftest-") as tmp:
         return run_selftest(Path(tmp), as_json=args.json)
 
@@ -121,7 +122,6 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"serve": cmd_serve, "info": cmd_info, "selftest": cmd_selftest}
-    from fleetnas.agent.errors import AgentError
     try:
         return handlers[args.command](args)
     except (AgentError, ValueError, OSError) as exc:

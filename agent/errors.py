@@ -1,4 +1,4 @@
-"""The agent's one exception tree. fleetnas.agent.servicer maps each class to exactly one gRPC status code.
+"""The agent's one exception tree. fleetnas.agent.rpc.servicer maps each class to exactly one gRPC status code.
 
 A model that loads but fails on the device is a MeasureResult with a typed outcome, never one of these.
 """

@@ -1,13 +1,14 @@
 """The agent's domain records: plain frozen dataclasses, no grpc, no protobuf.
 
-They mirror the fleetnas.agent.v1 messages; fleetnas.agent.convert is the one place that maps between the two.
+They mirror the fleetnas.agent.v1 messages; fleetnas.agent.rpc.convert is the one place that maps between the two.
 Units are in the names. ``None`` means "not measured" (never 0).
 """
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 
 class Outcome(enum.Enum):
@@ -24,10 +25,6 @@ class Stability(enum.Enum):
     STABLE = "STABLE"      # CV of block medians <= 3 %
     NOISY = "NOISY"        # 3-10 %: accepted, flagged
     UNSTABLE = "UNSTABLE"  # > 10 %, or the board throttled during the run
-
-
-RUNTIMES = ("onnxruntime", "litert")
-MODEL_FORMATS = ("onnx", "tflite")
 
 
 @dataclass(frozen=True)
@@ -67,6 +64,32 @@ class EnergyConfig:
     enabled: bool = False
     min_window_s: float = 0.0   # 0 = the sensor's own minimum
     idle_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class MeasureJob:
+    """One measurement, passed whole from the service through hygiene and the worker into the worker process (or
+    emulation): which stored model, in which format, on which runtime, configured and timed how, with or without
+    energy. It costs 1 + warmup + blocks * runs_per_block inferences (plus the energy window when asked)."""
+    model_path: Path
+    model_format: str                       # a name in fleetnas.agent.store.formats.FORMATS
+    runtime: str                            # a name in the runtime registry (fleetnas.agent.runtimes)
+    options: RuntimeOptions = RuntimeOptions()
+    timing: TimingConfig = TimingConfig()
+    energy: Optional[EnergyConfig] = None   # None or disabled: latency only
+
+    def to_json(self) -> Dict[str, Any]:
+        """Plain JSON types, for the worker process' stdin."""
+        return {**asdict(self), "model_path": str(self.model_path)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "MeasureJob":
+        def tuples(d: Mapping[str, Any]) -> Dict[str, Any]:  # JSON turned the tuples into lists
+            return {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                    for k, v in d.items()}
+        return cls(Path(data["model_path"]), data["model_format"], data["runtime"],
+                   RuntimeOptions(**tuples(data["options"])), TimingConfig(**data["timing"]),
+                   EnergyConfig(**data["energy"]) if data.get("energy") else None)
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 from fleetnas.agent import runtimes
-from fleetnas.agent.records import Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
 from fleetnas.agent.app import make_service
-from fleetnas.agent.service import describe_result
-from fleetnas.agent.store import ModelStore
+from fleetnas.agent.measure.reference_model import BUILDERS, write_reference_model
+from fleetnas.agent.measure.service import describe_result
+from fleetnas.agent.records import Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.store.model_store import ModelStore
 
-FORMAT_FOR_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
 # Short but methodical: enough to prove every phase runs, quick enough for an install check.
 SELFTEST_TIMING = TimingConfig(warmup_runs=5, warmup_s=0.3, blocks=3, min_runs_per_block=20, min_block_s=0.2,
                                timeout_s=120.0)
@@ -28,15 +27,20 @@ def run_selftest(workdir: Path, as_json: bool = False) -> int:
             entry["message"] = info.message
             report.append(entry)
             continue
-        path = write_reference_model(workdir / "models", FORMAT_FOR_RUNTIME[info.name])
+        fmt = next((f for f in runtimes.get(info.name).model_formats if f in BUILDERS), None)
+        if fmt is None:  # a plug-in runtime for a format the agent cannot build a reference model in
+            entry["message"] = f"no built-in reference model in {', '.join(runtimes.get(info.name).model_formats)}"
+            report.append(entry)
+            continue
+        path = write_reference_model(workdir / "models", fmt)
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
-        upload = service.begin_upload(sha, len(data), FORMAT_FOR_RUNTIME[info.name], path.name)
+        upload = service.begin_upload(sha, len(data), fmt, path.name)
         upload.write(data)
         upload.commit()
         result = service.measure(sha, info.name, RuntimeOptions(), SELFTEST_TIMING)
         failed |= result.outcome not in (Outcome.OK, Outcome.UNSTABLE)  # UNSTABLE: measured, but flagged
-        entry.update(outcome=result.outcome.value, summary=describe_result(result),
+        entry.update(outcome=result.outcome.value, summary=describe_result(result), detail=result.message,
                      median_ms=result.overall.median_ms if result.overall else None,
                      threads=result.config.intra_op_threads if result.config else None,
                      peak_rss_bytes=result.peak_rss_bytes, run_wall_ms=round(result.run_wall_ms, 1))
@@ -49,8 +53,12 @@ def run_selftest(workdir: Path, as_json: bool = False) -> int:
         for e in report:
             if not e["available"]:
                 print(f"{e['runtime']:12s} not installed: {e['message']}")
+            elif "summary" not in e:
+                print(f"{e['runtime']:12s} {e['version']}: skipped, {e['message']}")
             else:
-                print(f"{e['runtime']:12s} {e['version']}: {e['summary']} "
+                median = f"median {e['median_ms']:.3f} ms" if e["median_ms"] is not None else "no median"
+                detail = f" ({e['detail']})" if e["detail"] else ""
+                print(f"{e['runtime']:12s} {e['version']}: {median}, {e['outcome']}{detail} "
                       f"[{e['threads']} thread(s), worker {e['run_wall_ms']:.0f} ms]")
         print("selftest passed" if not failed else "selftest FAILED")
     return 1 if failed else 0

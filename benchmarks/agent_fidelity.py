@@ -34,7 +34,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from fleetnas.agent.reference_model import build_onnx_bytes, build_tflite_bytes
+from fleetnas.agent.measure.reference_model import build_onnx_bytes, build_tflite_bytes
 
 # name -> (rows, width, depth) of the reference MLP; single-thread medians measured on a 2-core x86 VM.
 MODELS: Dict[str, Tuple[int, int, int]] = {

@@ -31,12 +31,12 @@ import threading
 import time
 from pathlib import Path
 
-from fleetnas.agent.hygiene import HygieneState, measure_with_hygiene
+from fleetnas.agent.measure.hygiene import HygieneState, measure_with_hygiene
 from fleetnas.agent.power.base import COUNTER, INSTANT, integrate_window
 from fleetnas.agent.power.detect import select_meter
 from fleetnas.agent.power.jetson import JetsonMeter
-from fleetnas.agent.records import EnergyConfig, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.records import EnergyConfig, MeasureJob, RuntimeOptions, TimingConfig
+from fleetnas.agent.measure.reference_model import write_reference_model
 
 TIMING = TimingConfig(warmup_runs=10, warmup_s=1.0, blocks=5, min_runs_per_block=20, min_block_s=0.5, timeout_s=120)
 HWMON = "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon0"
@@ -66,9 +66,9 @@ def latency_ratios(pairs: int, meter, model: Path) -> dict:
     steady, window, same_run, rows = [], [], [], []
     state = HygieneState()
     for _ in range(pairs):
-        off = measure_with_hygiene(model, "onnx", "onnxruntime", options, TIMING, None, None, state)
-        on = measure_with_hygiene(model, "onnx", "onnxruntime", options, TIMING,
-                                  EnergyConfig(enabled=True, idle_s=1.0), meter, state)
+        off = measure_with_hygiene(MeasureJob(model, "onnx", "onnxruntime", options, TIMING), None, state)
+        on = measure_with_hygiene(MeasureJob(model, "onnx", "onnxruntime", options, TIMING,
+                                             EnergyConfig(enabled=True, idle_s=1.0)), meter, state)
         if off.overall is None or on.overall is None or on.energy is None:
             raise SystemExit(f"measurement failed: off={off.outcome} {off.message} on={on.outcome} {on.message} "
                              f"{on.energy_unavailable_reason}")

@@ -1,6 +1,6 @@
 """The host's one exception tree. The CLI prints ``error: <message>`` for these (no traceback) and exits 2.
 
-``AgentCallError`` and its subclasses mirror the agent's error table (fleetnas.agent.servicer maps each agent error to
+``AgentCallError`` and its subclasses mirror the agent's error table (fleetnas.agent.rpc.servicer maps each agent error to
 one gRPC status; fleetnas.host.fleet.client maps the status back to one of these), so callers catch a type and never
 look at status names.
 """

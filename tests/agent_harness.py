@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
 
-from fleetnas.agent.device_info import DeviceInfoSource
-from fleetnas.agent.server import TlsFiles, make_server
+from fleetnas.agent.board.device_info import DeviceInfoSource
+from fleetnas.agent.rpc.server import TlsFiles, make_server
 from fleetnas.agent.app import make_service
-from fleetnas.agent.service import AgentService
-from fleetnas.agent.store import ModelStore
+from fleetnas.agent.measure.service import AgentService
+from fleetnas.agent.store.model_store import ModelStore
 
 # Short timing for tests: every phase runs, quickly.
 FAST_TIMING = dict(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5, min_block_s=0.05, timeout_s=60.0)

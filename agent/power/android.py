@@ -15,7 +15,7 @@ import os
 from typing import Optional
 
 from fleetnas.agent.power.base import (
-    INSTANT, PowerMeter, SensorGarbage, SensorNotValid, SensorUnavailable, read_sysfs_number, sysfs_root,
+    INSTANT, MeterSettings, PowerMeter, SensorGarbage, SensorNotValid, SensorUnavailable, read_sysfs_number, sysfs_root,
     under_root)
 from fleetnas.agent.power.command import find_command, run_command
 
@@ -38,6 +38,10 @@ class AndroidBatteryMeter(PowerMeter):
     update_period_s = 1.0
     min_window_s = 30.0
     max_power_w = 50.0
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "AndroidBatteryMeter":
+        return cls(root, current_unit=settings.current_unit)
 
     def __init__(self, root: Optional[str] = None, current_unit: str = "") -> None:
         root = sysfs_root(root)

@@ -17,8 +17,9 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
+from fleetnas.agent.board.sysfs import resolve_root
 from fleetnas.agent.errors import AgentError
 
 INSTANT = "instant"
@@ -101,8 +102,17 @@ class Calibration:
         return self.scale * measured_j + self.offset_w * duration_s
 
 
+class MeterSettings(Protocol):
+    """What a meter may take from the agent's power config (fleetnas.agent.power.detect.PowerConfig)."""
+    total_rail: str      # override the known total rail ("+" joins disjoint rails)
+    current_unit: str    # Android current_now unit when the kernel's differs from its voltage's
+
+
 class PowerMeter:
     """Base of every meter family. Subclasses set the descriptive fields and fill one ``_read`` hook.
+
+    A family is registered under the ``fleetnas.power_meters`` entry-point group (fleetnas.agent.power.detect) and
+    built with ``for_board(root, settings)``: it raises SensorUnavailable when this board has no such sensor.
 
     ``read()`` returns watts for INSTANT meters; for COUNTER meters a tuple of (value_j, range_j) per domain,
     raw, range_j = 0 when the counter never wraps. ``update_period_s`` is how often the hardware refreshes (a
@@ -120,6 +130,10 @@ class PowerMeter:
         self.source = source
         self.rails = tuple(rails)
         self.total_rail = total_rail
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "PowerMeter":
+        return cls(root)  # type: ignore[call-arg]  # families read from a sysfs root; override otherwise
 
     def read(self):
         value = self._read()
@@ -316,8 +330,7 @@ def required_window_s(meter: PowerMeter, sample_rate_hz: float, requested_s: flo
 
 def sysfs_root(root: Optional[str] = None) -> str:
     """The root every sysfs reader joins its paths to: the argument, else $FLEETNAS_SYSFS_ROOT, else '/'
-    (the agent-wide rule of fleetnas.agent.sysfs)."""
-    from fleetnas.agent.sysfs import resolve_root
+    (the agent-wide rule of fleetnas.agent.board.sysfs)."""
     return str(resolve_root(root))
 
 

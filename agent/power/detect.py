@@ -8,43 +8,55 @@ API used by `fleetnas-agent info` and by the measurement service:
   present the list holds one ``name="none"`` entry whose message says energy is unavailable. These are exactly the
   fields of the proto's PowerSensorInfo.
 - ``select_meter(root=None, config=None) -> (PowerMeter, PowerSensorInfo)``: the meter energy is measured with:
-  the configured family, else the first readable one in FAMILIES order; a ``NullMeter`` carrying the reasons when
+  the configured family, else the first readable one in METERS order; a ``NullMeter`` carrying the reasons when
   none is readable. Call it once at start-up; ``meter.sample_rate_hz`` holds the measured rate.
 - ``PowerConfig.from_mapping(d)`` / ``load_power_config(path)``: the ``power`` section of the agent's config file
   (JSON or TOML), e.g. ``{"device_class": "rpi5", "total_rail": "", "meter": "", "current_unit": "",
   "sample_period_s": 0.01, "calibration": {"rpi5": {"scale": 1.03, "offset_w": 0.4}}}``; ``calibration_for()``
   gives the device class's Calibration (identity when the class has none), recorded with every EnergyResult.
 
+Meter families come from one registry, ``METERS`` (entry-point group ``fleetnas.power_meters``, see
+fleetnas.agent.plugins): the built-ins below in probing order, then any a package registers. Each is a PowerMeter
+subclass built with ``for_board(root, config)``.
+
 ``root`` defaults to ``$FLEETNAS_SYSFS_ROOT`` (else ``/``); commands (vcgencmd, termux-battery-status) come from PATH.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
+from fleetnas.agent.config import load_agent_config
+from fleetnas.agent.errors import AgentError
+from fleetnas.agent.plugins import Registry
 from fleetnas.agent.power.base import (
     DEFAULT_SAMPLE_PERIOD_S, Calibration, PowerMeter, SensorError, SensorUnavailable, measure_read_rate_hz)
 from fleetnas.agent.power.null import NO_SENSOR, NullMeter
 from fleetnas.agent.records import PowerSensorInfo
 
-FAMILIES = ("jetson", "rpi5", "android", "termux", "rapl", "nvml")
-# The name a family's meter reports (PowerSensorInfo.name), also used when it could not be built.
-FAMILY_NAMES = {"jetson": "jetson-ina", "rpi5": "rpi5-pmic", "android": "android-battery",
-                "termux": "termux-battery", "rapl": "rapl", "nvml": "nvml"}
+# Probing order: boards with a dedicated power monitor first, batteries next, CPU/GPU counters last.
+METERS = Registry("fleetnas.power_meters", {
+    "jetson": "fleetnas.agent.power.jetson:JetsonMeter",
+    "rpi5": "fleetnas.agent.power.rpi5:RaspberryPi5Meter",
+    "android": "fleetnas.agent.power.android:AndroidBatteryMeter",
+    "termux": "fleetnas.agent.power.android:TermuxBatteryMeter",
+    "rapl": "fleetnas.agent.power.rapl:RaplMeter",
+    "nvml": "fleetnas.agent.power.nvml:NvmlMeter",
+}, "power meter")
 
 
 @dataclass(frozen=True)
 class PowerConfig:
     device_class: str = ""
-    meter: str = ""                 # force one family from FAMILIES, or "none"
+    meter: str = ""                 # force one family from METERS, or "none"
     total_rail: str = ""            # override the known total rail ("+" joins disjoint rails)
     current_unit: str = ""          # Android current_now unit when the kernel's differs from its voltage's
     sample_period_s: float = DEFAULT_SAMPLE_PERIOD_S
     calibration: Dict[str, Calibration] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.meter and self.meter not in FAMILIES + ("none",):
-            raise ValueError(f"power.meter {self.meter!r} is not one of {', '.join(FAMILIES)}, none")
+        if self.meter and self.meter != "none" and self.meter not in METERS:
+            raise ValueError(f"power.meter {self.meter!r} is not one of {', '.join(METERS.names())}, none")
         if not self.sample_period_s > 0:
             raise ValueError(f"power.sample_period_s must be > 0, got {self.sample_period_s!r}")
 
@@ -73,29 +85,11 @@ class PowerConfig:
 
 def load_power_config(path: str) -> PowerConfig:
     """The ``power`` section of the agent config file (.json, or .toml where tomllib/tomli is available)."""
-    from fleetnas.agent.app import load_agent_config
     return PowerConfig.from_mapping(load_agent_config(path).get("power", {}))
 
 
 def _as_config(config: Union[PowerConfig, Mapping[str, Any], None]) -> PowerConfig:
     return config if isinstance(config, PowerConfig) else PowerConfig.from_mapping(config)
-
-
-def _builders(root: Optional[str], config: PowerConfig) -> Dict[str, Callable[[], PowerMeter]]:
-    # Imported here so a board only imports the families it probes (nvml imports pynvml lazily as well).
-    from fleetnas.agent.power.android import AndroidBatteryMeter, TermuxBatteryMeter
-    from fleetnas.agent.power.jetson import JetsonMeter
-    from fleetnas.agent.power.nvml import NvmlMeter
-    from fleetnas.agent.power.rapl import RaplMeter
-    from fleetnas.agent.power.rpi5 import RaspberryPi5Meter
-    return {
-        "jetson": lambda: JetsonMeter(root, total_rail=config.total_rail),
-        "rpi5": RaspberryPi5Meter,
-        "android": lambda: AndroidBatteryMeter(root, current_unit=config.current_unit),
-        "termux": lambda: TermuxBatteryMeter(root),
-        "rapl": lambda: RaplMeter(root, total_rail=config.total_rail),
-        "nvml": NvmlMeter,
-    }
 
 
 def _probe(meter: PowerMeter, config: PowerConfig) -> PowerSensorInfo:
@@ -112,20 +106,29 @@ def _probe(meter: PowerMeter, config: PowerConfig) -> PowerSensorInfo:
 
 def _present(root: Optional[str], config: PowerConfig) -> List[Tuple[str, Union[PowerMeter, SensorError]]]:
     """(family, meter or the error that says why it is present but unusable) for each family found."""
-    families = (config.meter,) if config.meter and config.meter != "none" else FAMILIES
+    families = (config.meter,) if config.meter and config.meter != "none" else METERS.names()
     if config.meter == "none":
         return []
-    found = []
-    builders = _builders(root, config)
+    found: List[Tuple[str, Union[PowerMeter, SensorError]]] = []
     for family in families:
         try:
-            found.append((family, builders[family]()))
+            found.append((family, METERS.load(family).for_board(root, config)))
         except SensorUnavailable as exc:
             if config.meter:  # asked for explicitly: say why it is not there
                 found.append((family, exc))
         except SensorError as exc:  # present, but the first read failed (permissions...)
             found.append((family, exc))
+        except AgentError as exc:  # a plug-in whose module does not import: say so
+            found.append((family, SensorError(str(exc))))
     return found
+
+
+def _family_name(family: str) -> str:
+    """The name a family's meter reports (PowerSensorInfo.name), also when it could not be built."""
+    try:
+        return METERS.load(family).name
+    except AgentError:
+        return family
 
 
 def detect_meters(root: Optional[str] = None,
@@ -155,7 +158,7 @@ def _detect(root: Optional[str], config: PowerConfig) -> List[Tuple[Optional[Pow
     out: List[Tuple[Optional[PowerMeter], PowerSensorInfo]] = []
     for family, meter in _present(root, config):
         if isinstance(meter, SensorError):
-            out.append((None, PowerSensorInfo(name=FAMILY_NAMES[family], source="", rails=(), total_rail="", units="",
+            out.append((None, PowerSensorInfo(name=_family_name(family), source="", rails=(), total_rail="", units="",
                                               sample_rate_hz=0.0, readable=False, message=str(meter))))
         else:
             out.append((meter, _probe(meter, config)))

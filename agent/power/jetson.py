@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from fleetnas.agent.power.base import (
-    INSTANT, PowerMeter, SensorUnavailable, read_sysfs_number, sysfs_root, under_root)
+    INSTANT, MeterSettings, PowerMeter, SensorUnavailable, read_sysfs_number, sysfs_root, under_root)
 
 # Module input rails in order of preference. Thor: the carrier's INA238 "VIN" is the system input. AGX Orin and AGX
 # Xavier have no input rail: their module rails are disjoint and their sum is the module's power (VIN_SYS_5V0 alone
@@ -138,6 +138,10 @@ class JetsonMeter(PowerMeter):
     kind = INSTANT
     update_period_s = 0.0  # INA3221 converts every few ms: the sampler rate is the limit
     max_power_w = 500.0
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "JetsonMeter":
+        return cls(root, total_rail=settings.total_rail)
 
     def __init__(self, root: Optional[str] = None, total_rail: str = "") -> None:
         rails, source, units = discover_rails(root)

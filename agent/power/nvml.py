@@ -10,7 +10,7 @@ import importlib
 from typing import Optional
 
 from fleetnas.agent.power.base import (
-    COUNTER, PowerMeter, SensorGarbage, SensorPermissionDenied, SensorUnavailable, SensorVanished)
+    COUNTER, MeterSettings, PowerMeter, SensorGarbage, SensorPermissionDenied, SensorUnavailable, SensorVanished)
 
 INSTALL_HINT = "pip install nvidia-ml-py (needs the NVIDIA driver's libnvidia-ml)"
 
@@ -21,6 +21,10 @@ class NvmlMeter(PowerMeter):
     units = "mJ counter"
     update_period_s = 0.1
     max_power_w = 5000.0
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "NvmlMeter":
+        return cls()
 
     def __init__(self, module_name: str = "pynvml", gpu_indices: Optional[list] = None) -> None:
         try:

@@ -13,7 +13,8 @@ import re
 from typing import List, Optional, Tuple
 
 from fleetnas.agent.power.base import (
-    COUNTER, PowerMeter, SensorPermissionDenied, SensorUnavailable, read_sysfs_number, sysfs_root, under_root)
+    COUNTER, MeterSettings, PowerMeter, SensorPermissionDenied, SensorUnavailable, read_sysfs_number, sysfs_root,
+    under_root)
 
 POWERCAP = "sys/class/powercap"
 PERMISSION_FIX = (
@@ -44,6 +45,10 @@ class RaplMeter(PowerMeter):
     units = "uJ counter"
     update_period_s = 0.001
     max_power_w = 2000.0
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "RaplMeter":
+        return cls(root, total_rail=settings.total_rail)
 
     def __init__(self, root: Optional[str] = None, total_rail: str = "") -> None:
         domains = _domains(sysfs_root(root))

@@ -7,9 +7,10 @@ process, so the sampler reaches ~10-20 Hz at best: the window grows to 20 of tho
 from __future__ import annotations
 
 import re
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
-from fleetnas.agent.power.base import INSTANT, PowerMeter, SensorGarbage, SensorPermissionDenied, SensorUnavailable
+from fleetnas.agent.power.base import (
+    INSTANT, MeterSettings, PowerMeter, SensorGarbage, SensorPermissionDenied, SensorUnavailable)
 from fleetnas.agent.power.command import find_command, run_command
 
 COMMAND = ("vcgencmd", "pmic_read_adc")
@@ -40,6 +41,10 @@ class RaspberryPi5Meter(PowerMeter):
     units = "V,A"
     update_period_s = 0.0   # the fork of vcgencmd is the limit; measured at start-up
     max_power_w = 50.0
+
+    @classmethod
+    def for_board(cls, root: Optional[str], settings: MeterSettings) -> "RaspberryPi5Meter":
+        return cls()  # reads vcgencmd from PATH, not sysfs
 
     def __init__(self) -> None:
         path = find_command(COMMAND[0])

@@ -1,7 +1,9 @@
-"""Inference runtimes the agent can measure with: "onnxruntime" (base install) and "litert" (extra).
+"""Inference runtimes the agent measures with, found in one registry (group ``fleetnas.runtimes``): built-ins
+"onnxruntime" (base install) and "litert" (extra), plus any a package registers (see fleetnas.agent.plugins).
 
-``get(name)`` returns the Runtime object (no heavy import yet); ``require(name)`` also checks the runtime is
-importable and raises RuntimeUnavailable with the install hint otherwise; ``runtime_infos()`` lists them all for
+``names()`` lists them; ``get(name)`` returns the Runtime object (no heavy import yet); ``require(name)`` also checks
+that the runtime's package is importable and raises RuntimeUnavailable with its install hint otherwise;
+``for_format(name, model_format)`` checks the runtime reads that format; ``runtime_infos()`` lists them all for
 GetDeviceInfo (this imports the runtimes, so call it once and cache; the worker process does the actual loading).
 """
 from __future__ import annotations
@@ -10,40 +12,58 @@ import importlib.util
 import json
 import subprocess
 import sys
-from typing import List
+from typing import Dict, List
 
-from fleetnas.agent.errors import InvalidRequest, RuntimeUnavailable
-from fleetnas.agent.records import RUNTIMES, RuntimeInfo
+from fleetnas.agent.errors import AgentError, InvalidRequest, RuntimeUnavailable
+from fleetnas.agent.plugins import Registry
+from fleetnas.agent.records import RuntimeInfo
 from fleetnas.agent.runtimes.base import Runtime
-from fleetnas.agent.runtimes.litert import INSTALL_HINT as LITERT_HINT
-from fleetnas.agent.runtimes.litert import LiteRtRuntime
-from fleetnas.agent.runtimes.onnx import INSTALL_HINT as ONNX_HINT
-from fleetnas.agent.runtimes.onnx import OnnxRuntime
 
-_RUNTIMES = {"onnxruntime": OnnxRuntime(), "litert": LiteRtRuntime()}
-_MODULES = {"onnxruntime": (("onnxruntime",), ONNX_HINT), "litert": (("ai_edge_litert", "tflite_runtime"), LITERT_HINT)}
-assert tuple(_RUNTIMES) == RUNTIMES
+RUNTIMES = Registry("fleetnas.runtimes", {"onnxruntime": "fleetnas.agent.runtimes.onnx:OnnxRuntime",
+                                          "litert": "fleetnas.agent.runtimes.litert:LiteRtRuntime"}, "runtime")
+_instances: Dict[str, Runtime] = {}
+
+
+def names() -> List[str]:
+    return RUNTIMES.names()
 
 
 def get(name: str) -> Runtime:
-    try:
-        return _RUNTIMES[name]
-    except KeyError:
-        raise InvalidRequest(f"unknown runtime {name!r}: use one of {', '.join(RUNTIMES)}") from None
+    if name not in _instances:
+        _instances[name] = RUNTIMES.load(name)()
+    return _instances[name]
 
 
 def require(name: str) -> Runtime:
     """The runtime, if its package is installed: a cheap find_spec check, so the server never imports it."""
     runtime = get(name)
-    modules, hint = _MODULES[name]
-    if not any(_installed(m) for m in modules):
-        installed = [n for n, (mods, _) in _MODULES.items() if any(_installed(m) for m in mods)]
+    if not _installed(runtime):
+        installed = [n for n in names() if _installed_by_name(n)]
         raise RuntimeUnavailable(f"runtime {name!r} not installed on this board; installed: "
-                                 f"{', '.join(installed) or 'none'}; {hint}")
+                                 f"{', '.join(installed) or 'none'}; {runtime.install_hint}")
     return runtime
 
 
-def _installed(module: str) -> bool:
+def for_format(name: str, model_format: str) -> Runtime:
+    """The installed runtime ``name``, checked to read ``model_format`` models."""
+    runtime = require(name)
+    if model_format not in runtime.model_formats:
+        raise InvalidRequest(f"runtime {name!r} runs {', '.join(runtime.model_formats)} models, not {model_format}")
+    return runtime
+
+
+def _installed_by_name(name: str) -> bool:
+    try:
+        return _installed(get(name))
+    except AgentError:  # a plug-in that cannot be loaded is not installed
+        return False
+
+
+def _installed(runtime: Runtime) -> bool:
+    return any(_importable(m) for m in runtime.modules)
+
+
+def _importable(module: str) -> bool:
     try:
         return importlib.util.find_spec(module) is not None
     except (ImportError, ValueError):  # a broken or half-removed install counts as absent
@@ -63,7 +83,14 @@ def runtime_infos(isolated: bool = False, timeout_s: float = 60.0) -> List[Runti
             return [RuntimeInfo(**{**d, "providers": tuple(d["providers"])}) for d in json.loads(out)]
         except (OSError, subprocess.SubprocessError, ValueError, TypeError, KeyError):
             pass
-    return [runtime.info() for runtime in _RUNTIMES.values()]
+    return [_info(name) for name in names()]
 
 
-__all__ = ["Runtime", "get", "require", "runtime_infos"]
+def _info(name: str) -> RuntimeInfo:
+    try:
+        return get(name).info()
+    except AgentError as exc:  # a plug-in whose module does not import
+        return RuntimeInfo(name=name, available=False, message=str(exc))
+
+
+__all__ = ["RUNTIMES", "Runtime", "for_format", "get", "names", "require", "runtime_infos"]

@@ -1,23 +1,18 @@
 """The Runtime protocol every inference runtime implements, and the runtime-independent input maker.
 
-A Runtime is imported lazily (``fleetnas.agent.runtimes.get``): ``info()`` never raises, ``load()`` runs in the worker
-process only. ``load`` returns a LoadedModel whose ``bind(feeds)`` returns a zero-argument callable: the timed loop
+A Runtime's own package is imported lazily (``fleetnas.agent.runtimes.get``): ``info()`` never raises, ``load()``
+runs in the worker process only. ``load`` returns a LoadedModel whose ``bind(feeds)`` returns a zero-argument callable: the timed loop
 calls exactly that and nothing else, so the per-inference cost is the runtime's own.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Protocol, Tuple
 
 import numpy as np
 
 from fleetnas.agent.records import RuntimeInfo, RuntimeOptions
-
-try:  # Python >= 3.8
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore
 
 
 @dataclass(frozen=True)
@@ -47,8 +42,11 @@ class LoadedModel:
 
 
 class Runtime(Protocol):
+    """Registered under the ``fleetnas.runtimes`` entry-point group (fleetnas.agent.runtimes); built with no args."""
     name: str
-    model_formats: Tuple[str, ...]
+    model_formats: Tuple[str, ...]   # names in fleetnas.agent.store.formats.FORMATS this runtime loads
+    modules: Tuple[str, ...]         # importable packages, any one of which means "installed" (find_spec, no import)
+    install_hint: str                # what to run when none of them is installed
 
     def info(self) -> RuntimeInfo:
         """Availability, exact version and EPs/delegates; never raises (unavailable -> message with the hint)."""

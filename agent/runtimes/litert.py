@@ -19,7 +19,8 @@ PROVIDERS = ("XNNPACK", "NONE")
 
 
 def import_interpreter():
-    """(Interpreter class, OpResolverType or None, version string); ImportError when neither package exists."""
+    """(Interpreter class, OpResolverType or None, version string); ImportError when neither package exists.
+    Lazy imports: an optional extra, and only the worker process ever loads it."""
     try:
         import ai_edge_litert
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
@@ -36,6 +37,8 @@ def import_interpreter():
 class LiteRtRuntime:
     name = "litert"
     model_formats: Tuple[str, ...] = ("tflite",)
+    modules: Tuple[str, ...] = ("ai_edge_litert", "tflite_runtime")
+    install_hint = INSTALL_HINT
 
     def info(self) -> RuntimeInfo:
         try:

@@ -26,9 +26,11 @@ _OPT_LEVELS = {"": "ORT_ENABLE_ALL", "all": "ORT_ENABLE_ALL", "extended": "ORT_E
 class OnnxRuntime:
     name = "onnxruntime"
     model_formats: Tuple[str, ...] = ("onnx",)
+    modules: Tuple[str, ...] = ("onnxruntime",)
+    install_hint = INSTALL_HINT
 
     def info(self) -> RuntimeInfo:
-        try:
+        try:  # lazy: the server process never maps onnxruntime (~30 MB); the worker imports it
             import onnxruntime as ort
         except Exception as exc:  # ImportError, or a broken wheel raising something else at import
             return unavailable(self.name, exc, INSTALL_HINT)
@@ -36,7 +38,7 @@ class OnnxRuntime:
                            providers=tuple(ort.get_available_providers()))
 
     def load(self, model_path: Path, options: RuntimeOptions, threads: int) -> LoadedModel:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy, see info()
 
         level_name = _OPT_LEVELS.get(options.graph_optimization_level.lower())
         if level_name is None:

@@ -26,7 +26,7 @@ from fleetnas.host.fleet.contract import (DeviceInfo, MeasureResult, ModelListin
                                           format_to_pb)
 
 CHUNK_BYTES = 1 << 20
-# The agent's error table (fleetnas.agent.servicer), read backwards; anything else stays an AgentCallError.
+# The agent's error table (fleetnas.agent.rpc.servicer), read backwards; anything else stays an AgentCallError.
 ERROR_TYPES = {
     grpc.StatusCode.UNAVAILABLE: AgentUnreachable,
     grpc.StatusCode.DEADLINE_EXCEEDED: AgentUnreachable,

@@ -340,5 +340,5 @@ def error_measurement(*, device_fingerprint: str, model_sha256: str, runtime_key
 def write_reference_model(directory: Union[str, Path], model_format: str = "onnx", **kwargs: Any) -> Path:
     """The agent's reference model (a seeded MLP chain) written into ``directory``; what `selftest` measures."""
     # Lazy: it builds models with numpy/onnx (the pytest plugin must stay light), and its module may move.
-    from fleetnas.agent.reference_model import write_reference_model as write
+    from fleetnas.agent.measure.reference_model import write_reference_model as write
     return write(Path(directory), model_format, **kwargs)

@@ -1,7 +1,7 @@
 """Tiny models for the agent's tests, benchmarks and the fuzz test: plain functions, no fixtures, all seeded.
 
 - ``make_onnx_model(path, cost="small", dynamic_batch=False, seed=0)``: an MLP chain built with ``onnx.helper``
-  (independent of the agent's hand-written encoder in fleetnas.agent.reference_model, which the tests cross-check).
+  (independent of the agent's hand-written encoder in fleetnas.agent.measure.reference_model, which the tests cross-check).
 - ``make_tflite_model(path, cost="small", dynamic_batch=False, seed=0)``: the same MLP as a .tflite flatbuffer, built
   with the schema ai-edge-litert ships (no TensorFlow).
 - ``make_onnx_all_dtypes_model(path)``: inputs of float32 (dynamic batch), float16, int64, int32, uint8, bool and
@@ -40,7 +40,7 @@ def make_onnx_model(path: Path, cost: str = "small", dynamic_batch: bool = False
                     opset: int = 13) -> Path:
     from onnx import TensorProto, helper, numpy_helper, save
 
-    from fleetnas.agent.reference_model import reference_weights
+    from fleetnas.agent.measure.reference_model import reference_weights
 
     rows, width, depth = cost_dims(cost)
     batch = "batch" if dynamic_batch else rows
@@ -60,7 +60,7 @@ def make_onnx_model(path: Path, cost: str = "small", dynamic_batch: bool = False
 
 
 def make_tflite_model(path: Path, cost: str = "small", dynamic_batch: bool = False, seed: int = 0) -> Path:
-    from fleetnas.agent.reference_model import build_tflite_bytes
+    from fleetnas.agent.measure.reference_model import build_tflite_bytes
 
     rows, width, depth = cost_dims(cost)
     path = Path(path)

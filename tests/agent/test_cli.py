@@ -1,14 +1,15 @@
 """`fleetnas-agent serve | info | selftest` as a user runs them: real processes, real ports."""
 import json
-import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.measure.reference_model import write_reference_model
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.client import WireClient as AgentClient, outcome_name
 
@@ -63,6 +64,26 @@ def test_bad_flags_are_one_line_errors(tmp_path):
     assert out.returncode == 2 and "--listen must be HOST:PORT" in out.stderr
 
 
+def test_a_taken_port_is_one_line_not_a_traceback(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = subprocess.run([*AGENT, "serve", "--listen", f"127.0.0.1:{port}", "--cache-dir", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and out.stdout == ""
+    assert out.stderr == (f"error: cannot listen on 127.0.0.1:{port}: address already in use; "
+                          "pick another --listen port\n")
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:", "127.0.0.1:http"])
+def test_a_malformed_listen_address_is_refused_not_served_elsewhere(tmp_path, listen):
+    out = subprocess.run([*AGENT, "serve", "--listen", listen, "--cache-dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and out.stdout == "" and len(out.stderr.splitlines()) == 1, out.stderr
+    assert "--listen must be HOST:PORT with a port in 0-65535" in out.stderr and repr(listen) in out.stderr
+
+
 def test_info_json_lists_runtimes_and_state(tmp_path):
     out = subprocess.run([*AGENT, "info", "--json", "--cache-dir", str(tmp_path)], capture_output=True, text=True,
                          timeout=60, check=True)
@@ -81,6 +102,15 @@ def test_selftest_measures_the_reference_model_with_each_runtime():
     measured = {r["runtime"]: r for r in report["runtimes"] if r["available"]}
     assert set(measured) == {"onnxruntime", "litert"}
     assert all(r["outcome"] in ("OK", "UNSTABLE") and r["median_ms"] > 0 for r in measured.values())
+
+
+def test_selftest_prints_the_median_it_measured():
+    out = subprocess.run([*AGENT, "selftest"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines() if line.strip()}
+    for runtime in ("onnxruntime", "litert"):
+        assert re.search(r": median \d+\.\d{3} ms, (OK|UNSTABLE)", lines[runtime]), lines[runtime]
+    assert out.stdout.rstrip().endswith("selftest passed")
 
 
 def test_reflection_lists_the_agent_service(agent):

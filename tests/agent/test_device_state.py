@@ -1,11 +1,11 @@
-"""fleetnas.agent.device_state and sysfs against a fake big.LITTLE board tree under tmp_path."""
+"""fleetnas.agent.board.device_state and sysfs against a fake big.LITTLE board tree under tmp_path."""
 import math
 
 import pytest
 from sysfs_tree import make_board_tree, write
 
-from fleetnas.agent import sysfs
-from fleetnas.agent.device_state import (cpu_policies, snapshot, thermal_readings, throttle_events,
+from fleetnas.agent.board import sysfs
+from fleetnas.agent.board.device_state import (cpu_policies, snapshot, thermal_readings, throttle_events,
                                          wait_for_cooldown)
 
 

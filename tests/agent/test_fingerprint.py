@@ -1,4 +1,4 @@
-"""fleetnas.agent.fingerprint: clusters, device id persistence, a hash over stable fields only."""
+"""fleetnas.agent.board.fingerprint: clusters, device id persistence, a hash over stable fields only."""
 import hashlib
 import os
 from dataclasses import replace
@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 from sysfs_tree import make_board_tree, write
 
-from fleetnas.agent.fingerprint import (cpu_clusters, device_id, fastest_cluster, fingerprint, fingerprint_sha256)
+from fleetnas.agent.board.fingerprint import (cpu_clusters, device_id, fastest_cluster, fingerprint, fingerprint_sha256)
 from fleetnas.agent.records import CpuCluster, RuntimeInfo
 
 RUNTIMES = (RuntimeInfo("onnxruntime", True, "1.32.0", ("CPUExecutionProvider",)),)

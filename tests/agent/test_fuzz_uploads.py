@@ -15,7 +15,7 @@ import shutil
 import pytest
 from models import make_onnx_all_dtypes_model, make_onnx_model, make_tflite_model
 
-from fleetnas.agent import sysfs
+from fleetnas.agent.board import sysfs
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.client import outcome_name

@@ -10,15 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from fleetnas.agent import throttle
-from fleetnas.agent.hygiene import HygieneState, ReferenceModel, cool_down, measure_with_hygiene
+from fleetnas.agent.measure import throttle
+from fleetnas.agent.measure.hygiene import HygieneState, cool_down, measure_with_hygiene, reference_job
 from fleetnas.agent.power.jetson import JetsonMeter
 from fleetnas.agent.power.null import NullMeter
-from fleetnas.agent.records import DeviceState, EnergyConfig, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.records import DeviceState, EnergyConfig, MeasureJob, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.measure.reference_model import write_reference_model
 
 FAST = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=10, min_block_s=0.05, timeout_s=60)
 OPTIONS = RuntimeOptions(threads=1)
+
+
+def job(model, energy=None):
+    return MeasureJob(model, "onnx", "onnxruntime", OPTIONS, FAST, energy)
 ZONE = "sys/class/thermal/thermal_zone0"
 THROTTLE = "sys/devices/system/cpu/cpu0/thermal_throttle/core_throttle_count"
 HWMON = "sys/bus/i2c/drivers/ina3221/1-0040/hwmon/hwmon3"
@@ -66,7 +70,7 @@ def test_energy_from_the_meter_matches_a_constant_load(board, model):
     _write(board, f"{HWMON}/curr1_input", "1200")   # 6 W, steady
     meter = JetsonMeter()
     meter.sample_rate_hz = 100.0
-    result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(True, 0.0, 0.3), meter,
+    result = measure_with_hygiene(job(model, EnergyConfig(True, 0.0, 0.3)), meter,
                                   HygieneState())
     assert result.outcome in (Outcome.OK, Outcome.UNSTABLE), result.message
     energy = result.energy
@@ -80,7 +84,7 @@ def test_energy_from_the_meter_matches_a_constant_load(board, model):
 
 def test_no_sensor_gives_the_reason_never_a_number(board, model):
     state = HygieneState()
-    result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(enabled=True),
+    result = measure_with_hygiene(job(model, EnergyConfig(enabled=True)),
                                   NullMeter("no current sensor on a Raspberry Pi 4"), state)
     assert result.energy is None and "Raspberry Pi 4" in result.energy_unavailable_reason
     assert result.overall is not None and result.attempts in (1, 2)
@@ -124,7 +128,7 @@ def _when_a_worker_runs(fn) -> threading.Thread:
 
 def test_throttle_during_the_first_run_is_measured_again(board, model):
     _when_a_worker_runs(lambda: _bump(board))  # once, during the first run only
-    result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, HygieneState())
+    result = measure_with_hygiene(job(model), None, HygieneState())
     assert result.attempts == 2
     assert "core_throttle_count rose" in result.extra["first_attempt"]
     assert result.energy is None and result.energy_unavailable_reason == ""  # not asked: no reason either
@@ -138,7 +142,7 @@ def test_throttling_throughout_is_unstable_after_two_attempts(board, model):
     stop = threading.Event()
     _later(0.0, lambda: _bump(board), repeat_s=0.1, stop=stop)
     try:
-        result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, HygieneState())
+        result = measure_with_hygiene(job(model), None, HygieneState())
     finally:
         stop.set()
     assert result.outcome is Outcome.UNSTABLE and result.attempts == 2
@@ -164,15 +168,15 @@ def test_cool_down_waits_for_idle_plus_5_and_gives_up_at_the_cap(board):
 
 
 def test_drift_canary_sets_a_baseline_then_flags_a_moved_reference(board, model):
-    state = HygieneState(canary_every=2, reference=ReferenceModel(model, options=OPTIONS, timing=FAST))
-    first = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, state)
+    state = HygieneState(canary_every=2, reference=reference_job(model, options=OPTIONS, timing=FAST))
+    first = measure_with_hygiene(job(model), None, state)
     assert state.reference_baseline_ms is not None and not first.drift_suspect
     assert "baseline" in first.extra["drift_canary"]
     # The board was four times as fast when the baseline was taken: the reference has now moved by ~+300 %.
     state.reference_baseline_ms /= 4.0
-    second = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, state)
+    second = measure_with_hygiene(job(model), None, state)
     assert "drift_canary" not in second.extra and not second.drift_suspect  # 1 of 2: no canary yet
-    third = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, state)
+    third = measure_with_hygiene(job(model), None, state)
     assert third.drift_suspect and state.last_canary.drifted
     assert state.last_canary.suspect_measurements == 2 and abs(state.last_canary.moved) > 0.05
     assert "suspect" in third.extra["drift_canary"]
@@ -207,21 +211,21 @@ def test_throttle_flags_pi_sticky_bits_and_jetson_power_mode(tmp_path, monkeypat
 
 def test_build_hygiene_and_the_service_measure_fn(board, model, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pynvml", None)  # whatever this machine has installed: no GPU meter here
-    from fleetnas.agent.hygiene import build_hygiene, make_measure_fn
+    from fleetnas.agent.measure.hygiene import build_hygiene, make_measure_fn
     from fleetnas.agent.power.base import Calibration
     meter, info, state = build_hygiene(tmp_path / "reference", {"device_class": "rpi4", "calibration": {
         "rpi4": {"scale": 1.1, "offset_w": 0.5}}}, root=str(board), canary_every=5)
     assert isinstance(meter, NullMeter) and not info.readable and "external USB meter" in info.message
     assert state.reference.model_path.exists() and state.calibration == Calibration(1.1, 0.5)
     measure = make_measure_fn(meter, state)
-    result = measure(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(enabled=True))
+    result = measure(MeasureJob(model, "onnx", "onnxruntime", OPTIONS, FAST, EnergyConfig(enabled=True)))
     assert result.energy is None and "external USB meter" in result.energy_unavailable_reason
     assert state.reference_baseline_ms is not None and "baseline" in result.extra["drift_canary"]
 
 
 def test_a_canary_that_cannot_run_leaves_the_result_alone(board, model):
-    state = HygieneState(reference=ReferenceModel(model, model_format="tflite", runtime="onnxruntime"))
-    result = measure_with_hygiene(model, "onnx", "onnxruntime", OPTIONS, FAST, None, None, state)
+    state = HygieneState(reference=reference_job(model, model_format="tflite", runtime="onnxruntime"))
+    result = measure_with_hygiene(job(model), None, state)
     assert result.overall is not None and not result.drift_suspect
     assert result.extra["drift_canary"].startswith("reference run impossible") and "tflite" in result.extra["drift_canary"]
     assert state.reference_baseline_ms is None

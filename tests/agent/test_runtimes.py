@@ -13,10 +13,10 @@ from models import COSTS, make_onnx_all_dtypes_model, make_onnx_model, make_tfli
 
 from fleetnas.agent import runtimes
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import Outcome, RuntimeOptions, Stability, TimingConfig
-from fleetnas.agent.reference_model import build_onnx_bytes, reference_output, write_reference_model
+from fleetnas.agent.records import MeasureJob, Outcome, RuntimeOptions, Stability, TimingConfig
+from fleetnas.agent.measure.reference_model import build_onnx_bytes, reference_output, write_reference_model
 from fleetnas.agent.runtimes.base import InputSpec, make_inputs
-from fleetnas.agent.worker import run_measurement
+from fleetnas.agent.measure.worker import run_measurement
 
 QUICK = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5, min_block_s=0.05, timeout_s=120)
 
@@ -71,7 +71,8 @@ class RuntimeContract:
 
     def test_measured_in_a_worker(self, tmp_path):
         path = self.make_model(tmp_path / f"m.{self.model_format}")
-        result = run_measurement(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK)
+        job = MeasureJob(path, self.model_format, self.runtime_name, RuntimeOptions(threads=1), QUICK)
+        result = run_measurement(job)
         assert result.outcome in (Outcome.OK, Outcome.UNSTABLE), result.message  # UNSTABLE: a noisy shared CI box
         assert result.config.runtime == self.runtime_name and result.config.intra_op_threads == 1
         assert result.config.input_shapes == (f"x:float32[{COSTS['small'][0]},{COSTS['small'][1]}]",)
@@ -169,7 +170,9 @@ def test_agent_modules_do_not_need_onnx_torch_or_the_host():
                 if name.split(".")[0] in ("onnx", "torch", "pymoo") or name.startswith("fleetnas.host"):
                     raise ImportError("blocked: " + name)
         sys.meta_path.insert(0, Block())
-        from fleetnas.agent import reference_model, runtimes, worker, worker_child, timing, device_state, fingerprint
+        from fleetnas.agent import runtimes
+        from fleetnas.agent.board import device_state, fingerprint
+        from fleetnas.agent.measure import reference_model, timing, worker, worker_child
         reference_model.build_onnx_bytes(); reference_model.build_tflite_bytes()
         print(sorted(i.name for i in runtimes.runtime_infos() if i.available))
     """)

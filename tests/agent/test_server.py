@@ -6,8 +6,8 @@ import time
 import pytest
 
 from agent_harness import FAST_TIMING, running_agent
-from fleetnas.agent.reference_model import build_onnx_bytes, write_reference_model
-from fleetnas.agent.server import TlsFiles
+from fleetnas.agent.measure.reference_model import build_onnx_bytes, write_reference_model
+from fleetnas.agent.rpc.server import TlsFiles
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.client import outcome_name
@@ -186,7 +186,7 @@ def test_device_info_describes_the_board(agent):
 @pytest.mark.parametrize("hook,outcome,timeout_s", [("segfault", "CRASHED", 60.0), ("hang", "TIMEOUT", 3.0)])
 def test_crashing_or_hanging_worker_is_a_typed_result_and_the_agent_lives_on(agent, onnx_path, monkeypatch,
                                                                              hook, outcome, timeout_s):
-    from fleetnas.agent.worker import TEST_HOOK_ENV
+    from fleetnas.agent.measure.worker import TEST_HOOK_ENV
     client = agent.client()
     sha, _ = client.ensure_model(onnx_path)
     # a first normal run takes the drift canary's baseline, so the hooked run below is the only worker started

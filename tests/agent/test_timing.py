@@ -1,4 +1,4 @@
-"""fleetnas.agent.timing: statistics against hand-computed values, loop minimums, stability classes."""
+"""fleetnas.agent.measure.timing: statistics against hand-computed values, loop minimums, stability classes."""
 import math
 import time
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fleetnas.agent.records import LatencyStats, Stability
-from fleetnas.agent.timing import (block_median_cv, classify_stability, latency_stats, timed_block, warm_up)
+from fleetnas.agent.measure.timing import (block_median_cv, classify_stability, latency_stats, timed_block, warm_up)
 
 
 def test_latency_stats_match_hand_computed_values():

@@ -1,4 +1,4 @@
-"""fleetnas.agent.worker: real worker processes; failures come back as typed results, never as exceptions.
+"""fleetnas.agent.measure.worker: real worker processes; failures come back as typed results, never as exceptions.
 
 Faults are injected with FLEETNAS_WORKER_TEST_HOOK in this (the agent's) environment, which the worker inherits.
 """
@@ -9,10 +9,10 @@ from models import (make_onnx_all_dtypes_model, make_onnx_huge_alloc_model, make
                     make_onnx_model, make_onnx_run_failure_model, make_tflite_model)
 from sysfs_tree import make_board_tree, write
 
-from fleetnas.agent import sysfs
+from fleetnas.agent.board import sysfs
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, Stability, TimingConfig
-from fleetnas.agent.worker import TEST_HOOK_ENV, classify_death, run_measurement
+from fleetnas.agent.records import MeasureJob, EnergyConfig, Outcome, RuntimeOptions, Stability, TimingConfig
+from fleetnas.agent.measure.worker import TEST_HOOK_ENV, classify_death, run_measurement
 
 QUICK = TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5, min_block_s=0.05, timeout_s=120)
 
@@ -22,8 +22,9 @@ def onnx_model(tmp_path_factory):
     return make_onnx_model(tmp_path_factory.mktemp("m") / "small.onnx", cost="small")
 
 
-def measure(path, fmt="onnx", runtime="onnxruntime", options=RuntimeOptions(threads=1), timing=QUICK, **kw):
-    return run_measurement(path, fmt, runtime, options, timing, **kw)
+def measure(path, fmt="onnx", runtime="onnxruntime", options=RuntimeOptions(threads=1), timing=QUICK, energy=None,
+            observer=None):
+    return run_measurement(MeasureJob(path, fmt, runtime, options, timing, energy), observer=observer)
 
 
 class RecordingObserver:
@@ -70,7 +71,7 @@ def test_explicit_affinity_and_bad_affinity(onnx_model):
 
 
 def test_prestarted_spare_is_used_and_dropped_when_the_environment_changes(onnx_model, monkeypatch):
-    from fleetnas.agent import worker_spawn
+    from fleetnas.agent.measure import worker_spawn
 
     monkeypatch.delenv(worker_spawn.PRESTART_ENV, raising=False)
     measure(onnx_model)                        # leaves a spare behind

@@ -8,7 +8,7 @@ from agent_harness import running_agent
 from conftest import E2E_TIMING
 from fleet_helpers import devices_toml, write_table
 
-from fleetnas.agent.emulate import EmulationTable, make_emulated_measure_fn
+from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
 from fleetnas.host.fleet.devices import parse_devices
 from fleetnas.host.fleet.dispatcher import RuntimeConfig
 from fleetnas.host.report.render import write_report

@@ -4,7 +4,7 @@ import socket
 import subprocess
 import sys
 
-from fleetnas.agent.reference_model import write_reference_model
+from fleetnas.agent.measure.reference_model import write_reference_model
 from fleetnas.host.cli import main
 
 MEASURED = (0, 3)  # OK, or UNSTABLE (numbers flagged): a loaded CI machine may produce either

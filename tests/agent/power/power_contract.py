@@ -37,7 +37,7 @@ class PowerMeterContract:
     window_s = 1.5        # forked commands are slower: their classes use a longer window
     period_s = 3.0        # of the sine profile: fast enough to matter, slow enough that a fake starved of CPU on a
                           # loaded CI machine still follows it (a real sensor is not starved by our load)
-    tolerance = 0.02      # the bar: integrated energy within 2 % of the profile
+    tolerance = 0.02      # integrated energy within 2 % of the profile: the accuracy the energy figures promise
     deny_as_other_user = True  # files: root reads anything, so denial is checked as nobody; commands deny by themselves
 
     def setup_fake(self, tmp_path, profile, monkeypatch) -> Fake:

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.power.base import Calibration, SensorTooFewSamples, SensorVanished
 from fleetnas.agent.power.android import AndroidBatteryMeter
 from fleetnas.agent.records import EnergyConfig
@@ -14,7 +14,7 @@ import test_sysfs_meters as sysfs_fakes  # as a module: its Test classes must no
 
 
 def _drive(observer: EnergyObserver, idle_s: float, window_s: float, inferences: int, break_at_window=None):
-    """The phase calls fleetnas.agent.worker makes, in its order, with their monotonic timestamps."""
+    """The phase calls fleetnas.agent.measure.worker makes, in its order, with their monotonic timestamps."""
     stamps = {}
 
     def phase(name, **info):

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.power.base import Calibration
-from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.reference_model import write_reference_model
-from fleetnas.agent.worker import run_measurement
+from fleetnas.agent.records import MeasureJob, EnergyConfig, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.measure.reference_model import write_reference_model
+from fleetnas.agent.measure.worker import run_measurement
 from power_fakes import SineProfile
 import test_sysfs_meters as sysfs_fakes  # as a module: its Test classes must not be collected twice
 
@@ -37,8 +37,8 @@ def test_worker_energy_matches_the_profile(tmp_path, monkeypatch):
         meter = fake.build()
         meter.sample_rate_hz = 100.0
         observer = RecordingObserver(meter, EnergyConfig(enabled=True, idle_s=0.5), Calibration())
-        result = run_measurement(model, "onnx", "onnxruntime", RuntimeOptions(threads=1), FAST,
-                                 energy=EnergyConfig(enabled=True, idle_s=0.5), observer=observer)
+        result = run_measurement(MeasureJob(model, "onnx", "onnxruntime", RuntimeOptions(threads=1), FAST,
+                                            EnergyConfig(enabled=True, idle_s=0.5)), observer=observer)
         energy = observer.result()
     assert result.outcome in (Outcome.OK, Outcome.UNSTABLE), result.message
     assert observer.seen[-4:] == ["energy_idle_begin", "energy_idle_end", "energy_window_begin", "energy_window_end"]

@@ -64,7 +64,7 @@ def emulated_agents(tmp_path: Path, n: int, time_scale: float = 0.0) -> Iterator
     """``n`` in-process agents on 127.0.0.1:0 that answer from the toy table."""
     from agent_harness import running_agent
 
-    from fleetnas.agent.emulate import EmulationTable, make_emulated_measure_fn
+    from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
     table = EmulationTable.from_csv(toy_table(tmp_path / "table.csv"), ["width", "depth"], "lat_ms", "energy_mj")
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(running_agent(tmp_path / f"agent{i}",

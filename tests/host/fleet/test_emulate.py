@@ -7,9 +7,9 @@ import time
 import pytest
 from fleet_helpers import config_model, emulated_agents, toy_table, write_table
 
-from fleetnas.agent.emulate import (EmulationError, EmulationTable, emulated_duration_s, make_emulated_measure_fn,
+from fleetnas.agent.measure.emulate import (EmulationError, EmulationTable, emulated_duration_s, make_emulated_measure_fn,
                                     onnx_metadata)
-from fleetnas.agent.records import EnergyConfig, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.records import MeasureJob, EnergyConfig, Outcome, RuntimeOptions, TimingConfig
 
 TIMING = TimingConfig(warmup_runs=2, warmup_s=0.01, blocks=3, min_runs_per_block=5, min_block_s=0.02)
 
@@ -26,8 +26,8 @@ def test_measure_returns_table_latency_and_sleeps_like_a_run(tmp_path):
     table = EmulationTable.from_csv(toy_table(tmp_path / "t.csv"), ["width", "depth"], "lat_ms", "energy_mj")
     slept = []
     fn = make_emulated_measure_fn(table, sleep=slept.append)
-    r = fn(config_model(tmp_path, {"width": 32, "depth": 2}), "onnx", "onnxruntime", RuntimeOptions(), TIMING,
-           EnergyConfig(enabled=True))
+    r = fn(MeasureJob(config_model(tmp_path, {"width": 32, "depth": 2}), "onnx", "onnxruntime", RuntimeOptions(),
+                      TIMING, EnergyConfig(enabled=True)))
     assert r.outcome is Outcome.OK and r.emulated
     assert r.overall.median_ms == pytest.approx(0.64)
     assert r.overall.n == 3 * 32  # 0.02 s / 0.64 ms -> 32 runs per block
@@ -40,13 +40,14 @@ def test_unknown_config_and_missing_metadata_are_load_failed_results(tmp_path):
     import onnx
     table = EmulationTable.from_csv(toy_table(tmp_path / "t.csv"), ["width", "depth"], "lat_ms")
     fn = make_emulated_measure_fn(table, time_scale=0)
-    r = fn(config_model(tmp_path, {"width": 128, "depth": 1}), "onnx", "onnxruntime", RuntimeOptions(), TIMING, None)
+    r = fn(MeasureJob(config_model(tmp_path, {"width": 128, "depth": 1}), "onnx", "onnxruntime", RuntimeOptions(),
+                      TIMING))
     assert r.outcome is Outcome.LOAD_FAILED and "not in t.csv" in r.message
     path = config_model(tmp_path, {"width": 8, "depth": 1})
     model = onnx.load(str(path))
     del model.metadata_props[:]
     onnx.save(model, str(path))
-    r = fn(path, "onnx", "onnxruntime", RuntimeOptions(), TIMING, None)
+    r = fn(MeasureJob(path, "onnx", "onnxruntime", RuntimeOptions(), TIMING))
     assert r.outcome is Outcome.LOAD_FAILED and "no fleetnas.config" in r.message
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+from fleetnas.agent.errors import InvalidRequest
 from fleetnas.agent.records import (DeviceState, EnergyConfig, EnergyResult, LatencyStats, MeasureResult,
                                     PhaseTimes, RuntimeConfigUsed, RuntimeOptions, TimingConfig)
-from fleetnas.agent.store import StoredModel
+from fleetnas.agent.store.formats import FORMATS
+from fleetnas.agent.store.model_store import StoredModel
 from fleetnas.agent.v1 import agent_pb2 as pb
 
-FORMAT_TO_PB = {"onnx": pb.MODEL_FORMAT_ONNX, "tflite": pb.MODEL_FORMAT_TFLITE, "": pb.MODEL_FORMAT_UNSPECIFIED}
+FORMAT_TO_PB = {name: pb.ModelFormat.Value(f.proto_enum) for name, f in FORMATS.items()}
+FORMAT_TO_PB[""] = pb.MODEL_FORMAT_UNSPECIFIED
 FORMAT_FROM_PB = {v: k for k, v in FORMAT_TO_PB.items()}
 _DEFAULT_TIMING = TimingConfig()
 
@@ -23,8 +26,16 @@ def options_from_pb(msg: pb.RuntimeOptions) -> RuntimeOptions:
 
 
 def timing_from_pb(msg: pb.TimingConfig) -> TimingConfig:
-    """0 in a field means "the agent's default" (proto3 has no presence for scalars)."""
+    """0 in a field means "the agent's default" (proto3 has no presence for scalars); InvalidRequest when out of
+    range. The worker receives this same TimingConfig inside its MeasureJob."""
     d = _DEFAULT_TIMING
+    try:
+        return _timing(msg, d)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from None
+
+
+def _timing(msg: pb.TimingConfig, d: TimingConfig) -> TimingConfig:
     return TimingConfig(
         warmup_runs=msg.warmup_runs or d.warmup_runs, warmup_s=msg.warmup_s or d.warmup_s,
         blocks=msg.blocks or d.blocks, min_runs_per_block=msg.min_runs_per_block or d.min_runs_per_block,

@@ -2,14 +2,16 @@
 
     with serve(service, listen="127.0.0.1:0", device_info=..., device_id=...) as (server, port): ...
 
-Binds 127.0.0.1 unless told otherwise. The token check is an interceptor (constant-time compare); the standard
-health service stays open so that load balancers and `grpc_health_probe` work without the token.
+Binds 127.0.0.1 unless told otherwise, and checks the address first: a taken port or a malformed address is one
+clear error, never a traceback or a silently different port. The token check is an interceptor (fleetnas.agent.rpc.auth);
+the standard health service stays open so that load balancers and `grpc_health_probe` work without the token.
 """
 from __future__ import annotations
 
 import contextlib
-import hmac
+import errno
 import logging
+import socket
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +21,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from fleetnas.agent.service import AgentService
-from fleetnas.agent.servicer import AgentServicer
+from fleetnas.agent.measure.service import AgentService
+from fleetnas.agent.rpc.auth import TokenAuthInterceptor
+from fleetnas.agent.rpc.servicer import AgentServicer
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
 
 log = logging.getLogger("fleetnas.agent")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Agent"].full_name
-_OPEN_METHODS = ("/grpc.health.v1.Health/",)
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # uploads stream 1 MiB chunks; nothing else comes close
 
 
@@ -35,49 +37,6 @@ class TlsFiles:
     cert: Path
     key: Path
     client_ca: Optional[Path] = None  # set: mutual TLS, clients must present a certificate signed by it
-
-
-def _abort_handler(handler: grpc.RpcMethodHandler, method: str, message: str) -> grpc.RpcMethodHandler:
-    def deny(request, context):
-        log.info("%s from %s: UNAUTHENTICATED %s", method.rsplit("/", 1)[-1], context.peer(), message)
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(deny)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(deny)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(deny)
-    return grpc.unary_unary_rpc_method_handler(deny)
-
-
-class TokenAuthInterceptor(grpc.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` metadata on every call but the health service."""
-
-    def __init__(self, token: str) -> None:
-        if not token:
-            raise ValueError("the agent token is empty: put a random secret in the token file")
-        self._expected = f"Bearer {token}".encode()
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(_OPEN_METHODS):
-            return handler
-        given = dict(handler_call_details.invocation_metadata).get("authorization", "")
-        if not given:
-            return _abort_handler(handler, handler_call_details.method, "this agent requires a token: pass --token-file with the agent's token")
-        if not hmac.compare_digest(given.encode(), self._expected):
-            return _abort_handler(handler, handler_call_details.method, "wrong token for this agent: check --token-file against the agent's token")
-        return handler
-
-
-def read_token_file(path: Path) -> str:
-    try:
-        token = Path(path).expanduser().read_text().strip()
-    except OSError as exc:
-        raise ValueError(f"cannot read token file {path}: {exc.strerror}") from None
-    if not token:
-        raise ValueError(f"token file {path} is empty: put a random secret in it (e.g. openssl rand -hex 32)")
-    return token
 
 
 def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
@@ -94,7 +53,9 @@ def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
 def make_server(service: AgentService, *, listen: str, device_info: Callable[[], pb.DeviceInfo], device_id: str,
                 token: Optional[str] = None, tls: Optional[TlsFiles] = None,
                 max_workers: int = 16) -> Tuple[grpc.Server, int]:
-    """Build and start the server; returns it and the port actually bound (listen may use port 0)."""
+    """Build and start the server; returns it and the port actually bound (listen may use port 0).
+    ValueError for a malformed address, OSError (one line) when it cannot be bound."""
+    check_listen(listen)
     interceptors = [TokenAuthInterceptor(token)] if token else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
                          interceptors=interceptors,
@@ -105,13 +66,45 @@ def make_server(service: AgentService, *, listen: str, device_info: Callable[[],
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = (server.add_secure_port(listen, _server_credentials(tls)) if tls else server.add_insecure_port(listen))
+    try:
+        port = server.add_secure_port(listen, _server_credentials(tls)) if tls else server.add_insecure_port(listen)
+    except RuntimeError:  # grpc's "Failed to bind": the probe above passed, so something else took it meanwhile
+        port = 0
     if port == 0:
         raise OSError(f"cannot listen on {listen}: address in use or not available here")
     server.start()
     for name in ("", SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     return server, port
+
+
+def split_address(listen: str) -> Tuple[str, int]:
+    """(host, port) of ``HOST:PORT``; ValueError saying what is wrong."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--listen must be HOST:PORT with a port in 0-65535 (e.g. 127.0.0.1:50051), got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_listen(listen: str) -> Tuple[str, int]:
+    """(host, port) when ``listen`` can be bound now; ValueError (malformed) or OSError (taken, unknown host) in one
+    line otherwise. A plain socket is bound first: grpc's own failure is a RuntimeError and a C-core log line."""
+    host, port = split_address(listen)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise OSError(f"cannot listen on {listen}: unknown host {host!r} ({exc.strerror})") from None
+    if port == 0:
+        return host, port
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does: TIME_WAIT is not "in use"
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = ("address already in use; pick another --listen port" if exc.errno == errno.EADDRINUSE
+                   else exc.strerror or str(exc))
+            raise OSError(f"cannot listen on {listen}: {why}") from None
+    return host, port
 
 
 @contextlib.contextmanager

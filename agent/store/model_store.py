@@ -1,7 +1,7 @@
 """Content-addressed model store on the board's disk: survives restarts, bounded by a quota with LRU eviction.
 
 Layout under ``root``: ``models/<sha256>.model`` (the bytes) and ``models/<sha256>.json`` (format, name, times).
-Uploads are written to ``incoming/``, hashed as they stream, checked (size, sha256, ONNX/TFLite container) and only
+Uploads are written to ``incoming/``, hashed as they stream, checked (size, sha256, the format's container) and only
 then renamed into place, so a broken or interrupted upload never shows up as a model. Models being measured are
 pinned and never evicted. Thread-safe: one lock guards the index.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from fleetnas.agent.errors import Busy, InvalidModel, InvalidRequest, ModelNotFound
-from fleetnas.agent.modelfile import check_model
+from fleetnas.agent.store.formats import check_format_name, check_model
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -30,7 +30,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 class StoredModel:
     sha256: str
     size_bytes: int
-    format: str          # "onnx" | "tflite"
+    format: str          # a name in fleetnas.agent.store.formats.FORMATS
     name: str
     stored_unix_s: int
     last_used_unix_s: int
@@ -130,8 +130,10 @@ class ModelStore:
         if size_bytes > self.max_upload_bytes:
             raise InvalidModel(f"model of {size_bytes} bytes exceeds this agent's upload limit of "
                                f"{self.max_upload_bytes} bytes (raise --cache-quota-mb / --max-upload-mb)")
-        if fmt not in ("", "onnx", "tflite"):
-            raise InvalidModel(f"unknown model format {fmt!r}: use onnx or tflite")
+        try:
+            check_format_name(fmt)
+        except ValueError as exc:
+            raise InvalidModel(str(exc)) from None
         return Upload(self, sha, size_bytes, fmt, name[:200])
 
     def delete(self, sha256: str) -> bool:

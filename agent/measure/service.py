@@ -1,6 +1,6 @@
 """The agent's behaviour in plain Python (no grpc): model store, a FIFO queue of one measurement at a time, device info.
 
-fleetnas.agent.servicer adapts this to the gRPC contract; tests and `fleetnas-agent selftest` can use it directly.
+fleetnas.agent.rpc.servicer adapts this to the gRPC contract; tests and `fleetnas-agent selftest` can use it directly.
 """
 from __future__ import annotations
 
@@ -9,18 +9,18 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional
 
-from fleetnas.agent import __version__
+from fleetnas.agent import runtimes
 from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
-from fleetnas.agent.records import RUNTIMES, EnergyConfig, MeasureResult, Outcome, RuntimeOptions, TimingConfig
-from fleetnas.agent.store import ModelStore, StoredModel
+from fleetnas.agent.measure.worker import run_measurement
+from fleetnas.agent.records import EnergyConfig, MeasureJob, MeasureResult, Outcome, RuntimeOptions, TimingConfig
+from fleetnas.agent.store.model_store import ModelStore, StoredModel
 
 log = logging.getLogger("fleetnas.agent")
 
-# (model_path, model_format, runtime, options, timing, energy) -> MeasureResult
-MeasureFn = Callable[[Path, str, str, RuntimeOptions, TimingConfig, Optional[EnergyConfig]], MeasureResult]
+# How a queued job is measured: hygiene around a worker (fleetnas.agent.app), a bare worker, or emulation.
+MeasureFn = Callable[[MeasureJob], MeasureResult]
 
 
 class DeadlineExceeded(Busy):
@@ -80,14 +80,6 @@ class _FifoGate:
             self._cond.notify_all()
 
 
-def default_measure_fn() -> MeasureFn:
-    from fleetnas.agent.worker import run_measurement
-
-    def measure(path, fmt, runtime, options, timing, energy):
-        return run_measurement(path, fmt, runtime, options, timing, energy=energy)
-    return measure
-
-
 class AgentService:
     REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
 
@@ -97,7 +89,7 @@ class AgentService:
         self._by_request: "collections.OrderedDict[tuple, _Pending]" = collections.OrderedDict()
         self._requests_lock = threading.Lock()
         self.emulated = emulated
-        self._measure_fn = measure_fn or default_measure_fn()
+        self._measure_fn = measure_fn or run_measurement
         self._gate = _FifoGate(max_queue)
         self._done = 0
         self._done_lock = threading.Lock()
@@ -128,8 +120,8 @@ class AgentService:
         A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
         or restarted) waits for the running measurement or gets the remembered result; nothing is measured twice.
         """
-        if runtime not in RUNTIMES:
-            raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+        if runtime not in runtimes.RUNTIMES:
+            raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(runtimes.names())}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
         if replay_only and not request_id:
             raise InvalidRequest("replay_only needs the request_id of the measurement to replay")
@@ -175,7 +167,7 @@ class AgentService:
                     raise DeadlineExceeded(f"deadline passed after {wait_ms / 1e3:.1f} s in the measurement queue")
                 timing = replace(timing, timeout_s=min(timing.timeout_s, remaining_s))
             with self.store.use(sha256) as (path, model):
-                result = self._measure_fn(path, model.format, runtime, options, timing, energy)
+                result = self._measure_fn(MeasureJob(path, model.format, runtime, options, timing, energy))
             with self._done_lock:
                 self._done += 1
             return replace(result, queue_wait_ms=wait_ms)
@@ -191,9 +183,3 @@ def describe_result(result: MeasureResult) -> str:
     return (f"OK median {o.median_ms:.3f} ms (p90 {o.p90_ms:.3f}, n={o.n}, block CV "
             f"{100 * result.block_median_cv:.1f}%{', ' + result.stability.value if result.stability else ''})")
 
-
-def split_address(listen: str) -> Tuple[str, int]:
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"--listen must be HOST:PORT (e.g. 127.0.0.1:50051), got {listen!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)

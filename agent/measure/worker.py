@@ -1,13 +1,13 @@
-"""One measurement = one fresh worker process. This module is both sides: ``run_measurement`` (parent, called by
-fleetnas.agent.service) and ``python -m fleetnas.agent.worker FD`` (child). It never imports the server or the host.
+"""The parent side of one measurement: one MeasureJob = one fresh worker process (fleetnas.agent.measure.worker_child
+is the child's side). Called by fleetnas.agent.measure.hygiene; never imports the server or the host.
 
 API::
 
-    result = run_measurement(model_path, model_format, runtime, options, timing, energy=None, observer=None)
+    result = run_measurement(job, observer=None)
 
 Blocking. Raises only for a bad request (InvalidRequest: format/runtime mismatch, bad affinity) or a missing runtime
 (RuntimeUnavailable, with the install hint). Everything that goes wrong with the *model* is a MeasureResult:
-LOAD_FAILED / RUN_FAILED (runtime's message), TIMEOUT (worker SIGKILLed past ``timing.timeout_s``, counted from
+LOAD_FAILED / RUN_FAILED (runtime's message), TIMEOUT (worker SIGKILLed past ``job.timing.timeout_s``, counted from
 spawn), OOM, CRASHED (``crash_signal`` set, e.g. 11), UNSTABLE (numbers filled, block-median CV > 10 % or a throttle
 event between the before/after snapshots: the caller decides whether to cool down and retry).
 
@@ -16,21 +16,20 @@ OOM heuristic (``classify_death``): the worker's own MemoryError, or a runtime e
 count rose during the run, or the worker's last polled RSS was >= 90 % of the memory it could have had (cgroup
 ``memory.max``, else MemAvailable at spawn). Any other SIGKILL is CRASHED(9).
 
-Energy seam: when ``energy.enabled`` and an observer is given, the window length comes from
+Energy seam: when ``job.energy.enabled`` and an observer is given, the window length comes from
 ``observer.energy_window_s(default_s)`` (it knows the sensor; the default it is offered is max(2 s,
-energy.min_window_s)); after the steady blocks the worker idles ``energy.idle_s`` with the model loaded, then runs
-back-to-back inferences for >= the window. Phase events
-reach ``observer.on_phase(name, monotonic_ns, info)`` in the parent as they happen: "loaded", "warmup_end",
-"steady_end", "energy_idle_begin", "energy_idle_end", "energy_window_begin", "energy_window_end" (info:
-``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable with the parent's. The timed
-loops never call the observer. Energy figures themselves are the observer's to attach (dataclasses.replace).
+energy.min_window_s)); the child then idles ``energy.idle_s`` with the model loaded after the steady blocks and runs
+back-to-back inferences for >= the window. Phase events reach ``observer.on_phase(name, monotonic_ns, info)`` here as
+they happen: "loaded", "warmup_end", "steady_end", "energy_idle_begin", "energy_idle_end", "energy_window_begin",
+"energy_window_end" (info: ``inferences``, ``window_s``). Timestamps are the worker's CLOCK_MONOTONIC, comparable
+with the parent's. The timed loops never call the observer. Energy figures themselves are the observer's to attach.
 
-Process start-up stays off the request path: fleetnas.agent.worker_spawn keeps one pre-started spare worker (imports
-done, no model ever loaded) and starts the next one after each measurement; ``extra["worker_prestarted"]`` says
-which kind ran, ``extra["worker_start_ms"]`` how long until it had imported the runtime.
+Process start-up stays off the request path: fleetnas.agent.measure.worker_spawn keeps one pre-started spare worker
+(imports done, no model ever loaded) and starts the next one after each measurement; ``extra["worker_prestarted"]``
+says which kind ran, ``extra["worker_start_ms"]`` how long until it had imported the runtime.
 
 Test-only fault injection: ``FLEETNAS_WORKER_TEST_HOOK`` in the *agent's environment* (segfault | hang | oom |
-sigkill | exit), acted on right after the model loads. Nothing in a request or an upload can set it.
+sigkill | exit), acted on by the child right after the model loads. Nothing in a request or an upload can set it.
 """
 from __future__ import annotations
 
@@ -40,25 +39,23 @@ import os
 import select
 import signal
 import subprocess
-import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Optional, Protocol, Tuple
 
-from fleetnas.agent import sysfs
+from fleetnas.agent import runtimes
+from fleetnas.agent.board import sysfs
+from fleetnas.agent.board.device_state import snapshot, throttle_events
+from fleetnas.agent.board.fingerprint import fastest_cluster
 from fleetnas.agent.errors import InvalidRequest
-from fleetnas.agent.records import (MODEL_FORMATS, EnergyConfig, LatencyStats, MeasureResult, Outcome, PhaseTimes,
-                                    RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover
-    Protocol = object  # type: ignore
+from fleetnas.agent.measure import worker_spawn
+from fleetnas.agent.measure.timing import block_median_cv, classify_stability
+from fleetnas.agent.records import (LatencyStats, MeasureJob, MeasureResult, Outcome, PhaseTimes, RuntimeConfigUsed,
+                                    RuntimeOptions, Stability)
+from fleetnas.agent.store.formats import FORMATS, format_names
 
 log = logging.getLogger("fleetnas.agent")
 TEST_HOOK_ENV = "FLEETNAS_WORKER_TEST_HOOK"
-FORMAT_OF_RUNTIME = {"onnxruntime": "onnx", "litert": "tflite"}
 RSS_POLL_S = 0.2
 OOM_RSS_FRACTION = 0.9
 
@@ -72,20 +69,12 @@ class MeasurementObserver(Protocol):
 
 
 # ================================================ parent side ======================================================
-def run_measurement(model_path: Path, model_format: str, runtime: str, options: RuntimeOptions,
-                    timing: TimingConfig, energy: Optional[EnergyConfig] = None,
-                    observer: Optional[MeasurementObserver] = None) -> MeasureResult:
-    from fleetnas.agent import runtimes
-    from fleetnas.agent.device_state import snapshot, throttle_events
-    from fleetnas.agent.fingerprint import fastest_cluster
-    from fleetnas.agent.timing import block_median_cv, classify_stability
-
-    if model_format not in MODEL_FORMATS:
-        raise InvalidRequest(f"unknown model format {model_format!r}: use one of {', '.join(MODEL_FORMATS)}")
-    runtimes.require(runtime)
-    if FORMAT_OF_RUNTIME[runtime] != model_format:
-        raise InvalidRequest(f"runtime {runtime!r} runs {FORMAT_OF_RUNTIME[runtime]} models, not {model_format}")
-    affinity = _affinity(options, fastest_cluster)
+def run_measurement(job: MeasureJob, observer: Optional[MeasurementObserver] = None) -> MeasureResult:
+    if job.model_format not in FORMATS:
+        raise InvalidRequest(f"unknown model format {job.model_format!r}: use one of {format_names()}")
+    runtimes.for_format(job.runtime, job.model_format)
+    options, timing, energy = job.options, job.timing, job.energy
+    affinity = _affinity(options)
     if options.threads < 0:
         raise InvalidRequest(f"threads must be >= 0 (0 = size of the fastest cluster), got {options.threads}")
     threads = options.threads or len(affinity)
@@ -94,9 +83,7 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
         window_s = float(observer.energy_window_s(max(2.0, energy.min_window_s)))
         if not window_s > 0:
             raise InvalidRequest(f"energy window must be > 0 s, the power meter asked for {window_s}")
-    request = {"model_path": str(model_path), "runtime": runtime, "options": asdict(options),
-               "timing": asdict(timing), "threads": threads, "affinity": list(affinity),
-               "energy": {"idle_s": energy.idle_s, "window_s": window_s} if window_s else None}
+    request = {"job": job.to_json(), "threads": threads, "affinity": list(affinity), "energy_window_s": window_s}
 
     state_before = snapshot()
     oom_kills_before = _cgroup_oom_kills()
@@ -137,7 +124,7 @@ def run_measurement(model_path: Path, model_format: str, runtime: str, options: 
                          stability=stability, config=RuntimeConfigUsed(**_tuples(msg["config"])), **base)
 
 
-def _affinity(options: RuntimeOptions, fastest_cluster) -> Tuple[int, ...]:
+def _affinity(options: RuntimeOptions) -> Tuple[int, ...]:
     if not options.cpu_affinity:
         return fastest_cluster()
     allowed = set(os.sched_getaffinity(0))
@@ -170,8 +157,6 @@ class _WorkerRun:
         self.started_unix_ns = 0
 
     def execute(self) -> None:
-        from fleetnas.agent import worker_spawn
-
         self.started_unix_ns = time.time_ns()
         t0 = time.monotonic()
         worker = worker_spawn.acquire()
@@ -238,7 +223,6 @@ class _WorkerRun:
             self.start_ms = (time.monotonic() - t0) * 1e3
             return
         if name == "steady_end":
-            from fleetnas.agent.device_state import snapshot
             self.state_after = snapshot()
         if self.observer is not None:
             try:
@@ -316,11 +300,3 @@ def _memory_budget_bytes() -> Optional[int]:
             return min(headroom, available) if available else headroom
     return available
 
-
-if __name__ == "__main__":
-    from fleetnas.agent.worker_child import main
-
-    code = main(sys.argv[1:])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)  # skip interpreter teardown: the result is sent, and runtimes' destructors only add latency

@@ -1,4 +1,4 @@
-"""Throttle evidence beyond fleetnas.agent.device_state's counters: Raspberry Pi flag decoding, Jetson power mode.
+"""Throttle evidence beyond fleetnas.agent.board.device_state's counters: Raspberry Pi flag decoding, Jetson power mode.
 
 device_state.throttle_counters() already reads x86 ``thermal_throttle/*_throttle_count`` and the Pi's
 ``vcgencmd get_throttled``; this module adds Jetson ``nvpmodel -q`` and the event rules that need decoding:
@@ -15,12 +15,13 @@ import subprocess
 from dataclasses import replace
 from typing import List, Optional, Tuple
 
+from fleetnas.agent.board.device_state import throttle_events as counter_events
 from fleetnas.agent.records import DeviceState
 
 PI_FLAGS = {0: "under-voltage", 1: "ARM frequency capped", 2: "throttled", 3: "soft temperature limit"}
 PI_STICKY_SHIFT = 16
 NVPMODEL_KEY = "nvpmodel"
-VCGENCMD_KEY = "vcgencmd_throttled"  # the key fleetnas.agent.device_state uses
+VCGENCMD_KEY = "vcgencmd_throttled"  # the key fleetnas.agent.board.device_state uses
 
 
 def decode_get_throttled(value: str) -> Tuple[List[str], List[str]]:
@@ -70,7 +71,6 @@ def with_flags(state: Optional[DeviceState], flags: Tuple[Tuple[str, str], ...])
 
 def throttle_events(before: Optional[DeviceState], after: Optional[DeviceState]) -> List[str]:
     """Why the run cannot be trusted: device_state's counter rules plus sticky Pi bits and a power-mode change."""
-    from fleetnas.agent.device_state import throttle_events as counter_events
     reasons = list(counter_events(before, after))
     if before is None or after is None:
         return reasons

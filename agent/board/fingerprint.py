@@ -20,8 +20,8 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from fleetnas.agent import sysfs
-from fleetnas.agent.device_state import cpu_policies, thermal_readings
+from fleetnas.agent.board import sysfs
+from fleetnas.agent.board.device_state import cpu_policies, thermal_readings
 from fleetnas.agent.records import CpuCluster, Fingerprint, RuntimeInfo
 
 CPU_DIR = "/sys/devices/system/cpu"

@@ -1,12 +1,12 @@
-"""Measurement hygiene: the one call the service makes per measurement, around fleetnas.agent.worker.
+"""Measurement hygiene: the one call the service makes per measurement, around fleetnas.agent.measure.worker.
 
-    result = measure_with_hygiene(model_path, model_format, runtime, options, timing, energy, meter, state)
+    result = measure_with_hygiene(job, meter, state)
 
 1. Cool-down gated on temperature: wait until the hottest thermal zone is back to idle + 5 °C, polled every second,
    at most 120 s (device_state.wait_for_cooldown); never a blind sleep. The idle temperature is the coolest maximum
    seen before a measurement since the agent started (or set in HygieneState).
 2. Measure in a fresh worker. Energy, when requested and a readable meter exists, comes from an EnergyObserver
-   (fleetnas.agent.energy); otherwise ``energy_unavailable_reason`` says why. Never a made-up number.
+   (fleetnas.agent.measure.energy); otherwise ``energy_unavailable_reason`` says why. Never a made-up number.
 3. Stability gate: a run whose CV of block medians is > 10 % or that throttled (x86 counters, Pi flags incl. sticky
    bits, Jetson power-mode change) is measured once more after a cool-down; still unstable: outcome UNSTABLE.
    ``attempts`` says how many runs it took.
@@ -29,24 +29,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
-from fleetnas.agent.energy import EnergyObserver
+from fleetnas.agent.board.device_state import thermal_readings, wait_for_cooldown
 from fleetnas.agent.errors import AgentError
+from fleetnas.agent.measure import throttle
+from fleetnas.agent.measure.energy import EnergyObserver
+from fleetnas.agent.measure.reference_model import write_reference_model
+from fleetnas.agent.measure.worker import run_measurement
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
+from fleetnas.agent.power.detect import PowerConfig, select_meter
 from fleetnas.agent.power.null import NullMeter
-from fleetnas.agent.records import (
-    EnergyConfig, MeasureResult, Outcome, PowerSensorInfo, RuntimeOptions, Stability, TimingConfig)
+from fleetnas.agent.records import MeasureJob, MeasureResult, Outcome, PowerSensorInfo, Stability, TimingConfig
+
+# The reference runs in ~2 s; a short timeout keeps a wedged board from stalling the caller's measurement.
+REFERENCE_TIMING = TimingConfig(warmup_runs=5, warmup_s=0.5, blocks=3, min_runs_per_block=20, min_block_s=0.3,
+                                timeout_s=60.0)
 
 
-@dataclass(frozen=True)
-class ReferenceModel:
-    """What the drift canary re-runs: a fixed model with a fixed runtime configuration."""
-    model_path: Path
-    model_format: str = "onnx"
-    runtime: str = "onnxruntime"
-    options: RuntimeOptions = RuntimeOptions()
-    # the reference runs in ~2 s; a short timeout keeps a wedged board from stalling the caller's measurement
-    timing: TimingConfig = TimingConfig(warmup_runs=5, warmup_s=0.5, blocks=3, min_runs_per_block=20,
-                                        min_block_s=0.3, timeout_s=60.0)
+def reference_job(model_path: Path, model_format: str = "onnx", runtime: str = "onnxruntime",
+                  timing: TimingConfig = REFERENCE_TIMING, **kwargs: Any) -> MeasureJob:
+    """What the drift canary re-runs: a fixed model with a fixed runtime configuration, latency only."""
+    return MeasureJob(Path(model_path), model_format, runtime, timing=timing, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class HygieneState:
     cooldown_margin_c: float = 5.0
     cooldown_max_s: float = 120.0
     cooldown_poll_s: float = 1.0
-    reference: Optional[ReferenceModel] = None
+    reference: Optional[MeasureJob] = None       # the drift canary's job (reference_job)
     calibration: Calibration = Calibration()
     root: Optional[str] = None          # sysfs root; None: $FLEETNAS_SYSFS_ROOT or /
     idle_temp_c: Optional[float] = None
@@ -83,7 +85,6 @@ class HygieneState:
 
 def cool_down(state: HygieneState) -> Dict[str, str]:
     """Wait for idle + margin; returns what happened, for MeasureResult.extra."""
-    from fleetnas.agent.device_state import thermal_readings, wait_for_cooldown
     readings = thermal_readings(state.root)
     now_c = max((r.temp_c for r in readings), default=float("nan"))
     if math.isnan(now_c):
@@ -102,12 +103,10 @@ def cool_down(state: HygieneState) -> Dict[str, str]:
                         f"(idle {state.idle_temp_c:.1f} °C + {state.cooldown_margin_c:g})"}
 
 
-def _attempt(model_path, model_format, runtime, options, timing, energy: Optional[EnergyConfig],
-             meter: Optional[PowerMeter], state: HygieneState) -> Tuple[MeasureResult, bool]:
+def _attempt(job: MeasureJob, meter: Optional[PowerMeter], state: HygieneState) -> Tuple[MeasureResult, bool]:
     """One worker run with energy when possible; (result, throttled or unstable)."""
-    from fleetnas.agent import throttle
-    from fleetnas.agent.worker import run_measurement
     observer, reason = None, ""
+    energy = job.energy
     if energy is not None and energy.enabled:
         if meter is None:
             reason = "no power meter configured on this agent"
@@ -117,8 +116,7 @@ def _attempt(model_path, model_format, runtime, options, timing, energy: Optiona
             observer = EnergyObserver(meter, energy, state.calibration)
     flags_before = throttle.extra_flags()
     try:
-        result = run_measurement(model_path, model_format, runtime, options, timing,
-                                 energy=energy if observer is not None else None, observer=observer)
+        result = run_measurement(job if observer is not None else replace(job, energy=None), observer=observer)
     finally:
         if observer is not None:
             observer.close()
@@ -145,17 +143,15 @@ def _attempt(model_path, model_format, runtime, options, timing, energy: Optiona
     return result, unstable
 
 
-def measure_with_hygiene(model_path, model_format: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
-                         energy: Optional[EnergyConfig], meter: Optional[PowerMeter],
-                         state: HygieneState) -> MeasureResult:
+def measure_with_hygiene(job: MeasureJob, meter: Optional[PowerMeter], state: HygieneState) -> MeasureResult:
     extra: Dict[str, str] = dict(cool_down(state))
-    result, unstable = _attempt(model_path, model_format, runtime, options, timing, energy, meter, state)
+    result, unstable = _attempt(job, meter, state)
     attempts = 1
     if unstable:
         first = result.message
         extra.update({f"first_{k}": v for k, v in cool_down(state).items()})
         extra["first_attempt"] = f"UNSTABLE: {first}"
-        result, unstable = _attempt(model_path, model_format, runtime, options, timing, energy, meter, state)
+        result, unstable = _attempt(job, meter, state)
         attempts = 2
         if unstable:
             result = replace(result, message=f"unstable twice (first: {first}; then: {result.message})")
@@ -168,12 +164,11 @@ def measure_with_hygiene(model_path, model_format: str, runtime: str, options: R
 
 
 def _canary(result: MeasureResult, state: HygieneState) -> MeasureResult:
-    from fleetnas.agent.worker import run_measurement
     ref = state.reference
     suspects = state.measurements_since_canary
     state.measurements_since_canary = 0
     try:
-        run = run_measurement(ref.model_path, ref.model_format, ref.runtime, ref.options, ref.timing)
+        run = run_measurement(ref)
     except AgentError as exc:  # e.g. onnxruntime missing on a LiteRT-only board: the caller's result stands
         return replace(result, extra={**result.extra, "drift_canary": f"reference run impossible: {exc}"})
     if run.overall is None:
@@ -196,18 +191,16 @@ def build_hygiene(reference_dir: Path, power_config: Union[Mapping[str, Any], An
                   ) -> Tuple[PowerMeter, PowerSensorInfo, HygieneState]:
     """Start-up: pick the power meter (its read rate measured now), write the canary's reference model into
     reference_dir, and take the device class's calibration from the power config (a PowerConfig or its mapping)."""
-    from fleetnas.agent.power.detect import PowerConfig, select_meter
-    from fleetnas.agent.reference_model import write_reference_model
     config = power_config if isinstance(power_config, PowerConfig) else PowerConfig.from_mapping(power_config)
     meter, info = select_meter(root, config)
-    reference = ReferenceModel(write_reference_model(Path(reference_dir), "onnx", rows=1, width=256, depth=4, seed=0))
+    reference = reference_job(write_reference_model(Path(reference_dir), "onnx", rows=1, width=256, depth=4, seed=0))
     state = HygieneState(canary_every=canary_every, reference=reference, calibration=config.calibration_for(),
                          root=root)
     return meter, info, state
 
 
-def make_measure_fn(meter: Optional[PowerMeter], state: HygieneState) -> Callable[..., MeasureResult]:
-    """The service's MeasureFn: (model_path, model_format, runtime, options, timing, energy) -> MeasureResult."""
-    def measure(model_path, model_format, runtime, options, timing, energy):
-        return measure_with_hygiene(model_path, model_format, runtime, options, timing, energy, meter, state)
+def make_measure_fn(meter: Optional[PowerMeter], state: HygieneState) -> Callable[[MeasureJob], MeasureResult]:
+    """The service's MeasureFn: MeasureJob -> MeasureResult."""
+    def measure(job: MeasureJob) -> MeasureResult:
+        return measure_with_hygiene(job, meter, state)
     return measure

@@ -1,7 +1,7 @@
 """Starting worker processes, with one pre-started spare so Python and numpy start-up stay off the request path.
 
-A spare is a fresh ``python -m fleetnas.agent.worker`` that has done its imports and waits for its one request on
-stdin; it has never loaded a model, so "a fresh process per measurement" still holds. After a measurement the next
+A spare is a fresh ``python -m fleetnas.agent.measure.worker_child`` that has done its imports and waits for its one
+request on stdin; it has never loaded a model, so "a fresh process per measurement" still holds. After a measurement the next
 spare is started (never during one: its import burst would compete with the timed loop). A spare is discarded and
 a new worker spawned when it died, or when the environment changed since it started (tests set fault-injection
 hooks that way). ``FLEETNAS_WORKER_PRESTART=0`` turns spares off (boards short of RAM: an idle spare is ~30 MB).
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Optional
 
 PRESTART_ENV = "FLEETNAS_WORKER_PRESTART"
+CHILD_MODULE = "fleetnas.agent.measure.worker_child"
 
 
 @dataclass
@@ -47,7 +48,7 @@ def spawn() -> SpawnedWorker:
     read_fd, write_fd = os.pipe()
     stderr_file = tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.worker", str(write_fd), str(os.getpid())],
+        proc = subprocess.Popen([sys.executable, "-m", CHILD_MODULE, str(write_fd), str(os.getpid())],
                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr_file,
                                 pass_fds=(write_fd,), close_fds=True)
     except BaseException:

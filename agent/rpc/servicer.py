@@ -8,10 +8,11 @@ from typing import Callable, Iterator
 
 import grpc
 
-from fleetnas.agent import __version__, convert
+from fleetnas.agent import __version__
+from fleetnas.agent.rpc import convert
 from fleetnas.agent.errors import (AgentError, Busy, InvalidModel, InvalidRequest, ModelNotFound,
                                    RuntimeUnavailable)
-from fleetnas.agent.service import AgentService, DeadlineExceeded, describe_result
+from fleetnas.agent.measure.service import AgentService, DeadlineExceeded, describe_result
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
 
@@ -107,7 +108,7 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         def body():
             result = self.service.measure(
                 request.model_sha256, request.runtime or "onnxruntime", convert.options_from_pb(request.options),
-                timing_or_error(request.timing), convert.energy_from_pb(request.energy),
+                convert.timing_from_pb(request.timing), convert.energy_from_pb(request.energy),
                 deadline_s=context.time_remaining(), request_id=request.request_id,
                 replay_only=request.replay_only)
             return convert.result_to_pb(result, request_id=request.request_id, model_sha256=request.model_sha256,
@@ -116,9 +117,3 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
                                       f"{describe_result(r[1])} ")
         return response
 
-
-def timing_or_error(msg: pb.TimingConfig):
-    try:
-        return convert.timing_from_pb(msg)
-    except ValueError as exc:
-        raise InvalidRequest(str(exc)) from None

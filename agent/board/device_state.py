@@ -2,7 +2,7 @@
 
 ``snapshot()`` reads every ``/sys/class/thermal/thermal_zone*/temp`` (m°C), each cpufreq policy (governor, cur/min/max,
 cpuinfo_max), x86 ``thermal_throttle`` counters and, where ``vcgencmd`` exists (Raspberry Pi), ``get_throttled``.
-All paths go through fleetnas.agent.sysfs, so a fake tree under ``$FLEETNAS_SYSFS_ROOT`` drives the same code in tests.
+All paths go through fleetnas.agent.board.sysfs, so a fake tree under ``$FLEETNAS_SYSFS_ROOT`` drives the same code in tests.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 import time
 from typing import Callable, List, Optional, Tuple
 
-from fleetnas.agent import sysfs
+from fleetnas.agent.board import sysfs
 from fleetnas.agent.records import CpuPolicyState, DeviceState, ThermalReading
 
 THERMAL_DIR = "/sys/class/thermal"

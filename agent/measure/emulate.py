@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
-from fleetnas.agent.modelfile import _WIRE_I32, _WIRE_I64, _WIRE_LEN, _WIRE_VARINT, _read_varint
-from fleetnas.agent.records import (EnergyConfig, EnergyResult, LatencyStats, MeasureResult, Outcome, PhaseTimes,
-                                    RuntimeConfigUsed, RuntimeOptions, Stability, TimingConfig)
+from fleetnas.agent.store.formats import WIRE_LEN, protobuf_fields
+from fleetnas.agent.records import (EnergyResult, LatencyStats, MeasureJob, MeasureResult, Outcome, PhaseTimes,
+                                    RuntimeConfigUsed, Stability, TimingConfig)
 
 _ONNX_METADATA_PROPS = 14          # ModelProto.metadata_props: repeated StringStringEntryProto
 _ENTRY_KEY, _ENTRY_VALUE = 1, 2
@@ -31,33 +31,12 @@ class EmulationError(ValueError):
     """The emulation table or its flags are wrong (the CLI prints this and exits 2)."""
 
 
-def _fields(buf: memoryview):
-    """Yield (field, wire, value) over one message level; value is bytes for LEN fields, int for varints."""
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _read_varint(buf, pos)
-        field, wire = tag >> 3, tag & 7
-        if wire == _WIRE_VARINT:
-            value, pos = _read_varint(buf, pos)
-        elif wire == _WIRE_LEN:
-            length, pos = _read_varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
-        elif wire in (_WIRE_I64, _WIRE_I32):
-            size = 8 if wire == _WIRE_I64 else 4
-            value, pos = buf[pos:pos + size], pos + size
-        else:
-            raise ValueError(f"unexpected protobuf wire type {wire}")
-        if pos > len(buf):
-            raise ValueError("truncated protobuf field")
-        yield field, wire, value
-
-
 def onnx_metadata(data: bytes) -> Dict[str, str]:
     """The ``metadata_props`` of a serialized ONNX ModelProto as a dict (ValueError when not protobuf)."""
     props: Dict[str, str] = {}
-    for field, wire, value in _fields(memoryview(data)):
-        if field == _ONNX_METADATA_PROPS and wire == _WIRE_LEN:
-            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in _fields(value) if w == _WIRE_LEN}
+    for field, wire, value in protobuf_fields(memoryview(data)):
+        if field == _ONNX_METADATA_PROPS and wire == WIRE_LEN:
+            entry = {f: bytes(v).decode("utf-8", "replace") for f, w, v in protobuf_fields(value) if w == WIRE_LEN}
             props[entry.get(_ENTRY_KEY, "")] = entry.get(_ENTRY_VALUE, "")
     return props
 
@@ -142,14 +121,14 @@ def make_emulated_measure_fn(table: EmulationTable, time_scale: float = 1.0,
     if time_scale < 0:
         raise EmulationError(f"--emulate-time-scale must be >= 0, got {time_scale}")
 
-    def measure(path: Path, fmt: str, runtime: str, options: RuntimeOptions, timing: TimingConfig,
-                energy: Optional[EnergyConfig]) -> MeasureResult:
+    def measure(job: MeasureJob) -> MeasureResult:
+        fmt, options, timing, energy = job.model_format, job.options, job.timing, job.energy
         started_ns = time.time_ns()
         if fmt != "onnx":
             return MeasureResult(Outcome.LOAD_FAILED, f"emulation reads the configuration from ONNX metadata; "
                                  f"got a {fmt} model", emulated=True)
         try:
-            props = onnx_metadata(Path(path).read_bytes())
+            props = onnx_metadata(Path(job.model_path).read_bytes())
             config = json.loads(props[CONFIG_PROPERTY])
             found = table.lookup(config)
         except KeyError as exc:
@@ -168,7 +147,7 @@ def make_emulated_measure_fn(table: EmulationTable, time_scale: float = 1.0,
             sleep(duration_s)
         steady_ms = latency_ms * per_block * timing.blocks
         block = _stats(latency_ms, per_block)
-        used = RuntimeConfigUsed(runtime=runtime, runtime_version="emulated",
+        used = RuntimeConfigUsed(runtime=job.runtime, runtime_version="emulated",
                                  execution_provider=options.execution_provider,
                                  provider_options=options.provider_options, intra_op_threads=options.threads,
                                  inter_op_threads=1, allow_spinning=options.allow_spinning,

@@ -1,6 +1,6 @@
 """The energy observer: turns the worker's phase reports and a power sampler into an EnergyResult.
 
-It implements the worker's MeasurementObserver protocol (fleetnas.agent.worker):
+It implements the worker's MeasurementObserver protocol (fleetnas.agent.measure.worker):
 - ``energy_window_s(default_s)``: the window the worker runs back-to-back inferences for: at least 2 s, 20 sensor
   periods, the meter's own minimum (30 s for fuel gauges) and the request's ``min_window_s``;
 - ``on_phase(name, monotonic_ns, info)``, called in this (parent) process. The sampler thread starts at

@@ -8,20 +8,19 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from fleetnas.agent import __version__, convert, device_state, runtimes
-from fleetnas.agent.fingerprint import device_id, fingerprint
+from fleetnas.agent import __version__, runtimes
+from fleetnas.agent.board import device_state
+from fleetnas.agent.board.fingerprint import device_id, fingerprint
+from fleetnas.agent.power.detect import detect_meters
 from fleetnas.agent.records import Fingerprint
+from fleetnas.agent.rpc import convert
 from fleetnas.agent.v1 import agent_pb2 as pb
 
 log = logging.getLogger("fleetnas.agent")
 
 
 def detect_sensors() -> List[pb.PowerSensorInfo]:
-    """Power sensors found on this board (issue 3's meters); empty when that module is absent."""
-    try:
-        from fleetnas.agent.power.detect import detect_meters
-    except ImportError:
-        return []
+    """Power sensors found on this board, each probed now."""
     found = []
     for meter in detect_meters():
         found.append(pb.PowerSensorInfo(

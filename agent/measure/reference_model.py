@@ -17,6 +17,7 @@ from typing import Iterable, List, Tuple
 import numpy as np
 
 from fleetnas.agent.errors import RuntimeUnavailable
+from fleetnas.agent.store.formats import FORMATS
 
 ONNX_OPSET = 13
 ONNX_IR_VERSION = 7
@@ -113,7 +114,7 @@ def build_tflite_bytes(rows: int = 1, width: int = 64, depth: int = 2, seed: int
                        dynamic_rows: bool = False) -> bytes:
     """The same MLP as FULLY_CONNECTED(+fused ReLU) ops; ``dynamic_rows`` marks dim 0 as -1 in shape_signature."""
     _check_dims(rows, width, depth)
-    try:
+    try:  # lazy: ai-edge-litert is an optional extra, and only the .tflite reference needs it
         import flatbuffers
         from ai_edge_litert import schema_py_generated as tfl
     except ImportError as exc:
@@ -163,15 +164,17 @@ def build_tflite_bytes(rows: int = 1, width: int = 64, depth: int = 2, seed: int
     return bytes(builder.Output())
 
 
+BUILDERS = {"onnx": build_onnx_bytes, "tflite": build_tflite_bytes}   # format -> (rows, width, depth, seed) -> bytes
+
+
 def write_reference_model(directory: Path, model_format: str = "onnx", rows: int = 1, width: int = 64,
                           depth: int = 2, seed: int = 0) -> Path:
     """Write the reference model into ``directory`` and return its path (used by ``fleetnas-agent selftest``)."""
-    if model_format == "onnx":
-        data, suffix = build_onnx_bytes(rows, width, depth, seed), ".onnx"
-    elif model_format == "tflite":
-        data, suffix = build_tflite_bytes(rows, width, depth, seed), ".tflite"
-    else:
-        raise ValueError(f"unknown model format {model_format!r}: use 'onnx' or 'tflite'")
+    build = BUILDERS.get(model_format)
+    if build is None:
+        raise ValueError(f"unknown model format {model_format!r}: a reference model exists for "
+                         f"{', '.join(sorted(BUILDERS))}")
+    data, suffix = build(rows, width, depth, seed), FORMATS[model_format].suffix
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"reference_r{rows}_w{width}_d{depth}_s{seed}{suffix}"

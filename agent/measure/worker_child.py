@@ -1,8 +1,9 @@
-"""The worker process body (``python -m fleetnas.agent.worker FD``): reads one JSON request on stdin, reports JSON
-lines on file descriptor FD, exits. See fleetnas.agent.worker for the protocol and the parent side.
+"""The worker process (``python -m fleetnas.agent.measure.worker_child FD PARENT_PID``): reads one JSON request (a
+MeasureJob plus the threads, affinity and energy window the parent chose) on stdin, reports JSON lines on file
+descriptor FD, exits. See fleetnas.agent.measure.worker for the protocol and the parent side.
 
-Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) -> warm-up (runs AND seconds)
--> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
+Order: pin affinity -> import the runtime -> "ready" -> load (timed) -> "loaded" -> first inference (timed) ->
+warm-up (runs AND seconds) -> "warmup_end" -> R timed blocks (gc off) -> "steady_end" -> optional energy idle + window -> final "result".
 Phase messages carry ``time.monotonic_ns()``. Any failure is reported as an "error" message with its outcome.
 """
 from __future__ import annotations
@@ -15,11 +16,13 @@ import signal
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Dict, List
 
-from fleetnas.agent import sysfs, timing
-from fleetnas.agent.records import RuntimeOptions, TimingConfig
+from fleetnas.agent.board import sysfs
+from fleetnas.agent.measure import timing
+from fleetnas.agent.records import MeasureJob
+from fleetnas.agent.runtimes import get
+from fleetnas.agent.runtimes.base import make_inputs
 
 _PR_SET_PDEATHSIG = 1
 
@@ -61,17 +64,13 @@ def _error(outcome: str, message: str, phases: Dict[str, float]) -> dict:
 
 
 def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
-    from fleetnas.agent.runtimes import get
-    from fleetnas.agent.runtimes.base import make_inputs
-
     affinity = tuple(request["affinity"])
     if affinity and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, affinity)
-    options = RuntimeOptions(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list)
-                                else v for k, v in request["options"].items()})
-    cfg = TimingConfig(**request["timing"])
+    job = MeasureJob.from_json(request["job"])
+    options, cfg = job.options, job.timing
     threads = int(request["threads"])
-    runtime = get(request["runtime"])
+    runtime = get(job.runtime)
     info = runtime.info()  # imports the runtime now, so load_ms is session creation only, not the import
     if not info.available:
         chan.send(_error("LOAD_FAILED", info.message, phases))
@@ -80,7 +79,7 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
 
     t0 = time.perf_counter_ns()
     try:
-        loaded = runtime.load(Path(request["model_path"]), options, threads)
+        loaded = runtime.load(job.model_path, options, threads)
     except MemoryError:
         raise
     except Exception as exc:  # the runtime's own error types differ; its message is what the user needs
@@ -107,15 +106,15 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
         phases["steady_ms"] = (time.perf_counter_ns() - t0) / 1e6
         gc.enable()
         chan.phase("steady_end", inferences=sum(len(b) for b in blocks))
-        if request.get("energy"):
-            _energy_phase(chan, run, request["energy"])
+        if request.get("energy_window_s") and job.energy is not None:
+            _energy_phase(chan, run, job.energy.idle_s, request["energy_window_s"])
     except MemoryError:
         raise
     except Exception as exc:
         chan.send(_error(_outcome_of(exc, "RUN_FAILED"), _describe(exc), phases))
         return 0
 
-    config = {"runtime": request["runtime"], "runtime_version": loaded.runtime_version,
+    config = {"runtime": job.runtime, "runtime_version": loaded.runtime_version,
               "execution_provider": loaded.execution_provider, "provider_options": loaded.provider_options,
               "intra_op_threads": loaded.intra_op_threads, "inter_op_threads": loaded.inter_op_threads,
               "allow_spinning": loaded.allow_spinning, "cpu_affinity": affinity,
@@ -133,11 +132,11 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
     return 0
 
 
-def _energy_phase(chan: _Channel, run, energy: dict) -> None:
+def _energy_phase(chan: _Channel, run, idle_s: float, window_s: float) -> None:
     chan.phase("energy_idle_begin")
-    time.sleep(float(energy["idle_s"]))  # model loaded, runtime threads alive (parked), nothing running
+    time.sleep(float(idle_s))  # model loaded, runtime threads alive (parked), nothing running
     chan.phase("energy_idle_end")
-    window_ns = int(float(energy["window_s"]) * 1e9)
+    window_ns = int(float(window_s) * 1e9)
     count = 0
     chan.phase("energy_window_begin")
     start = time.monotonic_ns()
@@ -190,3 +189,10 @@ def _die_with_parent(parent_pid: int) -> None:
         return
     if parent_pid and os.getppid() != parent_pid:  # the parent already died before prctl took effect
         os._exit(1)
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: the result is sent, and runtimes' destructors only add latency
