@@ -17,7 +17,7 @@ import pytest
 from agent_harness import running_agent
 from conftest import E2E_TIMING
 from fleet_helpers import devices_toml
-from report_keys import only_old_keys
+from old_runs import FIXTURE, old_run_folder, only_old_keys
 
 from fleetnas.host.cli import main
 
@@ -121,7 +121,6 @@ def test_devices_check_reachable_and_not(tmp_path):
     assert "dev0" in r_text.stdout and "unreachable" in r_text.stderr
 
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_v1"
 # the settings tests/fixtures/run_v1 was written with (timing as E2E_TIMING then)
 FIXTURE_ARGS = ["--supernet", "tiny", "--budget", 4, "--seed", 0, "--tactic", "random", "--threads", 1,
                 "--warmup-runs", 2, "--warmup-s", 0.02, "--blocks", 3, "--min-runs", 5, "--min-block-s", 0.03,
@@ -137,12 +136,7 @@ def cli(args, capsys):
 def test_a_run_written_before_the_run_store_resumes(tmp_path, capsys, isolated_cache):
     """Written by the previous code: 3 trials told, a 4th measured and journaled but not told when the host stopped.
     The resumed run tells it from the journal (no board measures anything) and reports what that code reported."""
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "run.json").write_text((FIXTURE / "run.json").read_text())
-    db = sqlite3.connect(run / "journal.sqlite")
-    db.executescript((FIXTURE / "journal.sql").read_text())
-    db.close()
+    run = old_run_folder(tmp_path / "run")
     with running_agent(tmp_path / "a0") as agent:
         (tmp_path / "devices.toml").write_text(devices_toml([agent]))
         code, out, err = cli(["search", *FIXTURE_ARGS, "--devices", tmp_path / "devices.toml", "--out", run,

@@ -9,7 +9,7 @@ import pytest
 from fleetnas.host.cli import main
 from fleetnas.host.fleet.measurements import Measurement
 from fleetnas.host.store.run_store import RunStore, Subnet
-from report_keys import only_old_keys
+from old_runs import FIXTURE, old_run_folder, only_old_keys
 
 # (config, accuracy, latency_ms, energy_mj or None, outcome)
 TRIALS = [
@@ -111,16 +111,8 @@ def test_pick_errors(tmp_path, device, pick, message):
 
 def test_a_run_written_before_the_run_store_reports_the_same(tmp_path, capsys):
     """tests/fixtures/run_v1: written by the previous code; its report then is the expected output now."""
-    import sqlite3
-    from pathlib import Path
-    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "run_v1"
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "run.json").write_text((fixture / "run.json").read_text())
-    db = sqlite3.connect(run / "journal.sqlite")
-    db.executescript((fixture / "journal.sql").read_text())
-    db.close()
+    run = old_run_folder(tmp_path / "run")
     assert main(["report", str(run), "--json", "--no-plots"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data.pop("run_dir") == str(run)
-    assert only_old_keys(data, old := json.loads((fixture / "report_interrupted.json").read_text())) == old
+    assert only_old_keys(data, old := json.loads((FIXTURE / "report_interrupted.json").read_text())) == old

@@ -12,22 +12,11 @@ from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.measurements import Measurement
 from fleetnas.host.store.journal import SCHEMA_VERSION, Journal, JournalError
 from fleetnas.host.store.run_store import RunStore, Subnet
+from old_runs import old_run_folder
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "run_v1"
 SETTINGS = {"supernet": "toy", "weights": "w1", "objectives": ["accuracy", "latency"], "seed": 0, "tactic": "random",
             "tactic_options": {}, "runtime": {"runtime": "onnxruntime"}, "budget": 3, "classes": ["cpu"],
             "devices": {"dev0": "cpu"}}
-
-
-def old_run_folder(tmp_path) -> Path:
-    """The run folder written before sub-networks had their own table (see tests/fixtures/run_v1/README.md)."""
-    run = tmp_path / "old-run"
-    run.mkdir()
-    (run / "run.json").write_text((FIXTURE / "run.json").read_text())
-    db = sqlite3.connect(run / "journal.sqlite")
-    db.executescript((FIXTURE / "journal.sql").read_text())
-    db.close()
-    return run
 
 
 def host_rows(path: Path) -> int:
@@ -41,7 +30,7 @@ def measurement(key: str, latency_ms: float, energy_mj=None) -> Measurement:
 
 
 def test_old_journal_migrates_on_open_and_keeps_every_figure(tmp_path):
-    run = old_run_folder(tmp_path)
+    run = old_run_folder(tmp_path / "old-run")
     with sqlite3.connect(run / "journal.sqlite") as db:
         old = {json.loads(p)["config_key"]: json.loads(p) for (p,) in db.execute(
             "SELECT payload_json FROM measurements WHERE device = 'host' AND metric = 'accuracy'")}
@@ -63,7 +52,7 @@ def test_old_journal_migrates_on_open_and_keeps_every_figure(tmp_path):
 
 
 def test_a_failed_migration_leaves_the_old_journal_as_it_was(tmp_path):
-    run = old_run_folder(tmp_path)
+    run = old_run_folder(tmp_path / "old-run")
     with sqlite3.connect(run / "journal.sqlite") as db:   # makes the migration's CREATE TABLE fail half-way
         db.execute("CREATE TABLE subnets (x)")
     with pytest.raises(JournalError, match="cannot open journal"):
