@@ -34,7 +34,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 import numpy as np
 
 from fleetnas.host.predictors.selection import select_and_fit
-from fleetnas.host.search.acquisition import dominated_by_any
 from fleetnas.host.search.linas import normal_scores
 from fleetnas.host.search.pareto import Objective, non_dominated_mask, nondominated_ranks
 from fleetnas.host.search.space import Config, SearchSpace
@@ -66,6 +65,18 @@ def fleet_option_defaults() -> Dict[str, Any]:
         "std_scale": 1.5,             # multiplies the accuracy std in the acquisition
         "min_assign_prob": 0.05,      # a picked config is measured on a class where P(non-dominated) >= this
     }
+
+
+def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """samples (S, P, 2), front (k, 2) -> bool (S, P): some front point is <= in both objectives (minimisation).
+    Two objectives: sort the front by the first, and compare with the best second objective among front points not
+    worse in the first (a prefix minimum), instead of comparing every sample with every front point."""
+    if front.shape[0] == 0:
+        return np.zeros(samples.shape[:2], dtype=bool)
+    order = np.argsort(front[:, 0], kind="stable")
+    f0, best_f1 = front[order, 0], np.minimum.accumulate(front[order, 1])
+    idx = np.searchsorted(f0, samples[..., 0], side="right")
+    return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
 
 
 class _Ridge:
@@ -251,7 +262,7 @@ class FleetSearch:
             front = np.column_stack([acc_ns[ck], [self._cost[c][val_keys[i]] for i in ck]]) if ck else np.zeros((0, 2))
             front = front[non_dominated_mask(front)] if len(front) else front
             samples[c] = s
-            dominated[c] = dominated_by_any(s, front) if len(front) else np.zeros((S, P), dtype=bool)
+            dominated[c] = dominated_2d(s, front)
             dominated[c][:, measured] = True
             rank[c] = nondominated_ranks(np.column_stack([acc_mean, mean]))
             rank[c] = np.where(measured, np.iinfo(np.int64).max // 2, rank[c])
@@ -280,8 +291,8 @@ class FleetSearch:
                 val_quota -= 1
             for c in assign:
                 quota[c] -= 1
-                fantasy = np.array([[acc_mean[best], cost_mean[c][0][best]]])
-                dominated[c] |= dominated_by_any(samples[c], fantasy)
+                s = samples[c]
+                dominated[c] |= (acc_mean[best] <= s[..., 0]) & (cost_mean[c][0][best] <= s[..., 1])
                 dominated[c][:, best] = True
                 rank[c][best] = np.iinfo(np.int64).max // 2
             picks.setdefault(best, []).extend(assign)
@@ -289,6 +300,7 @@ class FleetSearch:
                for i, cls in picks.items()]
         t2 = time.perf_counter()
         self.round_reports.append({"round": self.round, "n_validated": n_val, "pool": int(len(pool)),
+                                   "assigned": int(sum(len(v) for v in picks.values())), "picked": len(picks),
                                    "accuracy_model": self._acc_family,
                                    "cost_models": {c: m["variant"] for c, m in cost_models.items()},
                                    "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
