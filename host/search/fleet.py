@@ -63,7 +63,9 @@ def fleet_option_defaults() -> Dict[str, Any]:
         "pool_steps": 2,              # rounds of neighbours of the predicted fronts
         "n_draws": 48,
         "std_scale": 1.5,             # multiplies the accuracy std in the acquisition
-        "min_assign_prob": 0.05,      # a picked config is measured on a class where P(non-dominated) >= this
+        "acquisition": "pnd",         # "pnd": probability of being non-dominated; "ehvi": expected HV improvement
+        "min_assign_share": 0.1,      # a picked config is measured on each class where its utility is >= this share
+                                      # of that class's best
     }
 
 
@@ -77,6 +79,63 @@ def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
     f0, best_f1 = front[order, 0], np.minimum.accumulate(front[order, 1])
     idx = np.searchsorted(f0, samples[..., 0], side="right")
     return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
+
+
+class _DominanceState:
+    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies."""
+
+    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
+        self.samples = samples
+        self.dominated = dominated_2d(samples, front)
+        self.dominated[:, measured] = True
+        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
+
+    def utility(self) -> np.ndarray:
+        return 1.0 - self.dominated.mean(axis=0)
+
+    def take(self, i: int) -> None:
+        m, s = self.means[i], self.samples
+        self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
+        self.dominated[:, i] = True
+
+
+def hv_improvement_2d(samples: np.ndarray, front: np.ndarray, ref: float = 1.1) -> np.ndarray:
+    """samples (S, P, 2), front (k, 2) non-dominated, both normalised (minimisation) -> (S, P) hypervolume each
+    sample adds to the front, reference point (ref, ref). The front's staircase splits the first objective into k + 1
+    intervals; on each the improvement is the overlap width times the height below the staircase."""
+    f = front[np.argsort(front[:, 0], kind="stable")]
+    left = np.concatenate([[-np.inf], f[:, 0]])
+    right = np.concatenate([f[:, 0], [ref]])
+    height = np.concatenate([[ref], np.minimum.accumulate(f[:, 1])]) if len(f) else np.array([ref])
+    y0, y1 = samples[..., 0][..., None], samples[..., 1][..., None]
+    width = np.clip(np.minimum(right, ref) - np.maximum(left, y0), 0.0, None)
+    return (width * np.clip(np.minimum(height, ref) - y1, 0.0, None)).sum(axis=-1)
+
+
+class _HVIState:
+    """Per class: Monte Carlo expected hypervolume improvement over a shortlist, with believer fantasies."""
+
+    shortlist = 150
+
+    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
+        self.front = front
+        full = hv_improvement_2d(samples, front).mean(axis=0)
+        full[measured] = 0.0
+        self.short = np.argsort(-full, kind="stable")[:self.shortlist]
+        self.short = self.short[full[self.short] > 0]
+        self.samples = samples[:, self.short]
+        self.value = np.zeros(samples.shape[1])
+        self.value[self.short] = full[self.short]
+        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
+
+    def utility(self) -> np.ndarray:
+        return self.value
+
+    def take(self, i: int) -> None:
+        self.front = np.vstack([self.front, self.means[i]])
+        self.front = self.front[non_dominated_mask(self.front)]
+        self.value[self.short] = hv_improvement_2d(self.samples, self.front).mean(axis=0)
+        self.value[i] = 0.0
 
 
 class _Ridge:
@@ -253,36 +312,49 @@ class FleetSearch:
 
         quota = {c: min(n, self._left(c)) for c in active}
         val_quota = self._validation_quota(n, active)
-        samples, dominated, prob, rank = {}, {}, {}, {}
+        ehvi = self.options["acquisition"] == "ehvi"
+        acc_min_form = self._acc_min_form(val_keys)
+        acc_raw = self._ns_to_raw(acc_ns, acc_min_form) if ehvi else None
+        states, rank = {}, {}
         for c in active:
             mean, std = cost_mean[c]
             s = np.stack([acc_draws, mean[None, :] + std * rng.standard_normal((S, P))], axis=2)
             measured = np.array([k in self._cost[c] or k in self._pending[c] for k in val_keys] + [False] * len(pool))
             ck = [key_of_val[k] for k in self._cost[c] if k in key_of_val]
-            front = np.column_stack([acc_ns[ck], [self._cost[c][val_keys[i]] for i in ck]]) if ck else np.zeros((0, 2))
-            front = front[non_dominated_mask(front)] if len(front) else front
-            samples[c] = s
-            dominated[c] = dominated_2d(s, front)
-            dominated[c][:, measured] = True
-            rank[c] = nondominated_ranks(np.column_stack([acc_mean, mean]))
-            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2, rank[c])
+            cost = np.array([self._cost[c][val_keys[i]] for i in ck])
+            if ehvi:  # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+                span = cost if len(cost) > 1 else mean
+                shift = np.array([acc_min_form.min(), span.min()])
+                scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)
+                s = (np.stack([acc_raw(s[..., 0]), s[..., 1]], axis=2) - shift) / scale
+                front = (np.column_stack([acc_min_form[ck], cost]) - shift) / scale if ck else np.zeros((0, 2))
+                states[c] = _HVIState(s, front[non_dominated_mask(front)], measured)
+                means = (np.column_stack([acc_raw(acc_mean), mean]) - shift) / scale
+            else:
+                front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 2))
+                states[c] = _DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
+                means = np.column_stack([acc_mean, mean])
+            states[c].means = means
+            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2, nondominated_ranks(np.column_stack([acc_mean, mean])))
         validated = np.zeros(P, dtype=bool)
         validated[:n_val] = True
         picks: Dict[int, List[str]] = {}
-        min_prob = float(self.options["min_assign_prob"])
+        min_share = float(self.options["min_assign_share"])
         while any(quota[c] > 0 for c in active):
             live = [c for c in active if quota[c] > 0]
-            for c in live:
-                prob[c] = 1.0 - dominated[c].mean(axis=0)
-            # Probability summed over classes with room, a small predicted-rank bonus to break ties at zero.
-            score = sum(prob[c] + 1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
+            utility = {c: states[c].utility() for c in live}
+            top = {c: max(float(utility[c].max()), 1e-12) for c in live}
+            # Utility summed over classes with room (each relative to its best), a small predicted-rank bonus to
+            # break ties at zero once the fronts are covered.
+            score = sum(utility[c] / top[c] + 1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
             if val_quota <= 0:
                 score = np.where(validated, score, -np.inf)
             best = int(np.argmax(score))
             if not np.isfinite(score[best]) or score[best] <= 0:
                 break
-            assign = [c for c in live if rank[c][best] < P and prob[c][best] >= min_prob]
-            if not assign:  # nothing worth measuring by probability: the class with the best predicted rank
+            assign = [c for c in live if rank[c][best] < P and utility[c][best] >= min_share * top[c]
+                      and utility[c][best] > 0]
+            if not assign:  # nothing worth measuring by utility: the class with the best predicted rank
                 assign = [min(live, key=lambda c: rank[c][best])]
                 if rank[assign[0]][best] >= P:
                     break
@@ -291,9 +363,7 @@ class FleetSearch:
                 val_quota -= 1
             for c in assign:
                 quota[c] -= 1
-                s = samples[c]
-                dominated[c] |= (acc_mean[best] <= s[..., 0]) & (cost_mean[c][0][best] <= s[..., 1])
-                dominated[c][:, best] = True
+                states[c].take(best)
                 rank[c][best] = np.iinfo(np.int64).max // 2
             picks.setdefault(best, []).extend(assign)
         out = [self._register(self.space.from_genes(genes[i]), i >= n_val, [c for c in active if c in set(cls)])
@@ -306,6 +376,26 @@ class FleetSearch:
                                    "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
         self.round += 1
         return out
+
+    def _acc_min_form(self, keys: Sequence[str]) -> np.ndarray:
+        return np.array([self._acc[k] for k in keys])
+
+    @staticmethod
+    def _ns_to_raw(ns: np.ndarray, raw: np.ndarray):
+        """Map normal scores back to accuracy (minimisation form) through the validated pairs; linear beyond them,
+        with the slope of the outer 5 %, so a candidate predicted better than every validated one keeps its edge."""
+        order = np.argsort(ns, kind="stable")
+        xs, ys = ns[order], raw[order]
+        m = max(2, len(xs) // 20)
+        lo = (ys[m - 1] - ys[0]) / max(xs[m - 1] - xs[0], 1e-9)
+        hi = (ys[-1] - ys[-m]) / max(xs[-1] - xs[-m], 1e-9)
+
+        def to_raw(z: np.ndarray) -> np.ndarray:
+            out = np.interp(z, xs, ys)
+            out = np.where(z < xs[0], ys[0] + (z - xs[0]) * lo, out)
+            return np.where(z > xs[-1], ys[-1] + (z - xs[-1]) * hi, out)
+
+        return to_raw
 
     def _validation_quota(self, n: int, active: List[str]) -> float:
         left = self._validations_left()
