@@ -272,7 +272,7 @@ class FleetSearch:
         if others:
             z = np.column_stack([self._standardised_costs(o, keys) for o in others]).mean(axis=1)
             keys = [keys[i] for i in np.argsort(z, kind="stable")]
-        k = min(int(self.options["n_reference"]), len(keys))
+        k = min(max(3, int(self.options["n_reference"])), len(keys))  # a cost model needs 3 points
         picked = [keys[int(i)] for i in np.unique(np.linspace(0, len(keys) - 1, k).round().astype(int))]
         out = []
         for key in picked:
