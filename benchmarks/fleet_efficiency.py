@@ -78,8 +78,9 @@ def main(argv=None) -> int:
     new_devices = [d for d in args.new_devices.split(",") if d]
     jobs = [(m, DEVICES, None, s, args.budget, args.batch, args.validations) for m in modes
             for s in range(args.seeds)]
-    jobs += [(m, tuple(d for d in DEVICES if d != nd), nd, s, args.budget, args.batch, args.validations)
-             for m in modes for nd in new_devices for s in range(args.seeds)]
+    # Independent searches do not share: a joining device is a linas search of its own (the others need no rerun).
+    jobs += [(m, tuple(d for d in DEVICES if d != nd) if m == "joint" else (), nd, s, args.budget, args.batch,
+              args.validations) for m in modes for nd in new_devices for s in range(args.seeds)]
     if args.jobs > 1:
         with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
             results = pool.map(_one, jobs)

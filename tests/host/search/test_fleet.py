@@ -126,3 +126,16 @@ def test_fleet_on_published_table_small_budget(shared_data):
     run = run_joint(table, ["hwnb_raspi4_lat_ms", "hwnb_pixel3_lat_ms"], seed=0, budget=40, batch=20,
                     max_validations=50, options=FAST)
     assert run["validations"] <= 50 and all(len(v) == 40 for v in run["measured"].values())
+
+
+def test_fleet_efficiency_explains_a_missing_table(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "fleet_efficiency.py"
+    spec = importlib.util.spec_from_file_location("fleet_efficiency", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "TABLE", tmp_path / "absent.csv")
+    assert module.main(["--seeds", "1"]) == 0
+    assert "skipped:" in capsys.readouterr().out
