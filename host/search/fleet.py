@@ -174,6 +174,8 @@ class FleetSearch:
         self._pending_val: Set[str] = set()
         self._pending: Dict[str, Set[str]] = {}           # class -> keys asked, no cost yet
         self._seen_rows: Set[bytes] = set()
+        self._failed: Dict[str, Set[str]] = {}            # class -> keys whose measurement failed
+        self._invalid: Set[str] = set()                   # keys whose validation failed
         self._acc_model = None
         self._acc_family: Optional[str] = None
         self.round = 0
@@ -191,15 +193,15 @@ class FleetSearch:
 
     @property
     def n_validations(self) -> int:
-        """Distinct configs whose accuracy is validated or asked for."""
-        return len(self._acc) + len(self._pending_val)
+        """Distinct configs whose accuracy is validated or asked for (failed validations count: they were paid)."""
+        return len(self._acc) + len(self._pending_val) + len(self._invalid)
 
     def measurements(self, cls: str) -> List[str]:
         """Keys measured on ``cls``, in the order the results arrived."""
         return list(self._order[cls])
 
     def _left(self, cls: str) -> int:
-        return self.budget[cls] - len(self._cost[cls]) - len(self._pending[cls])
+        return self.budget[cls] - len(self._cost[cls]) - len(self._pending[cls]) - len(self._failed.get(cls, ()))
 
     @property
     def finished(self) -> bool:
@@ -220,6 +222,18 @@ class FleetSearch:
         if key not in self._cost[cls]:
             self._order[cls].append(key)
         self._cost[cls][key] = sign * float(value)
+
+    def fail(self, key: str, cls: Optional[str] = None) -> None:
+        """A measurement on ``cls`` failed (it counts against that class's budget and is never asked again), or, with
+        no class, the validation failed: the config is dropped from every class it was asked for."""
+        if cls is not None:
+            self._pending[cls].discard(key)
+            self._failed.setdefault(cls, set()).add(key)
+            return
+        self._pending_val.discard(key)
+        self._invalid.add(key)
+        for c in self._pending:
+            self._pending[c].discard(key)
 
     def _register(self, config: Config, validate: bool, classes: Sequence[str]) -> FleetProposal:
         key = self.space.key(config)
@@ -319,7 +333,9 @@ class FleetSearch:
         for c in active:
             mean, std = cost_mean[c]
             s = np.stack([acc_draws, mean[None, :] + std * rng.standard_normal((S, P))], axis=2)
-            measured = np.array([k in self._cost[c] or k in self._pending[c] for k in val_keys] + [False] * len(pool))
+            failed = self._failed.get(c, set())
+            measured = np.array([k in self._cost[c] or k in self._pending[c] or k in failed for k in val_keys]
+                                + [False] * len(pool))
             ck = [key_of_val[k] for k in self._cost[c] if k in key_of_val]
             cost = np.array([self._cost[c][val_keys[i]] for i in ck])
             if ehvi:  # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV

@@ -139,3 +139,19 @@ def test_fleet_efficiency_explains_a_missing_table(tmp_path, monkeypatch, capsys
     monkeypatch.setattr(module, "TABLE", tmp_path / "absent.csv")
     assert module.main(["--seeds", "1"]) == 0
     assert "skipped:" in capsys.readouterr().out
+
+
+def test_failed_measurement_counts_and_is_not_asked_again(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=4, budget=20, **FAST)
+    first = search.ask(10)
+    failed = first[0]
+    search.tell_accuracy(failed.key, table.value("acc", failed.key))
+    search.fail(failed.key, DEVICES[0])
+    search.tell_cost(failed.key, DEVICES[1], table.value(DEVICES[1], failed.key))
+    for p in first[1:]:
+        search.tell_accuracy(p.key, table.value("acc", p.key))
+        for c in p.classes:
+            search.tell_cost(p.key, c, table.value(c, p.key))
+    drive_fleet(table, search, batch=5)
+    assert failed.key not in search.measurements(DEVICES[0])
+    assert len(search.measurements(DEVICES[0])) == 19 and len(search.measurements(DEVICES[1])) == 20
