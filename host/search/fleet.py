@@ -55,14 +55,14 @@ def fleet_option_defaults() -> Dict[str, Any]:
     return {
         "n_init": 20,                 # random configs validated and measured on every class first
         "n_reference": 10,            # validated configs a class added later measures first
-        "acc_families": ["svr", "trees", "gp"],
+        "acc_families": ["ridge", "svr", "trees", "mlp", "gp"],
         "rescore_every": 3,           # rounds between accuracy model selections (the chosen family is refitted)
         "transfer": "stack",          # "stack": other classes' predicted costs as inputs; "none": own data only
         "n_random_pool": 1000,
         "neighbour_ranks": 2,         # one-gene neighbours of measured configs in a class's first fronts
         "pool_steps": 2,              # rounds of neighbours of the predicted fronts
         "n_draws": 48,
-        "std_scale": 1.5,             # multiplies the accuracy std in the acquisition
+        "std_scale": 2.0,             # multiplies the accuracy std in the acquisition
         "acquisition": "pnd",         # "pnd": probability of being non-dominated; "ehvi": expected HV improvement
         "min_assign_share": 0.1,      # a picked config is measured on each class where its utility is >= this share
                                       # of that class's best
