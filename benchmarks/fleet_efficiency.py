@@ -135,7 +135,8 @@ def main(argv=None) -> int:
             rs = joined[("joint", nd)]
             g30 = _median([r["new_device"]["hv_gap_median"][2] for r in rs])
             g100 = _median([r["new_device"]["hv_gap_median"][4] for r in rs])
-            print(f"  new device {nd}: gap@30 {g30:.2e} <= {NEW_GAP_30:.0e}: {'met' if g30 <= NEW_GAP_30 else 'NOT met'}"
+            print(f"  new device {nd}: gap@30 {g30:.2e} <= {NEW_GAP_30:.0e}: "
+                  f"{'met' if g30 <= NEW_GAP_30 else 'NOT met'}"
                   f"; gap@100 {g100:.2e} <= {NEW_GAP_100:.0e}: {'met' if g100 <= NEW_GAP_100 else 'NOT met'}")
         worst = max(r["round_s_max"] for r in runs)
         print(f"  host s per round (max over rounds and seeds) {worst:.2f} <= {ROUND_S}: "

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -351,7 +351,8 @@ class FleetSearch:
                 states[c] = _DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
                 means = np.column_stack([acc_mean, mean])
             states[c].means = means
-            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2, nondominated_ranks(np.column_stack([acc_mean, mean])))
+            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2,
+                               nondominated_ranks(np.column_stack([acc_mean, mean])))
         validated = np.zeros(P, dtype=bool)
         validated[:n_val] = True
         picks: Dict[int, List[str]] = {}
@@ -388,7 +389,9 @@ class FleetSearch:
         self.round_reports.append({"round": self.round, "n_validated": n_val, "pool": int(len(pool)),
                                    "assigned": int(sum(len(v) for v in picks.values())), "picked": len(picks),
                                    "accuracy_model": self._acc_family,
-                                   "cost_models": {c: m["variant"] for c, m in cost_models.items()},
+                                   # leave-one-out RMSE in units of the class's measured std
+                                   "cost_models": {c: {"inputs": m["variant"], "loo_rmse": round(m["rmse"], 4)}
+                                                   for c, m in cost_models.items()},
                                    "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
         self.round += 1
         return out
@@ -456,15 +459,18 @@ class FleetSearch:
                 G = np.stack([self._genes[k] for k in m["keys"]])
                 Z = np.column_stack([level0[o]["model"].predict(self._cost_X(G)) for o in others])
                 target = (m["y"] - m["mu"]) / m["sd"]
+                best_mse = m["model"].loo_mse
                 for variant, feats in (("others", Z), ("own+others", np.hstack([self._cost_X(G), Z]))):
                     model = _Ridge(feats, target)
-                    if model.loo_mse < m["model"].loo_mse if m["stack"] is None else model.loo_mse < m["stack"].loo_mse:
+                    if model.loo_mse < best_mse:
+                        best_mse = model.loo_mse
                         m.update(variant=variant, stack=model, rmse=math.sqrt(model.loo_mse), others=others)
             models[c] = m
         self._level0 = level0
         return models
 
-    def _predict_costs(self, models: Dict[str, Dict[str, Any]], genes: np.ndarray) -> Dict[str, Tuple[np.ndarray, float]]:
+    def _predict_costs(self, models: Dict[str, Dict[str, Any]],
+                       genes: np.ndarray) -> Dict[str, Tuple[np.ndarray, float]]:
         Xc = self._cost_X(genes)
         base = {c: m["model"].predict(Xc) for c, m in self._level0.items()}
         out = {}
