@@ -29,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=20, help="configurations asked per round")
     parser.add_argument("--option", "--tactic-option", dest="option", action="append", default=[],
                         metavar="NAME=VALUE", help="tactic option (JSON value), e.g. --option n_init=30; repeatable")
+    parser.add_argument("--devices", metavar="COL,COL,...",
+                        help="fleet benchmark (--table): one latency/energy column per device class; the accuracy is "
+                             "the first --objectives column (e.g. --objectives acc:max); --budget is per device")
+    parser.add_argument("--new-device", metavar="COL",
+                        help="with --devices: search those first, then this device joins; its HV gap is reported "
+                             "after 10, 20, 30, 50 and 100 of its own measurements")
+    parser.add_argument("--fleet-mode", choices=["joint", "independent"], default="joint",
+                        help="with --devices: one search for the whole fleet (joint) or one linas search per device")
+    parser.add_argument("--validations", type=int, metavar="N",
+                        help="with --devices: at most N distinct accuracy evaluations for the whole run (joint)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -46,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     quiet_predictor_warnings()   # GP fits warn round after round; they would bury the table
     options = parse_pairs(args.option, "--option")
+    if args.devices or args.new_device or args.validations is not None:
+        return _run_fleet(args, seeds, options)
     tactic_options(args.tactic, options)  # an unknown or invalid option fails now, naming the valid ones
     try:
         if args.table:
@@ -68,6 +80,55 @@ def run(args: argparse.Namespace) -> int:
         print()
         return 0
     _print_table(result)
+    return 0
+
+
+def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
+    from fleetnas.host.errors import UsageError
+    from fleetnas.host.search import fleet_bench
+    from fleetnas.host.search.cells import CellEdges
+    from fleetnas.host.search.pareto import Objective
+
+    if not args.devices:
+        raise UsageError("--new-device and --validations need --devices COL,COL,... (one column per device class)")
+    if not args.table or not args.params or not args.objectives:
+        raise UsageError("--devices needs --table CSV, --params COL,COL,... and --objectives ACC:max")
+    if args.validations is not None and args.validations < 1:
+        raise UsageError("--validations must be positive")
+    objectives = [Objective.parse(t) for t in args.objectives.split(",")]
+    if len(objectives) != 1:
+        raise UsageError("with --devices, --objectives names the accuracy only (e.g. acc:max); "
+                         "the device columns are the costs")
+    devices = [d.strip() for d in args.devices.split(",") if d.strip()]
+    if args.new_device and args.new_device in devices:
+        raise UsageError(f"--new-device {args.new_device} is already in --devices")
+    all_devices = devices + ([args.new_device] if args.new_device else [])
+    cell = CellEdges.parse(args.cell) if args.cell else None
+    try:
+        table = fleet_bench.FleetTable.from_csv(args.table, [p.strip() for p in args.params.split(",")],
+                                                objectives[0], [Objective(d) for d in all_devices], cell=cell)
+        result = fleet_bench.bench_fleet(table, devices, args.fleet_mode, args.budget, seeds, args.batch,
+                                         args.validations, options, args.new_device)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if args.json:
+        json.dump({k: v for k, v in result.items() if k != "per_seed"}, sys.stdout)
+        print()
+        return 0
+    print(f"fleet search ({result['mode']}), {len(seeds)} seeds, budget {args.budget} measurements per device; "
+          f"validations {result['validations_median']:.0f} (median); host s per round: median "
+          f"{result['round_s_median']:.2f}, max {result['round_s_max']:.2f}")
+    for name, d in result["devices"].items():
+        print(f"{name} (true front {d['true_front_size']})")
+        print(f"{'budget':>8} {'HV gap':>10} {'recall':>8}")
+        for b, gap, rec in zip(result["budgets"], d["hv_gap_median"], d["recall_median"]):
+            print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")
+    if "new_device" in result:
+        nd = result["new_device"]
+        print(f"new device {nd['name']} (validations it added: {nd['new_validations_median']:.0f})")
+        print(f"{'own meas':>8} {'HV gap':>10} {'recall':>8}")
+        for b, gap, rec in zip(nd["budgets"], nd["hv_gap_median"], nd["recall_median"]):
+            print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")
     return 0
 
 

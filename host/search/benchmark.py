@@ -30,7 +30,7 @@ STANDARD_BUDGETS = (50, 100, 200, 300, 500)
 GAP_TARGET = 1e-3
 
 
-def _parse_cell(text: str) -> Any:
+def parse_cell(text: str) -> Any:
     for cast in (int, float):
         try:
             return cast(text)
@@ -77,7 +77,7 @@ class TableProblem:
             rows = list(reader)
         if not rows:
             raise UsageError(f"table {path} has no rows")
-        values = {p: [_parse_cell(r[p]) for r in rows] for p in params}
+        values = {p: [parse_cell(r[p]) for r in rows] for p in params}
         space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
                             cell=cell)
         try:

@@ -1,0 +1,517 @@
+"""One search for a fleet of device classes: accuracy is validated once and serves every class.
+
+Accuracy does not depend on the device, so one accuracy predictor learns from every validated sub-network; each class
+keeps its own cost predictor (latency or energy), and candidates are chosen for the fleet as a whole. A round:
+
+1. **Accuracy**: the model family with the best cross-validated Kendall tau on all validated configs (normal scores,
+   as linas), refitted with its uncertainty.
+2. **Cost per class**, with transfer between classes: a ridge model on the encoding (level 0), and, when other classes
+   have measurements, a ridge model that also takes the other classes' *predicted* costs as inputs (level 1). The
+   variant with the smaller leave-one-out error is kept, so a class with ten measurements mostly rescales what the
+   other boards measured, and a class with hundreds relies on its own data.
+3. **Candidates**: random configs, one-gene neighbours of every class's measured front and of the predicted fronts,
+   plus every validated config not yet measured on some class (its accuracy is then exact).
+4. **Batch**: for every class, Monte Carlo draws give each candidate's probability of being non-dominated on that
+   class's measured front (accuracy draws are shared by all classes). Greedily, the candidate with the largest sum of
+   probabilities over the classes that still have room this round is taken and assigned to every class where that
+   probability is worth a measurement; a believer fantasy per assigned class spreads the batch. A validated candidate
+   costs no validation; new validations are paced so that ``max_validations`` lasts the run. (``acquisition="ehvi"``
+   uses the expected hypervolume improvement instead; on NB201 it found fewer front members and a larger gap.)
+
+Before that, ``n_init`` random configs are measured on every class (a reference set, as HELP does). A class added
+later starts from ``n_reference`` validated configs spread over the other classes' cost range, then searches alone,
+reusing every validation. Every random choice comes from ``default_rng([seed, round])``.
+
+Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
+is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+from fleetnas.host.predictors.registry import make_predictor
+from fleetnas.host.predictors.selection import select_and_fit
+from fleetnas.host.search.encoding import features, onehot
+from fleetnas.host.search.linas import normal_scores
+from fleetnas.host.search.operators import neighbours_genes, sample_genes
+from fleetnas.host.search.pareto import Objective, non_dominated_mask, nondominated_ranks
+from fleetnas.host.search.space import Config, SearchSpace
+
+TRANSFERS = ("stack", "none")
+
+
+@dataclass(frozen=True)
+class FleetProposal:
+    """Measure ``config`` on ``classes``; when ``validate`` is true its accuracy must be evaluated first."""
+
+    config: Config
+    key: str
+    validate: bool
+    classes: Tuple[str, ...]
+
+
+def fleet_option_defaults() -> Dict[str, Any]:
+    return {
+        "n_init": 20,                 # random configs validated and measured on every class first
+        "n_reference": 10,            # validated configs a class added later measures first
+        "acc_families": ["ridge", "svr", "trees", "mlp", "gp"],
+        "rescore_every": 3,           # rounds between accuracy model selections (the chosen family is refitted)
+        "transfer": "stack",          # "stack": other classes' predicted costs as inputs; "none": own data only
+        "n_random_pool": 1000,
+        "neighbour_ranks": 2,         # one-gene neighbours of measured configs in a class's first fronts
+        "pool_steps": 2,              # rounds of neighbours of the predicted fronts
+        "n_draws": 48,
+        "std_scale": 2.0,             # multiplies the accuracy std in the acquisition
+        "acquisition": "pnd",         # "pnd": probability of being non-dominated; "ehvi": expected HV improvement
+        "min_assign_share": 0.1,      # a picked config is measured on each class where its utility is >= this share
+                                      # of that class's best
+    }
+
+
+def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """samples (S, P, 2), front (k, 2) -> bool (S, P): some front point is <= in both objectives (minimisation).
+    Two objectives: sort the front by the first, and compare with the best second objective among front points not
+    worse in the first (a prefix minimum), instead of comparing every sample with every front point."""
+    if front.shape[0] == 0:
+        return np.zeros(samples.shape[:2], dtype=bool)
+    order = np.argsort(front[:, 0], kind="stable")
+    f0, best_f1 = front[order, 0], np.minimum.accumulate(front[order, 1])
+    idx = np.searchsorted(f0, samples[..., 0], side="right")
+    return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
+
+
+class _DominanceState:
+    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies."""
+
+    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
+        self.samples = samples
+        self.dominated = dominated_2d(samples, front)
+        self.dominated[:, measured] = True
+        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
+
+    def utility(self) -> np.ndarray:
+        return 1.0 - self.dominated.mean(axis=0)
+
+    def take(self, i: int) -> None:
+        m, s = self.means[i], self.samples
+        self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
+        self.dominated[:, i] = True
+
+
+def hv_improvement_2d(samples: np.ndarray, front: np.ndarray, ref: float = 1.1) -> np.ndarray:
+    """samples (S, P, 2), front (k, 2) non-dominated, both normalised (minimisation) -> (S, P) hypervolume each
+    sample adds to the front, reference point (ref, ref). The front's staircase splits the first objective into k + 1
+    intervals; on each the improvement is the overlap width times the height below the staircase."""
+    f = front[np.argsort(front[:, 0], kind="stable")]
+    left = np.concatenate([[-np.inf], f[:, 0]])
+    right = np.concatenate([f[:, 0], [ref]])
+    height = np.concatenate([[ref], np.minimum.accumulate(f[:, 1])]) if len(f) else np.array([ref])
+    y0, y1 = samples[..., 0][..., None], samples[..., 1][..., None]
+    width = np.clip(np.minimum(right, ref) - np.maximum(left, y0), 0.0, None)
+    return (width * np.clip(np.minimum(height, ref) - y1, 0.0, None)).sum(axis=-1)
+
+
+class _HVIState:
+    """Per class: Monte Carlo expected hypervolume improvement over a shortlist, with believer fantasies."""
+
+    shortlist = 150
+
+    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
+        self.front = front
+        full = hv_improvement_2d(samples, front).mean(axis=0)
+        full[measured] = 0.0
+        self.short = np.argsort(-full, kind="stable")[:self.shortlist]
+        self.short = self.short[full[self.short] > 0]
+        self.samples = samples[:, self.short]
+        self.value = np.zeros(samples.shape[1])
+        self.value[self.short] = full[self.short]
+        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
+
+    def utility(self) -> np.ndarray:
+        return self.value
+
+    def take(self, i: int) -> None:
+        self.front = np.vstack([self.front, self.means[i]])
+        self.front = self.front[non_dominated_mask(self.front)]
+        self.value[self.short] = hv_improvement_2d(self.samples, self.front).mean(axis=0)
+        self.value[i] = 0.0
+
+
+class _Ridge:
+    """Standardised ridge with the alpha of smallest leave-one-out error (kept: it selects the transfer variant)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.linear_model import RidgeCV
+
+        self.mu, self.sd = X.mean(axis=0), X.std(axis=0) + 1e-9
+        self.model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((X - self.mu) / self.sd, y)
+        self.loo_mse = float(-self.model.best_score_)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict((X - self.mu) / self.sd)
+
+
+class FleetSearch:
+    """See the module docstring. ``classes``: one cost objective per device class (its name names the class)."""
+
+    def __init__(self, space: SearchSpace, accuracy: Objective, classes: Sequence[Objective], seed: int = 0,
+                 budget: int = 300, max_validations: Optional[int] = None, **options: Any) -> None:
+        unknown = sorted(set(options) - set(fleet_option_defaults()))
+        if unknown:
+            raise ValueError(f"fleet search has no option(s) {unknown}; options: {fleet_option_defaults()}")
+        self.options = {**fleet_option_defaults(), **options}
+        if self.options["transfer"] not in TRANSFERS:
+            raise ValueError(f"transfer must be one of {TRANSFERS}, not {self.options['transfer']!r}")
+        self.space, self.accuracy, self.seed = space, accuracy, int(seed)
+        self.max_validations = max_validations
+        self.classes: List[Objective] = []
+        self.budget: Dict[str, int] = {}
+        self._genes: Dict[str, np.ndarray] = {}
+        self._acc: Dict[str, float] = {}                 # validated, minimisation form
+        self._cost: Dict[str, Dict[str, float]] = {}     # class -> key -> cost (minimisation form)
+        self._order: Dict[str, List[str]] = {}           # class -> keys in measurement order
+        self._pending_val: Set[str] = set()
+        self._pending: Dict[str, Set[str]] = {}           # class -> keys asked, no cost yet
+        self._seen_rows: Set[bytes] = set()
+        self._failed: Dict[str, Set[str]] = {}            # class -> keys whose measurement failed
+        self._invalid: Set[str] = set()                   # keys whose validation failed
+        self._acc_model = None
+        self._acc_family: Optional[str] = None
+        self.round = 0
+        self.round_reports: List[Dict[str, Any]] = []
+        for objective in classes:
+            self.add_class(objective, budget)
+
+    # --- bookkeeping ------------------------------------------------------------------------------------------------
+    def add_class(self, objective: Objective, budget: int) -> None:
+        if objective.name in self.budget:
+            raise ValueError(f"device class {objective.name!r} is already in the search")
+        self.classes.append(objective)
+        self.budget[objective.name] = int(budget)
+        self._cost[objective.name], self._order[objective.name], self._pending[objective.name] = {}, [], set()
+
+    @property
+    def n_validations(self) -> int:
+        """Distinct configs whose accuracy is validated or asked for (failed validations count: they were paid)."""
+        return len(self._acc) + len(self._pending_val) + len(self._invalid)
+
+    def measurements(self, cls: str) -> List[str]:
+        """Keys measured on ``cls``, in the order the results arrived."""
+        return list(self._order[cls])
+
+    def _left(self, cls: str) -> int:
+        return self.budget[cls] - len(self._cost[cls]) - len(self._pending[cls]) - len(self._failed.get(cls, ()))
+
+    @property
+    def finished(self) -> bool:
+        return all(self._left(c.name) <= 0 for c in self.classes)
+
+    def _validations_left(self) -> float:
+        return math.inf if self.max_validations is None else self.max_validations - self.n_validations
+
+    def tell_accuracy(self, key: str, value: float) -> None:
+        self._pending_val.discard(key)
+        self._acc[key] = -float(value) if self.accuracy.maximize else float(value)
+
+    def tell_cost(self, key: str, cls: str, value: float) -> None:
+        if key not in self._acc:
+            raise ValueError(f"{key}: a cost is told only after its accuracy (tell_accuracy first)")
+        self._pending[cls].discard(key)
+        sign = -1.0 if next(c for c in self.classes if c.name == cls).maximize else 1.0
+        if key not in self._cost[cls]:
+            self._order[cls].append(key)
+        self._cost[cls][key] = sign * float(value)
+
+    def fail(self, key: str, cls: Optional[str] = None) -> None:
+        """A measurement on ``cls`` failed (it counts against that class's budget and is never asked again), or, with
+        no class, the validation failed: the config is dropped from every class it was asked for."""
+        if cls is not None:
+            self._pending[cls].discard(key)
+            self._failed.setdefault(cls, set()).add(key)
+            return
+        self._pending_val.discard(key)
+        self._invalid.add(key)
+        for c in self._pending:
+            self._pending[c].discard(key)
+
+    def _register(self, config: Config, validate: bool, classes: Sequence[str]) -> FleetProposal:
+        key = self.space.key(config)
+        if key not in self._genes:
+            genes = self.space.canonical_genes(self.space.to_genes(self.space.validate(config)))[0]
+            self._genes[key] = genes
+            self._seen_rows.add(genes.tobytes())
+        if validate:
+            self._pending_val.add(key)
+        for c in classes:
+            self._pending[c].add(key)
+        return FleetProposal(self.space.config_from_key(key), key, validate, tuple(classes))
+
+    # --- asking -----------------------------------------------------------------------------------------------------
+    def ask(self, n: int) -> List[FleetProposal]:
+        """Up to ``n`` measurements per class for this round (fewer when budgets or the space run out)."""
+        from threadpoolctl import threadpool_limits
+
+        rng = np.random.default_rng([self.seed, self.round])
+        active = [c.name for c in self.classes if self._left(c.name) > 0]
+        if not active:
+            return []
+        if self.n_validations < int(self.options["n_init"]) and len(self.classes) == len(active) \
+                and not any(self._cost.values()):
+            return self._initial_design(rng, active)
+        fresh = [c for c in active if not self._cost[c] and not self._pending[c]]
+        if fresh:
+            return self._reference_set(fresh)
+        with threadpool_limits(1):  # small matrices; results independent of the host's core count
+            return self._round(n, rng, active)
+
+    def _initial_design(self, rng, active: List[str]) -> List[FleetProposal]:
+        k = int(self.options["n_init"]) - self.n_validations
+        k = int(min(k, self._validations_left(), min(self._left(c) for c in active)))
+        genes = self.space.canonical_genes(sample_genes(self.space, rng, 4 * k + 8))
+        genes = genes[self.space.first_occurrences(genes)]
+        out = []
+        for g in genes:
+            if len(out) >= k:
+                break
+            if g.tobytes() not in self._seen_rows:
+                out.append(self._register(self.space.from_genes(g), True, active))
+        self.round += 1
+        return out
+
+    def _reference_set(self, fresh: List[str]) -> List[FleetProposal]:
+        """Validated configs spread over the other classes' cost range: the new class's first measurements."""
+        others = [c.name for c in self.classes if c.name not in fresh and self._cost[c.name]]
+        keys = [k for k in self._acc if all(k in self._cost[o] for o in others)] or list(self._acc)
+        if others:
+            z = np.column_stack([self._standardised_costs(o, keys) for o in others]).mean(axis=1)
+            keys = [keys[i] for i in np.argsort(z, kind="stable")]
+        k = min(max(3, int(self.options["n_reference"])), len(keys))  # a cost model needs 3 points
+        picked = [keys[int(i)] for i in np.unique(np.linspace(0, len(keys) - 1, k).round().astype(int))]
+        out = []
+        for key in picked:
+            classes = [c for c in fresh if self._left(c) > 0]
+            if classes:
+                out.append(self._register(self.space.config_from_key(key), False, classes))
+        self.round += 1
+        return out
+
+    def _standardised_costs(self, cls: str, keys: Sequence[str]) -> np.ndarray:
+        v = np.array([self._cost[cls][k] for k in keys])
+        return (v - v.mean()) / (v.std() + 1e-12)
+
+    # --- one round --------------------------------------------------------------------------------------------------
+    def _round(self, n: int, rng, active: List[str]) -> List[FleetProposal]:
+        t0 = time.perf_counter()
+        val_keys = list(self._acc)
+        Xv = features(self.space, np.stack([self._genes[k] for k in val_keys]))
+        acc_ns = normal_scores(np.array([self._acc[k] for k in val_keys])[:, None])[:, 0]
+        acc_model = self._fit_accuracy(Xv, acc_ns)
+        cost_models = self._fit_costs()
+        t1 = time.perf_counter()
+
+        # Candidates: validated first (exact accuracy), then new configs.
+        pool = self._pool(rng, cost_models, acc_model)
+        n_val = len(val_keys)
+        genes = np.vstack([np.stack([self._genes[k] for k in val_keys]), pool]) if len(pool) else \
+            np.stack([self._genes[k] for k in val_keys])
+        X = features(self.space, genes)
+        acc_mean, acc_std = acc_model.predict(X[n_val:]) if len(pool) else (np.zeros(0), np.zeros(0))
+        acc_mean = np.concatenate([acc_ns, acc_mean])
+        acc_std = np.concatenate([np.zeros(n_val), acc_std * float(self.options["std_scale"])])
+        cost_mean = self._predict_costs(cost_models, genes)
+        P, S = genes.shape[0], int(self.options["n_draws"])
+        acc_draws = acc_mean[None, :] + acc_std[None, :] * rng.standard_normal((S, P))
+        key_of_val = {k: i for i, k in enumerate(val_keys)}
+
+        quota = {c: min(n, self._left(c)) for c in active}
+        val_quota = self._validation_quota(n, active)
+        ehvi = self.options["acquisition"] == "ehvi"
+        acc_min_form = self._acc_min_form(val_keys)
+        acc_raw = self._ns_to_raw(acc_ns, acc_min_form) if ehvi else None
+        states, rank = {}, {}
+        for c in active:
+            mean, std = cost_mean[c]
+            s = np.stack([acc_draws, mean[None, :] + std * rng.standard_normal((S, P))], axis=2)
+            failed = self._failed.get(c, set())
+            measured = np.array([k in self._cost[c] or k in self._pending[c] or k in failed for k in val_keys]
+                                + [False] * len(pool))
+            ck = [key_of_val[k] for k in self._cost[c] if k in key_of_val]
+            cost = np.array([self._cost[c][val_keys[i]] for i in ck])
+            if ehvi:  # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+                span = cost if len(cost) > 1 else mean
+                shift = np.array([acc_min_form.min(), span.min()])
+                scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)
+                s = (np.stack([acc_raw(s[..., 0]), s[..., 1]], axis=2) - shift) / scale
+                front = (np.column_stack([acc_min_form[ck], cost]) - shift) / scale if ck else np.zeros((0, 2))
+                states[c] = _HVIState(s, front[non_dominated_mask(front)], measured)
+                means = (np.column_stack([acc_raw(acc_mean), mean]) - shift) / scale
+            else:
+                front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 2))
+                states[c] = _DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
+                means = np.column_stack([acc_mean, mean])
+            states[c].means = means
+            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2,
+                               nondominated_ranks(np.column_stack([acc_mean, mean])))
+        validated = np.zeros(P, dtype=bool)
+        validated[:n_val] = True
+        picks: Dict[int, List[str]] = {}
+        min_share = float(self.options["min_assign_share"])
+        while any(quota[c] > 0 for c in active):
+            live = [c for c in active if quota[c] > 0]
+            utility = {c: states[c].utility() for c in live}
+            top = {c: max(float(utility[c].max()), 1e-12) for c in live}
+            # Utility summed over classes with room (each relative to its best), a small predicted-rank bonus to
+            # break ties at zero once the fronts are covered.
+            score = sum(utility[c] / top[c] + 1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
+            if val_quota <= 0:
+                score = np.where(validated, score, -np.inf)
+            best = int(np.argmax(score))
+            if not np.isfinite(score[best]) or score[best] <= 0:
+                break
+            assign = [c for c in live if rank[c][best] < P and utility[c][best] >= min_share * top[c]
+                      and utility[c][best] > 0]
+            if not assign:  # nothing worth measuring by utility: the class with the best predicted rank
+                assign = [min(live, key=lambda c: rank[c][best])]
+                if rank[assign[0]][best] >= P:
+                    break
+            if not validated[best]:
+                validated[best] = True
+                val_quota -= 1
+            for c in assign:
+                quota[c] -= 1
+                states[c].take(best)
+                rank[c][best] = np.iinfo(np.int64).max // 2
+            picks.setdefault(best, []).extend(assign)
+        out = [self._register(self.space.from_genes(genes[i]), i >= n_val, [c for c in active if c in set(cls)])
+               for i, cls in picks.items()]
+        t2 = time.perf_counter()
+        self.round_reports.append({"round": self.round, "n_validated": n_val, "pool": int(len(pool)),
+                                   "assigned": int(sum(len(v) for v in picks.values())), "picked": len(picks),
+                                   "accuracy_model": self._acc_family,
+                                   # leave-one-out RMSE in units of the class's measured std
+                                   "cost_models": {c: {"inputs": m["variant"], "loo_rmse": round(m["rmse"], 4)}
+                                                   for c, m in cost_models.items()},
+                                   "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
+        self.round += 1
+        return out
+
+    def _acc_min_form(self, keys: Sequence[str]) -> np.ndarray:
+        return np.array([self._acc[k] for k in keys])
+
+    @staticmethod
+    def _ns_to_raw(ns: np.ndarray, raw: np.ndarray):
+        """Map normal scores back to accuracy (minimisation form) through the validated pairs; linear beyond them,
+        with the slope of the outer 5 %, so a candidate predicted better than every validated one keeps its edge."""
+        order = np.argsort(ns, kind="stable")
+        xs, ys = ns[order], raw[order]
+        m = max(2, len(xs) // 20)
+        lo = (ys[m - 1] - ys[0]) / max(xs[m - 1] - xs[0], 1e-9)
+        hi = (ys[-1] - ys[-m]) / max(xs[-1] - xs[-m], 1e-9)
+
+        def to_raw(z: np.ndarray) -> np.ndarray:
+            out = np.interp(z, xs, ys)
+            out = np.where(z < xs[0], ys[0] + (z - xs[0]) * lo, out)
+            return np.where(z > xs[-1], ys[-1] + (z - xs[-1]) * hi, out)
+
+        return to_raw
+
+    def _validation_quota(self, n: int, active: List[str]) -> float:
+        left = self._validations_left()
+        if math.isinf(left):
+            return math.inf
+        # Spread what is left over the rounds the longest-running class still needs.
+        rounds = max(1.0, max(self._left(c) for c in active) / max(1, n))
+        return max(0, math.ceil(left / rounds))
+
+    def _fit_accuracy(self, X: np.ndarray, y: np.ndarray):
+        seed = self.seed * 1000 + self.round
+        families = list(self.options["acc_families"])
+        if self._acc_family is None or self.round % max(1, int(self.options["rescore_every"])) == 0 \
+                or len(families) == 1:
+            selection = select_and_fit(X, y, families, n_folds=3, seed=seed)
+            self._acc_family = selection.chosen
+            return selection.predictor
+        return make_predictor(self._acc_family, seed=seed, with_uncertainty=True).fit(X, y)
+
+    # --- cost models with transfer ----------------------------------------------------------------------------------
+    def _cost_X(self, genes: np.ndarray) -> np.ndarray:
+        return onehot(self.space, genes)  # costs are close to additive in the ops actually run
+
+    def _fit_costs(self) -> Dict[str, Dict[str, Any]]:
+        level0: Dict[str, Dict[str, Any]] = {}
+        for c in self.classes:
+            keys = self._order[c.name]
+            if len(keys) < 3:
+                continue
+            y = np.array([self._cost[c.name][k] for k in keys])
+            mu, sd = y.mean(), y.std() + 1e-12
+            level0[c.name] = {"model": _Ridge(self._cost_X(np.stack([self._genes[k] for k in keys])), (y - mu) / sd),
+                              "mu": mu, "sd": sd, "keys": keys, "y": y}
+        models: Dict[str, Dict[str, Any]] = {}
+        for c, m in level0.items():
+            m = dict(m, variant="own", stack=None)
+            m["rmse"] = math.sqrt(m["model"].loo_mse)
+            others = [o for o in level0 if o != c]
+            if self.options["transfer"] == "stack" and others:
+                G = np.stack([self._genes[k] for k in m["keys"]])
+                Z = np.column_stack([level0[o]["model"].predict(self._cost_X(G)) for o in others])
+                target = (m["y"] - m["mu"]) / m["sd"]
+                best_mse = m["model"].loo_mse
+                for variant, feats in (("others", Z), ("own+others", np.hstack([self._cost_X(G), Z]))):
+                    model = _Ridge(feats, target)
+                    if model.loo_mse < best_mse:
+                        best_mse = model.loo_mse
+                        m.update(variant=variant, stack=model, rmse=math.sqrt(model.loo_mse), others=others)
+            models[c] = m
+        self._level0 = level0
+        return models
+
+    def _predict_costs(self, models: Dict[str, Dict[str, Any]],
+                       genes: np.ndarray) -> Dict[str, Tuple[np.ndarray, float]]:
+        Xc = self._cost_X(genes)
+        base = {c: m["model"].predict(Xc) for c, m in self._level0.items()}
+        out = {}
+        for c, m in models.items():
+            if m["stack"] is None:
+                z = base[c]
+            else:
+                Z = np.column_stack([base[o] for o in m["others"]])
+                z = m["stack"].predict(Z if m["variant"] == "others" else np.hstack([Xc, Z]))
+            out[c] = (z * m["sd"] + m["mu"], max(m["rmse"], 1e-3) * m["sd"])
+        return out
+
+    # --- candidate pool ---------------------------------------------------------------------------------------------
+    def _pool(self, rng, cost_models, acc_model) -> np.ndarray:
+        parts = [sample_genes(self.space, rng, int(self.options["n_random_pool"]))]
+        ranks_kept = int(self.options["neighbour_ranks"])
+        acc_of = self._acc
+        for c in self.classes:
+            keys = self._order[c.name]
+            if len(keys) < 2:
+                continue
+            F = np.array([[acc_of[k], self._cost[c.name][k]] for k in keys])
+            best = np.stack([self._genes[k] for k in keys])[nondominated_ranks(F) < ranks_kept]
+            parts.append(neighbours_genes(self.space, best))
+        pool = self._dedup(np.vstack(parts))
+        for _ in range(int(self.options["pool_steps"])):
+            if not len(pool):
+                break
+            X = features(self.space, pool)
+            acc = acc_model.predict_mean(X)
+            costs = self._predict_costs(cost_models, pool)
+            best = np.zeros(len(pool), dtype=bool)
+            for c, (mean, _) in costs.items():
+                best |= nondominated_ranks(np.column_stack([acc, mean])) == 0
+            pool = self._dedup(np.vstack([pool, neighbours_genes(self.space, pool[best])]))
+        return pool
+
+    def _dedup(self, genes: np.ndarray) -> np.ndarray:
+        g = self.space.canonical_genes(genes)
+        g = g[self.space.first_occurrences(g)]
+        unseen = np.fromiter((row.tobytes() not in self._seen_rows for row in g), dtype=bool, count=g.shape[0])
+        return g[unseen]

@@ -1,0 +1,208 @@
+"""Benchmarking a fleet search on a table: one accuracy column, one cost column per device class.
+
+Per device the metrics are those of `fleetnas.host.search.benchmark` on the problem (accuracy, that device's cost):
+HV gap and recall after each number of that device's own measurements. Validations are the distinct configs whose
+accuracy was needed (measured on any device). Two modes:
+
+- ``joint``: one `FleetSearch` over all devices;
+- ``independent``: one linas search per device (what ``fleetnas search`` runs today), validations = their union.
+
+``new_device``: the other devices are searched first, then the new one joins and its gap is reported after
+``NEW_DEVICE_BUDGETS`` of its own measurements (independent mode: a linas search of that device alone). A device
+joining alone is measured in rounds of ``new_batch`` (5): one board class, so rounds are short and frequent refits pay.
+"""
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from fleetnas.host.errors import UsageError
+from fleetnas.host.search.benchmark import GAP_TARGET, TableProblem, parse_cell, budgets_for, run_search
+from fleetnas.host.search.cells import CellEdges
+from fleetnas.host.search.fleet import FleetSearch
+from fleetnas.host.search.pareto import MinMaxNormalizer, Objective, hypervolume, to_minimization
+from fleetnas.host.search.space import Choice, SearchSpace
+
+NEW_DEVICE_BUDGETS = (10, 20, 30, 50, 100)
+MODES = ("joint", "independent")
+
+
+@dataclass
+class FleetTable:
+    """The table once, and per device the two-objective `TableProblem` (accuracy, that device's cost)."""
+
+    space: SearchSpace
+    accuracy: Objective
+    devices: List[Objective]
+    problems: Dict[str, TableProblem]
+    raw: Dict[str, np.ndarray]            # column -> value per row
+    row_of_key: Dict[str, int]
+
+    @classmethod
+    def from_csv(cls, path: str, params: Sequence[str], accuracy: Objective, devices: Sequence[Objective],
+                 cell: Optional[CellEdges] = None) -> "FleetTable":
+        if not Path(path).is_file():
+            raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
+        names = [d.name for d in devices]
+        if len(set(names)) != len(names) or accuracy.name in names:
+            raise UsageError(f"--devices must be distinct columns other than the accuracy, got {names}")
+        with open(path, newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            missing = [c for c in list(params) + [accuracy.name] + names if c not in columns]
+            if missing:
+                raise UsageError(f"column(s) {missing} not in {path}; it has {columns}")
+            rows = list(reader)
+        if not rows:
+            raise UsageError(f"table {path} has no rows")
+        values = {p: [parse_cell(r[p]) for r in rows] for p in params}
+        space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
+                            cell=cell)
+        try:
+            raw = {c: np.array([float(r[c]) for r in rows]) for c in [accuracy.name] + names}
+        except ValueError as exc:
+            raise UsageError(f"objective columns must be numbers: {exc}") from exc
+        row_of_key: Dict[str, int] = {}
+        for i in range(len(rows)):
+            key = space.key({p: values[p][i] for p in params})
+            if key in row_of_key:
+                raise UsageError(f"rows {row_of_key[key]} and {i} of {path} have the same parameters {key}; "
+                                 "--params must identify a row")
+            row_of_key[key] = i
+        problems = {}
+        for d in devices:
+            objectives = (accuracy, d)
+            F = to_minimization(np.column_stack([raw[accuracy.name], raw[d.name]]), objectives)
+            problems[d.name] = TableProblem(space, objectives, F, MinMaxNormalizer.fit(F)(F), row_of_key)
+        return cls(space, accuracy, list(devices), problems, raw, row_of_key)
+
+    def value(self, column: str, key: str) -> float:
+        return float(self.raw[column][self.row_of_key[key]])
+
+
+def device_metrics(problem: TableProblem, keys: Sequence[str], budgets: Sequence[int]) -> Dict[str, Any]:
+    rows = np.array([problem.row_of_key[k] for k in keys], dtype=np.int64)
+    ref = [1.1, 1.1]
+    gaps, recalls = [], []
+    for b in budgets:
+        sel = rows[:b]
+        gaps.append(1.0 - hypervolume(problem.Z[sel], ref) / problem.hv_true if len(sel) else 1.0)
+        recalls.append(float(problem.true_front[sel].sum() / problem.true_front.sum()))
+    return {"hv_gap": gaps, "recall": recalls}
+
+
+def drive_fleet(table: FleetTable, search: FleetSearch, batch: int) -> List[float]:
+    """Ask, validate, measure, tell until the search is finished; returns the host CPU seconds of each round (CPU,
+    not wall time: the benchmark machine may be shared)."""
+    round_s = []
+    while not search.finished:
+        t0 = time.process_time()
+        proposals = search.ask(batch)
+        round_s.append(time.process_time() - t0)
+        if not proposals:
+            break  # space exhausted (or the validation cap leaves nothing to measure)
+        for p in proposals:
+            if p.validate:
+                search.tell_accuracy(p.key, table.value(table.accuracy.name, p.key))
+            for c in p.classes:
+                search.tell_cost(p.key, c, table.value(c, p.key))
+    return round_s
+
+
+def run_joint(table: FleetTable, devices: Sequence[str], seed: int, budget: int, batch: int,
+              max_validations: Optional[int], options: Mapping[str, Any], new_device: Optional[str] = None,
+              new_budget: int = max(NEW_DEVICE_BUDGETS), new_batch: int = 5) -> Dict[str, Any]:
+    by_name = {d.name: d for d in table.devices}
+    search = FleetSearch(table.space, table.accuracy, [by_name[d] for d in devices], seed=seed, budget=budget,
+                         max_validations=max_validations, **options)
+    round_s = drive_fleet(table, search, batch)
+    out: Dict[str, Any] = {"measured": {d: search.measurements(d) for d in devices},
+                           "validations": search.n_validations, "round_s": round_s,
+                           "rounds": search.round_reports}
+    if new_device is not None:
+        before = search.n_validations
+        search.add_class(by_name[new_device], new_budget)
+        out["round_s"] = round_s + drive_fleet(table, search, new_batch)
+        out["new_device"] = {"measured": search.measurements(new_device),
+                             "new_validations": search.n_validations - before}
+        out["validations"] = search.n_validations
+    return out
+
+
+def run_independent(table: FleetTable, devices: Sequence[str], seed: int, budget: int, batch: int,
+                    options: Mapping[str, Any], new_device: Optional[str] = None,
+                    new_budget: int = max(NEW_DEVICE_BUDGETS), new_batch: int = 5) -> Dict[str, Any]:
+    measured, round_s, validated = {}, [], set()
+    for d in devices:
+        s = run_search(table.problems[d], "linas", seed, budget, batch, options)
+        measured[d] = [e.key for e in s.evaluations()]
+        validated |= set(measured[d])
+        round_s += [r.get("cpu_s", 0.0) for r in s.round_reports]
+    out: Dict[str, Any] = {"measured": measured, "validations": len(validated), "round_s": round_s}
+    if new_device is not None:
+        s = run_search(table.problems[new_device], "linas", seed, new_budget, new_batch, options)
+        keys = [e.key for e in s.evaluations()]
+        out["new_device"] = {"measured": keys, "new_validations": len(set(keys) - validated)}
+        out["validations"] = len(validated | set(keys))
+    return out
+
+
+def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: int, seeds: Sequence[int],
+                batch: int = 20, max_validations: Optional[int] = None, options: Optional[Mapping[str, Any]] = None,
+                new_device: Optional[str] = None, on_seed=None) -> Dict[str, Any]:
+    if mode not in MODES:
+        raise UsageError(f"--fleet-mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if mode == "independent" and max_validations is not None:
+        raise UsageError("--validations caps a joint search; independent searches validate what each one measures")
+    options = dict(options or {})
+    budgets = budgets_for(budget)
+    new_budgets = list(NEW_DEVICE_BUDGETS)
+    per_seed = []
+    for seed in seeds:
+        if mode == "joint":
+            run = run_joint(table, devices, seed, budget, batch, max_validations, options, new_device)
+        else:
+            run = run_independent(table, devices, seed, budget, batch, options, new_device)
+        metrics = {"validations": run["validations"],
+                   "round_s_max": max(run["round_s"], default=0.0),
+                   "round_s_median": float(np.median(run["round_s"])) if run["round_s"] else 0.0,
+                   "devices": {d: device_metrics(table.problems[d], run["measured"][d], budgets) for d in devices}}
+        if new_device is not None:
+            nd = run["new_device"]
+            metrics["new_device"] = dict(device_metrics(table.problems[new_device], nd["measured"], new_budgets),
+                                         new_validations=nd["new_validations"])
+        per_seed.append(metrics)
+        if on_seed is not None:
+            on_seed(seed, metrics)
+
+    def med(values):
+        return float(np.median(values))
+
+    result: Dict[str, Any] = {
+        "mode": mode, "budgets": budgets, "seeds": list(seeds), "batch": batch,
+        "validations_median": med([m["validations"] for m in per_seed]),
+        "max_validations": max_validations,
+        "round_s_max": max(m["round_s_max"] for m in per_seed),
+        "round_s_median": med([m["round_s_median"] for m in per_seed]),
+        "devices": {d: {"hv_gap_median": [med([m["devices"][d]["hv_gap"][i] for m in per_seed])
+                                          for i in range(len(budgets))],
+                        "recall_median": [med([m["devices"][d]["recall"][i] for m in per_seed])
+                                          for i in range(len(budgets))],
+                        "true_front_size": int(table.problems[d].true_front.sum())}
+                    for d in devices},
+        "gap_target": GAP_TARGET,
+        "per_seed": per_seed,
+    }
+    if new_device is not None:
+        result["new_device"] = {
+            "name": new_device, "budgets": new_budgets,
+            "hv_gap_median": [med([m["new_device"]["hv_gap"][i] for m in per_seed]) for i in range(len(new_budgets))],
+            "recall_median": [med([m["new_device"]["recall"][i] for m in per_seed]) for i in range(len(new_budgets))],
+            "new_validations_median": med([m["new_device"]["new_validations"] for m in per_seed]),
+        }
+    return result

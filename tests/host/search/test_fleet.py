@@ -1,0 +1,157 @@
+"""Fleet search on a small synthetic table: 3 parameters, a known accuracy, 3 correlated device latencies.
+
+Validations are shared between device classes, the validation cap holds, a device added later reuses every validation,
+a seed fixes the run, and `fleetnas bench --devices ... --json` has the documented shape."""
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+
+import pytest
+
+from fleetnas.host.cli import main
+from fleetnas.host.search.fleet import FleetSearch
+from fleetnas.host.search.fleet_bench import FleetTable, drive_fleet, run_independent, run_joint
+from fleetnas.host.search.pareto import Objective
+
+WIDTHS = (16, 24, 32, 48, 64, 96, 128, 160)
+KERNELS = (1, 3, 5, 7)
+DEPTHS = (1, 2, 3, 4, 5, 6, 7, 8)
+DEVICES = ("lat_cpu_ms", "lat_gpu_ms", "lat_npu_ms")
+FAST = {"n_init": 10, "n_reference": 5, "acc_families": ["ridge"], "n_random_pool": 150, "pool_steps": 1,
+        "n_draws": 16}
+FAST_LINAS = {"n_init": 10, "inner_generations": 3, "inner_pop": 16, "n_random_pool": 40, "families": ["ridge"]}
+
+
+def _row(width, kernel, depth):
+    """Accuracy saturates in capacity with a kernel sweet spot; latencies share the MACs but weigh them differently."""
+    capacity = (width / 160) * (depth / 8) * (1.0 + 0.2 * (kernel > 1))
+    acc = 60.0 + 35.0 * (1.0 - 2.7 ** (-4.0 * capacity)) - 0.8 * (kernel == 7)
+    macs = width * width * kernel * kernel * depth / 1e4
+    return {"width": width, "kernel": kernel, "depth": depth, "acc": round(acc, 4),
+            "lat_cpu_ms": round(1.0 + 0.9 * macs + 0.05 * depth, 4),
+            "lat_gpu_ms": round(0.5 + 0.2 * macs + 0.4 * depth, 4),
+            "lat_npu_ms": round(0.8 + 0.5 * macs + 0.1 * width / 16 + 0.3 * (kernel == 7), 4)}
+
+
+@pytest.fixture
+def fleet_csv(tmp_path):
+    path = tmp_path / "fleet.csv"
+    rows = [_row(w, k, d) for w, k, d in itertools.product(WIDTHS, KERNELS, DEPTHS)]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def table(fleet_csv):
+    return FleetTable.from_csv(str(fleet_csv), ["width", "kernel", "depth"], Objective("acc", True),
+                               [Objective(d) for d in DEVICES])
+
+
+def test_joint_search_shares_validations(table):
+    joint = run_joint(table, DEVICES, seed=0, budget=40, batch=10, max_validations=None, options=FAST)
+    independent = run_independent(table, DEVICES, seed=0, budget=40, batch=10, options=FAST_LINAS)
+    for d in DEVICES:
+        assert len(joint["measured"][d]) == 40 == len(set(joint["measured"][d]))
+        assert len(independent["measured"][d]) == 40
+    assert joint["validations"] < independent["validations"]
+    assert 40 <= joint["validations"] < 3 * 40
+
+
+def test_validation_cap_is_respected_and_every_measurement_is_validated(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices, seed=1, budget=40, max_validations=45, **FAST)
+    drive_fleet(table, search, batch=10)
+    assert search.n_validations <= 45
+    validated = set(search._acc)
+    for d in DEVICES:
+        measured = search.measurements(d)
+        assert 0 < len(measured) <= 40 and set(measured) <= validated
+
+
+def test_new_device_reuses_every_validation(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=2, budget=30, **FAST)
+    drive_fleet(table, search, batch=10)
+    before = set(search._acc)
+    search.max_validations = len(before)  # nothing new may be validated: the new class must live on what is known
+    search.add_class(table.devices[2], 25)
+    drive_fleet(table, search, batch=10)
+    new = search.measurements(DEVICES[2])
+    assert len(new) == 25 and set(new) <= before and search.n_validations == len(before)
+    assert search.measurements(DEVICES[0]) == search.measurements(DEVICES[0])[:30]  # the others were not re-measured
+
+
+def test_same_seed_same_run(table):
+    a = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
+    b = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
+    assert a["measured"] == b["measured"] and a["validations"] == b["validations"]
+
+
+def test_bench_fleet_json_shape(fleet_csv, capsys):
+    options = [x for k, v in FAST.items() for x in ("--option", f"{k}={json.dumps(v)}")]
+    assert main(["bench", "--table", str(fleet_csv), "--params", "width,kernel,depth", "--objectives", "acc:max",
+                 "--devices", "lat_cpu_ms,lat_gpu_ms", "--new-device", "lat_npu_ms", "--budget", "30",
+                 "--validations", "60", "--seeds", "1", "--batch", "10", "--json", *options]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "joint" and out["budgets"] == [30] and out["validations_median"] <= 60
+    assert set(out["devices"]) == {"lat_cpu_ms", "lat_gpu_ms"}
+    for d in out["devices"].values():
+        assert len(d["hv_gap_median"]) == len(d["recall_median"]) == 1 and 0 <= d["hv_gap_median"][0] <= 1
+    nd = out["new_device"]
+    assert nd["name"] == "lat_npu_ms" and nd["budgets"] == [10, 20, 30, 50, 100]
+    assert nd["hv_gap_median"] == sorted(nd["hv_gap_median"], reverse=True)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--objectives", "acc:max", "--new-device", "lat_npu_ms"], "need --devices"),
+    (["--objectives", "acc:max,lat_cpu_ms:min", "--devices", "lat_gpu_ms"], "names the accuracy only"),
+    (["--objectives", "acc:max", "--devices", "lat_cpu_ms,nope"], "column(s) ['nope'] not in"),
+    (["--objectives", "acc:max", "--devices", "lat_cpu_ms", "--fleet-mode", "independent", "--validations", "9"],
+     "caps a joint search"),
+])
+def test_bench_fleet_errors_are_one_line(fleet_csv, capsys, args, message):
+    assert main(["bench", "--table", str(fleet_csv), "--params", "width,kernel,depth", *args, "--budget", "10",
+                 "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_fleet_on_published_table_small_budget(shared_data):
+    table = FleetTable.from_csv(str(shared_data / "nb201" / "nb201_devices.csv"), [f"e{i}" for i in range(6)],
+                                Objective("acc_cifar10", True),
+                                [Objective("hwnb_raspi4_lat_ms"), Objective("hwnb_pixel3_lat_ms")])
+    run = run_joint(table, ["hwnb_raspi4_lat_ms", "hwnb_pixel3_lat_ms"], seed=0, budget=40, batch=20,
+                    max_validations=50, options=FAST)
+    assert run["validations"] <= 50 and all(len(v) == 40 for v in run["measured"].values())
+
+
+def test_fleet_efficiency_explains_a_missing_table(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "fleet_efficiency.py"
+    spec = importlib.util.spec_from_file_location("fleet_efficiency", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "TABLE", tmp_path / "absent.csv")
+    assert module.main(["--seeds", "1"]) == 0
+    assert "skipped:" in capsys.readouterr().out
+
+
+def test_failed_measurement_counts_and_is_not_asked_again(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=4, budget=20, **FAST)
+    first = search.ask(10)
+    failed = first[0]
+    search.tell_accuracy(failed.key, table.value("acc", failed.key))
+    search.fail(failed.key, DEVICES[0])
+    search.tell_cost(failed.key, DEVICES[1], table.value(DEVICES[1], failed.key))
+    for p in first[1:]:
+        search.tell_accuracy(p.key, table.value("acc", p.key))
+        for c in p.classes:
+            search.tell_cost(p.key, c, table.value(c, p.key))
+    drive_fleet(table, search, batch=5)
+    assert failed.key not in search.measurements(DEVICES[0])
+    assert len(search.measurements(DEVICES[0])) == 19 and len(search.measurements(DEVICES[1])) == 20
