@@ -9,6 +9,8 @@ import argparse
 import json
 from pathlib import Path
 
+from fleetnas.host.search.registry import TACTICS
+
 HELP = "run a short real search on this machine (local agent, tiny super-network) and print the front"
 DEMO_BUDGET = 30
 # linas fits predictors after 6 random configurations (its default, 20, exceeds the demo's budget), then refits after
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, default=DEMO_BUDGET,
                         help=f"candidates to measure (default {DEMO_BUDGET})")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tactic", default="linas", help="linas | nsga2 | random")
+    parser.add_argument("--tactic", default="linas", choices=TACTICS.names())
     parser.add_argument("--weights", type=Path, help="tiny checkpoint (default: the committed weights)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo in --out")
     parser.add_argument("--no-progress", action="store_true",
