@@ -10,7 +10,8 @@
     runtimes/  the Runtime protocol, onnxruntime, LiteRT (registry group fleetnas.runtimes)
     store/     formats (the one format table and upload checks), model_store (content-addressed cache)
 
-Never imports torch, pymoo or fleetnas.host, and has no import cycle (tests/agent/test_agent_imports.py, tests/test_import_graph.py).
+Never imports torch, pymoo or fleetnas.host (tests/agent/test_agent_imports.py) and has no import cycle
+(tests/test_import_graph.py).
 """
 from importlib.metadata import PackageNotFoundError, version
 
