@@ -68,6 +68,9 @@ class Measurement:
     source: str                   # "measured" | "cache"
     recorded_unix_ns: int
     response: dict                # the whole MeasureResponse as JSON data (every statistic and its provenance)
+    # answered from the agent's memory of this run's request (a retry, or a resumed host), not measured for this call;
+    # a default, so journals written before it existed stay readable
+    replayed: bool = False
 
     @property
     def ok(self) -> bool:
