@@ -25,7 +25,6 @@ One thread owns a `Journal` (SQLite connections are not shared between threads).
 """
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import time
@@ -35,6 +34,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from fleetnas.host.errors import FleetnasError
 from fleetnas.host.store.settings import settings_changes
+from fleetnas.host.store.sqlite_errors import database_error as sqlite_database_error
+from fleetnas.host.store.sqlite_errors import database_errors_as
 
 SCHEMA_VERSION = 2
 
@@ -129,34 +130,12 @@ class JournalError(FleetnasError):
     """The journal cannot be used as asked (wrong schema, unknown trial, trial already finished, damaged file...)."""
 
 
+_DAMAGED_ADVICE = "restore it from a backup, or start the search again in a new --out folder"
+
+
 def database_error(path: str, exc: Exception) -> str:
-    """One line for a failed SQLite call (or unreadable stored JSON) on the database ``path``: what and what to do."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    lowered = text.lower()
-    if isinstance(exc, sqlite3.OperationalError) and ("locked" in lowered or "busy" in lowered):
-        return f"{path} is in use by another process ({text}): wait for it to finish, or stop it"
-    if isinstance(exc, sqlite3.OperationalError) and any(
-            w in lowered for w in ("readonly", "read-only", "unable to open", "disk i/o", "full", "permission")):
-        return f"cannot use {path} ({text}): check the disk's free space and the file's permissions"
-    return (f"{path} is damaged ({text}): restore it from a backup, or start the search again in a new --out "
-            f"folder")
-
-
-def _database_errors_as_journal_errors(cls):
-    """Every public method of ``cls``: sqlite3.DatabaseError and unreadable stored JSON -> one-line JournalError."""
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args, **kwargs):
-            try:
-                return method(self, *args, **kwargs)
-            except (sqlite3.DatabaseError, ValueError) as exc:   # json.JSONDecodeError is a ValueError
-                raise JournalError(database_error(self.path, exc)) from exc
-        return guarded
-
-    for name, value in list(vars(cls).items()):
-        if callable(value) and not name.startswith("_"):
-            setattr(cls, name, wrap(value))
-    return cls
+    """One line for a failed SQLite call (or unreadable stored JSON) on the journal ``path``: what and what to do."""
+    return sqlite_database_error(path, exc, _DAMAGED_ADVICE)
 
 
 @dataclass(frozen=True)
@@ -204,7 +183,7 @@ class MeasurementRecord:
     payload: Optional[Dict[str, Any]]
 
 
-@_database_errors_as_journal_errors
+@database_errors_as(JournalError, _DAMAGED_ADVICE)
 class Journal:
     """SQLite-backed journal; ``path`` may be ``":memory:"`` (benchmarks, tests)."""
 
@@ -262,7 +241,7 @@ class Journal:
         if problems != ["ok"]:
             raise JournalError(f"{self.path} is damaged ({problems[0]}"
                                f"{f' and {len(problems) - 1} more problem(s)' if len(problems) > 1 else ''}): "
-                               f"restore it from a backup, or start the search again in a new --out folder")
+                               f"{_DAMAGED_ADVICE}")
 
     def close(self) -> None:
         """Close, first moving the write-ahead log into the main file: the journal is then one file to copy."""

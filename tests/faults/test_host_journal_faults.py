@@ -148,3 +148,14 @@ def test_half_wal_is_never_resumed_silently(run_copy, live_agent, tmp_path, caps
     assert_one_line_refusal(*cli(capsys, "report", killed, "--no-plots"), JOURNAL + "-wal")
     assert_one_line_refusal(*resume(capsys, killed, live_agent), JOURNAL + "-wal")
     assert wal.read_bytes() == cut                      # left as found, for the user to decide
+
+
+# ------------------------------------------------------------------------------------------------ the caches
+def test_damaged_measurement_cache_is_one_line(tmp_path, live_agent, tiny_available, capsys):  # noqa: F811
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"not a database, a damaged one " * 200)
+    devices = tmp_path / "devices.toml"
+    devices.write_text(devices_toml([live_agent]))
+    code, err = cli(capsys, *search_args(devices, tmp_path / "run", tmp_path / "exports",
+                                         "--measurement-cache", cache))
+    assert_one_line_refusal(code, err, str(cache), "damaged", "--no-measurement-cache")
