@@ -202,6 +202,7 @@ class MeasureResult:
     emulated: bool = False
     drift_suspect: bool = False
     extra: Dict[str, str] = field(default_factory=dict)
+    replayed: bool = False          # answered from memory of its request_id (measured for an earlier call)
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ class AgentService:
                 raise DeadlineExceeded(f"deadline passed while request {request_id!r} was still being measured")
             if pending.result is not None:
                 log.info("request %s answered from its earlier measurement", request_id)
-                return pending.result
+                return replace(pending.result, replayed=True)
             return self.measure(sha256, runtime, options, timing, energy, deadline_s, request_id,
                                 replay_only)  # the owner failed
         try:

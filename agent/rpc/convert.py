@@ -101,7 +101,8 @@ def result_to_pb(r: MeasureResult, *, request_id: str, model_sha256: str, device
         request_id=request_id, model_sha256=model_sha256, device_id=device_id, agent_version=agent_version,
         attempts=r.attempts, peak_rss_bytes=r.peak_rss_bytes, queue_wait_ms=r.queue_wait_ms,
         run_wall_ms=r.run_wall_ms, started_unix_ns=r.started_unix_ns,
-        energy_unavailable_reason=r.energy_unavailable_reason, emulated=r.emulated, drift_suspect=r.drift_suspect)
+        energy_unavailable_reason=r.energy_unavailable_reason, emulated=r.emulated, drift_suspect=r.drift_suspect,
+        replayed=r.replayed)
     if not math.isnan(r.block_median_cv):
         msg.block_median_cv = r.block_median_cv
     if r.stability is not None:

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fleetnas.host.report.render import write_report
+    from fleetnas.host.report.render import replayed_note, write_report
     data = write_report(args.run_dir, plots=not args.no_plots)
     tables = data.pop("tables")
     if args.json:
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(table)
         print()
     print(f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} sub-networks), "
-          f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache; "
-          f"written to {args.run_dir}")
+          f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache"
+          f"{replayed_note(data)}; written to {args.run_dir}")
     for c, errors in data["errors"].items():
         print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
     return 0

@@ -123,7 +123,7 @@ def resume_command(args: argparse.Namespace) -> str:
 def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
-    from fleetnas.host.report.render import write_report
+    from fleetnas.host.report.render import replayed_note, write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
     from fleetnas.host.run.preflight import preflight
     from fleetnas.host.run.progress import search_progress
@@ -171,7 +171,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
         for table in data["tables"].values():
             print(table)
         print(f"{data['candidates_evaluated']} candidates evaluated, {data['measurements']} measured on boards, "
-              f"{data['cache_hits']} from the measurement cache; results in {args.out}")
+              f"{data['cache_hits']} from the measurement cache{replayed_note(data)}; results in {args.out}")
         for c, errors in data["errors"].items():
             print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
     return data

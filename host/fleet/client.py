@@ -10,6 +10,7 @@ contract's messages themselves; only ``AgentClient`` and tests of the agent's wi
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional, Tuple, Type
@@ -65,12 +66,53 @@ def _read(path: Optional[Path], what: str) -> Optional[bytes]:
         raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
 
 
+# An unexpected failure inside the agent, as its servicer words it: method, exception type, message.
+_AGENT_FAILURE = re.compile(r"^agent bug in (?P<method>\w+): (?:[\w.]+: )?(?P<message>.*)$", re.S)
+_QUOTED_PATH = re.compile(r"""(?::\s*)?['"]?(?:/[^\s'":]+)+['"]?""")
+_MESSAGE_MAX_CHARS = 300
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MESSAGE_MAX_CHARS else text[:_MESSAGE_MAX_CHARS - 1] + "…"
+
+
+def transport_cause(details: str) -> str:
+    """What a user can act on in gRPC's transport text ("failed to connect to all addresses; last error: UNKNOWN:
+    ipv4:10.0.0.5:50051: Failed to connect to remote host: Connection refused" -> "connection refused")."""
+    text = _one_line(details).rstrip("]) ")
+    lowered = text.lower()
+    if "handshake" in lowered or "ssl" in lowered:
+        reason = text.rsplit(":", 1)[-1].strip().replace("_", " ").lower()
+        return f"TLS handshake failed: {reason}" if reason else "TLS handshake failed"
+    cause = text.rsplit(": ", 1)[-1].strip(" [](){}")
+    return (cause[:1].lower() + cause[1:]) if cause else "no reason given"
+
+
+def agent_failure(details: str) -> str:
+    """An unexpected failure the agent reported (INTERNAL / UNKNOWN), without its Python type names, errno numbers or
+    the board's file paths: meaningless on the host; the agent's log keeps them."""
+    found = _AGENT_FAILURE.match(details.strip())
+    method = found.group("method") if found else ""
+    message = found.group("message") if found else details.replace("Exception calling application:", "")
+    message = _QUOTED_PATH.sub("", re.sub(r"\[Errno \d+\]\s*", "", message.splitlines()[0] if message else ""))
+    message = _one_line(message).strip(" :;,") or "no reason given"
+    where = f" in {method}" if method else ""
+    return f"the agent failed unexpectedly{where} ({message}); its log has the details"
+
+
 def call_error(address: str, code: grpc.StatusCode, details: str) -> AgentCallError:
-    """The typed error for a status from the agent at ``address``."""
+    """The typed error for a status from the agent at ``address``: one line, the agent's own words where they mean
+    something to the user (its error table), gRPC's and Python's internals reduced to their cause."""
     if code == grpc.StatusCode.UNAVAILABLE:
-        details = f"agent unreachable ({details}); is `fleetnas-agent serve` running there and the address right?"
+        details = (f"agent unreachable ({transport_cause(details)}); is `fleetnas-agent serve` running there and the "
+                   f"address right?")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        details = f"no answer before the deadline ({details})"
+        details = "no answer before the deadline"
+    elif code in (grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
+        details = agent_failure(details)
+    else:
+        details = _one_line(details)
     error_type: Type[AgentCallError] = ERROR_TYPES.get(code, AgentCallError)
     return error_type(f"{address}: {details}", code=code.name, address=address)
 

@@ -289,6 +289,7 @@ class MeasureResult:
     energy: Optional[EnergyStats]   # None: not measured (see energy_unavailable_reason)
     energy_unavailable_reason: str
     response: Dict[str, Any]        # the whole answer as JSON data (every statistic and its provenance)
+    replayed: bool = False          # the agent answered from its memory of request_id (measured for an earlier call)
 
     @classmethod
     def from_response(cls, r: pb.MeasureResponse) -> "MeasureResult":
@@ -309,7 +310,7 @@ class MeasureResult:
             peak_rss_bytes=r.peak_rss_bytes, queue_wait_ms=r.queue_wait_ms, run_wall_ms=r.run_wall_ms,
             started_unix_ns=r.started_unix_ns, state_before_unix_ns=r.state_before.captured_unix_ns,
             state_after_unix_ns=r.state_after.captured_unix_ns, energy=energy,
-            energy_unavailable_reason=r.energy_unavailable_reason, response=message_to_dict(r))
+            energy_unavailable_reason=r.energy_unavailable_reason, response=message_to_dict(r), replayed=r.replayed)
 
     @property
     def usable(self) -> bool:
@@ -323,7 +324,8 @@ class MeasureResult:
             device_class=device_class, device_name=device_name, device_id=self.device_id, config_key=config_key,
             outcome=self.outcome, latency_ms=self.overall.median_ms if self.usable else None,
             energy_mj=self.energy.energy_mj if self.energy is not None else None, emulated=self.emulated,
-            source="measured", recorded_unix_ns=time.time_ns(), response=dict(self.response, device_name=device_name))
+            source="measured", recorded_unix_ns=time.time_ns(), response=dict(self.response, device_name=device_name),
+            replayed=self.replayed)
 
 
 def error_measurement(*, device_fingerprint: str, model_sha256: str, runtime_key: str, device_class: str,

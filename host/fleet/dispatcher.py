@@ -7,11 +7,15 @@
   give-up); a candidate in flight when a previous host died is first asked back from the agents (recovery.py).
 - The measurement cache (keyed by device fingerprint, model sha256 and runtime configuration) is consulted before
   measuring; every result is written to the run journal as it arrives, then handed to the caller via ``results()``.
+- Request ids carry the run's identity (``run_uid``): agents remember results by request id, and only the same run (a
+  retry, or a resumed host) may be answered from that memory. Such an answer is labelled ``replayed``; an answer to
+  any other request id is refused, so a run without the measurement cache gets nothing measured for another run.
 Workers share nothing but the class queues, the results queue and the (thread-safe) stores.
 """
 from __future__ import annotations
 
 import queue
+import secrets
 import threading
 import time
 from dataclasses import replace
@@ -33,8 +37,11 @@ __all__ = ["Dispatcher", "Job", "JobResult", "QUICK_TIMING", "RuntimeConfig", "T
 class Dispatcher:
     def __init__(self, registry: DeviceRegistry, runtime: RuntimeConfig, *, journal: Optional[MeasurementStore] = None,
                  cache: Optional[MeasurementStore] = None, max_attempts: int = 4, give_up_s: float = 300.0,
-                 backoff_s: Tuple[float, float] = (0.25, 10.0), rpc_timeout_s: float = 30.0) -> None:
+                 backoff_s: Tuple[float, float] = (0.25, 10.0), rpc_timeout_s: float = 30.0,
+                 run_uid: Optional[str] = None) -> None:
+        """``run_uid``: the run's identity in request ids (kept across a resume); a fresh one when not given."""
         self.registry = registry
+        self.run_uid = run_uid or secrets.token_hex(8)
         self.runtime = runtime
         self.journal = journal
         self.cache = cache
@@ -200,7 +207,11 @@ class Dispatcher:
                     status.uploads += 1
                 uploaded.add(job.model_sha256)
             status.state = "measuring"
-            result = client.measure(job.model_sha256, self.runtime, request_id=request_id(job))
+            sent = request_id(job, self.run_uid)
+            result = client.measure(job.model_sha256, self.runtime, request_id=sent)
+            if result.request_id != sent:
+                raise AgentCallError(f"{status.device.name} answered request {result.request_id!r} instead of "
+                                     f"{sent!r}; not taken", address=status.device.address)
         except AgentCallError as exc:
             self._retry(status, job, exc, uploaded)
             return
@@ -236,7 +247,7 @@ class Dispatcher:
             status.state = "idle"
 
     def _recover(self, status: DeviceStatus, client: AgentClient, job: Job) -> bool:
-        found = replay(job, status, client, self.registry, self.status, self.runtime, self._client)
+        found = replay(job, status, client, self.registry, self.status, self.runtime, self._client, self.run_uid)
         if found is None:
             return False
         self._finish(job, found.result.to_measurement(

@@ -27,9 +27,10 @@ class JobResult:
     measurement: Measurement
 
 
-def request_id(job: Job) -> str:
-    """Stable per candidate and class: the agent's key for idempotent retries and replays."""
-    return f"{job.config_key}@{job.device_class}"
+def request_id(job: Job, run_uid: str) -> str:
+    """The agent's key for idempotent retries and replays: stable per run, candidate and class, so a retry or a resumed
+    host gets the run's own earlier measurement, and two runs (``run_uid`` differs) never get each other's."""
+    return f"{run_uid}/{job.config_key}@{job.device_class}"
 
 
 class ClassQueue:

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+from fleetnas.host.errors import FleetnasError
+from fleetnas.host.store.sqlite_errors import database_error, database_errors_as
+
 SCHEMA_VERSION = 1
 # UNSTABLE results carry their numbers (block-median CV > 10 %): a search uses them, flagged, and the cache keeps them
 # (nothing is measured twice; `--no-measurement-cache` measures again). Failures are never cached.
@@ -46,6 +49,15 @@ CREATE INDEX IF NOT EXISTS fleet_measurements_config ON fleet_measurements (devi
 """
 
 
+# what to do with a damaged cache file (the accuracy cache shares the file)
+CACHE_DAMAGED_ADVICE = ("it only keeps results to reuse: delete it (or give another --measurement-cache), or pass "
+                        "--no-measurement-cache")
+
+
+class CacheError(FleetnasError):
+    """The measurement (or accuracy) cache file cannot be used; the message names it and says what to do."""
+
+
 def default_cache_path() -> Path:
     base = os.environ.get("FLEETNAS_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "fleetnas")
@@ -68,6 +80,9 @@ class Measurement:
     source: str                   # "measured" | "cache"
     recorded_unix_ns: int
     response: dict                # the whole MeasureResponse as JSON data (every statistic and its provenance)
+    # answered from the agent's memory of this run's request (a retry, or a resumed host), not measured for this call;
+    # a default, so journals written before it existed stay readable
+    replayed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -90,22 +105,26 @@ def _row_to_measurement(row: Sequence) -> Measurement:
     return Measurement(**values)
 
 
+@database_errors_as(CacheError, CACHE_DAMAGED_ADVICE)
 class MeasurementStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._lock:
-            self._db.executescript(_SCHEMA)
-            row = self._db.execute("SELECT version FROM fleet_schema WHERE component='measurements'").fetchone()
-            if row is None:
-                self._db.execute("INSERT INTO fleet_schema VALUES ('measurements', ?)", (SCHEMA_VERSION,))
-            elif row[0] > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} was written by a newer fleetnas (measurements schema {row[0]}); "
-                                   f"upgrade fleetnas to read it")
+        try:
+            self._db = sqlite3.connect(str(self.path), check_same_thread=False, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._lock:
+                self._db.executescript(_SCHEMA)
+                row = self._db.execute("SELECT version FROM fleet_schema WHERE component='measurements'").fetchone()
+                if row is None:
+                    self._db.execute("INSERT INTO fleet_schema VALUES ('measurements', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(database_error(self.path, exc, CACHE_DAMAGED_ADVICE)) from exc
+        if row is not None and row[0] > SCHEMA_VERSION:
+            raise CacheError(f"{self.path} was written by a newer fleetnas (measurements schema {row[0]}); "
+                             f"upgrade fleetnas to read it")
 
     def close(self) -> None:
         with self._lock:

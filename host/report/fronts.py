@@ -32,6 +32,7 @@ class Point:
     macs: Optional[int]
     params: Optional[int]
     measurement: Dict[str, Any]      # the whole MeasureResponse: every statistic and its provenance
+    replayed: bool = False           # answered from an agent's memory of the run's request, not measured for it
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -64,8 +65,8 @@ class Point:
                    stability=str(r.get("stability", "")).replace("STABILITY_", ""),
                    emulated=self.emulated, device=self.device_name, device_id=r.get("device_id"),
                    runtime=config.get("runtime"), runtime_version=config.get("runtime_version"),
-                   threads=config.get("intra_op_threads"), source=self.source, model_sha256=self.model_sha256,
-                   macs=self.macs, params=self.params, config=self.config_key)
+                   threads=config.get("intra_op_threads"), source=self.source, replayed=self.replayed,
+                   model_sha256=self.model_sha256, macs=self.macs, params=self.params, config=self.config_key)
         return out
 
 
@@ -109,7 +110,7 @@ def class_front(store: RunStore, device_class: str, objectives: Tuple[str, ...])
         m, s = t.measurement, t.subnet
         points.append(Point(t.config_key, t.values["accuracy"], float(t.values["latency_ms"]),
                             t.values.get("energy_mj", m.energy_mj), m.outcome, m.device_name, m.source, m.emulated,
-                            m.model_sha256, s.macs, s.params, m.response))
+                            m.model_sha256, s.macs, s.params, m.response, m.replayed))
     F = minimization(np.array([[p.value(o) for o in objectives] for p in points], dtype=float).reshape(
         len(points), len(objectives)))
     reference = (1.0,) + tuple(1.1 * float(F[:, j].max()) if len(F) else 1.0 for j in range(1, len(objectives)))

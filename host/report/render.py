@@ -19,6 +19,12 @@ from fleetnas.host.report.fronts import ClassFront, Point, run_fronts
 from fleetnas.host.store.run_store import RunStore
 
 
+def replayed_note(data: Dict[str, Any]) -> str:
+    """", N answered from an agent's memory" for the summary lines ("" when none was)."""
+    n = data.get("replayed", 0)
+    return f", {n} answered from an agent's memory of the run's earlier request" if n else ""
+
+
 def point_json(p: Point) -> Dict[str, Any]:
     d = asdict(p)
     d["config"] = p.config
@@ -59,6 +65,8 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
         "measurements": sum(per_device.values()),
         "measurements_per_device": per_device,
         "cache_hits": cache_hits,
+        # measured in this run but answered from an agent's memory of the run's request (a retry or a resumed host)
+        "replayed": sum(1 for f in fronts.values() for p in f.points if p.replayed),
         "fronts": {c: [{"config": p.config, "accuracy": p.accuracy, "latency_ms": p.latency_ms,
                         "energy_mj": p.energy_mj, "device": p.device_name, "model_sha256": p.model_sha256,
                         "stability": p.stability, "block_median_cv": p.block_median_cv}
@@ -163,7 +171,8 @@ def write_report(run_dir: Path, plots: bool = True) -> Dict[str, Any]:
     (Path(run_dir) / "summary.json").write_text(json.dumps(data, indent=2, sort_keys=True))
     md = [f"# fleetnas run: {data['supernet']} ({', '.join(data['objectives'])})", "",
           f"{data['candidates_evaluated']} candidates evaluated ({data['subnets_evaluated']} distinct sub-networks), "
-          f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache.", ""]
+          f"{data['measurements']} measurements on boards, {data['cache_hits']} from the cache"
+          f"{replayed_note(data)}.", ""]
     for c, f in fronts.items():
         md += ["```", format_front_table(f), "```", f"![{c} front]({c}/front.png)", ""]
     (Path(run_dir) / "summary.md").write_text("\n".join(md))

@@ -172,7 +172,7 @@ class SearchController:
             failed = s.n_proposed - s.n_evaluated - s.n_pending
             parts.append(f"{c} {s.n_evaluated} done, {failed} failed, {s.n_pending} pending")
         return (f"resuming {self.run_dir}: {'; '.join(parts)}; {self.subnets_reused} sub-network(s) reused "
-                f"(accuracy and exported model)")
+                f"(accuracy and exported model){''.join('; ' + note for note in self.store.notes)}")
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> None:
@@ -186,7 +186,7 @@ class SearchController:
             raise
 
     def _loop(self) -> None:
-        with Dispatcher(self.registry, self.settings.runtime, cache=self.cache,
+        with Dispatcher(self.registry, self.settings.runtime, cache=self.cache, run_uid=self.store.run_uid,
                         **self.dispatcher_options) as dispatcher:
             self.dispatcher = dispatcher
             for state in self.classes.values():

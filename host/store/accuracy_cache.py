@@ -11,6 +11,9 @@ import sqlite3
 from pathlib import Path
 from typing import Optional
 
+from fleetnas.host.fleet.measurements import CACHE_DAMAGED_ADVICE, CacheError
+from fleetnas.host.store.sqlite_errors import database_error, database_errors_as
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS fleet_accuracy (
     supernet TEXT NOT NULL, weights_id TEXT NOT NULL, config_key TEXT NOT NULL, accuracy REAL NOT NULL,
@@ -18,13 +21,17 @@ CREATE TABLE IF NOT EXISTS fleet_accuracy (
 )"""
 
 
+@database_errors_as(CacheError, CACHE_DAMAGED_ADVICE)
 class AccuracyCache:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(database_error(self.path, exc, CACHE_DAMAGED_ADVICE)) from exc
 
     def close(self) -> None:
         self._db.close()

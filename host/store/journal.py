@@ -17,6 +17,10 @@ Contract (what `fleetnas.host.search.engine.Search` and the fleet controller rel
 - ``schema_version`` has one row; opening a journal written by a newer schema fails with a clear message. Add tables or
   columns in a new version with a migration in ``_MIGRATIONS``; never change the meaning of existing ones.
 
+- Every SQLite or stored-JSON failure of a public method is a ``JournalError`` naming the file and what to do (damaged,
+  in use, unwritable); ``check_integrity`` runs SQLite's own check. ``close`` checkpoints the write-ahead log into the
+  main file, so a cleanly closed journal is one ``.sqlite`` file.
+
 One thread owns a `Journal` (SQLite connections are not shared between threads).
 """
 from __future__ import annotations
@@ -30,6 +34,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from fleetnas.host.errors import FleetnasError
 from fleetnas.host.store.settings import settings_changes
+from fleetnas.host.store.sqlite_errors import database_error as sqlite_database_error
+from fleetnas.host.store.sqlite_errors import database_errors_as
 
 SCHEMA_VERSION = 2
 
@@ -121,7 +127,15 @@ _MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v
 
 
 class JournalError(FleetnasError):
-    """The journal cannot be used as asked (wrong schema, unknown trial, trial already finished...)."""
+    """The journal cannot be used as asked (wrong schema, unknown trial, trial already finished, damaged file...)."""
+
+
+_DAMAGED_ADVICE = "restore it from a backup, or start the search again in a new --out folder"
+
+
+def database_error(path: str, exc: Exception) -> str:
+    """One line for a failed SQLite call (or unreadable stored JSON) on the journal ``path``: what and what to do."""
+    return sqlite_database_error(path, exc, _DAMAGED_ADVICE)
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,7 @@ class MeasurementRecord:
     payload: Optional[Dict[str, Any]]
 
 
+@database_errors_as(JournalError, _DAMAGED_ADVICE)
 class Journal:
     """SQLite-backed journal; ``path`` may be ``":memory:"`` (benchmarks, tests)."""
 
@@ -183,7 +198,7 @@ class Journal:
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._init_schema()
         except sqlite3.DatabaseError as exc:
-            raise JournalError(f"cannot open journal {self.path}: {exc}; is it a fleetnas journal?") from exc
+            raise JournalError(f"cannot open journal: {database_error(self.path, exc)}") from exc
 
     def _init_schema(self) -> None:
         with self._tx():
@@ -220,8 +235,21 @@ class Journal:
     def schema_version(self) -> int:
         return int(self._db.execute("SELECT version FROM schema_version").fetchone()[0])
 
+    def check_integrity(self) -> None:
+        """SQLite's own check of every page (``PRAGMA quick_check``); JournalError naming what it found."""
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise JournalError(f"{self.path} is damaged ({problems[0]}"
+                               f"{f' and {len(problems) - 1} more problem(s)' if len(problems) > 1 else ''}): "
+                               f"{_DAMAGED_ADVICE}")
+
     def close(self) -> None:
-        self._db.close()
+        """Close, first moving the write-ahead log into the main file: the journal is then one file to copy."""
+        try:
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._db.close()
 
     # --- runs -----------------------------------------------------------------------------------------------------
     def create_run(self, name: str, settings: Dict[str, Any]) -> int:
@@ -251,6 +279,11 @@ class Journal:
         if settings_changes(stored, settings, may_change):
             self.update_settings(run_id, settings)
         return run_id, True
+
+    def runs(self) -> Dict[str, Dict[str, Any]]:
+        """Every run of the journal: name -> the settings it was started with."""
+        rows = self._db.execute("SELECT name, settings_json FROM runs ORDER BY run_id").fetchall()
+        return {name: json.loads(settings) for name, settings in rows}
 
     def find_run(self, name: str) -> Optional[Tuple[int, Dict[str, Any]]]:
         row = self._db.execute("SELECT run_id, settings_json FROM runs WHERE name = ?", (name,)).fetchone()
@@ -328,8 +361,8 @@ class Journal:
     def events(self, run_id: int) -> Iterator[Event]:
         rows = self._db.execute("SELECT seq, kind, payload_json FROM events WHERE run_id = ? ORDER BY seq",
                                 (run_id,)).fetchall()
-        for seq, kind, payload in rows:
-            yield Event(int(seq), kind, json.loads(payload))
+        # read whole here, not lazily: a damaged row then fails inside this (guarded) call
+        return iter([Event(int(seq), kind, json.loads(payload)) for seq, kind, payload in rows])
 
     def trials(self, run_id: int) -> List[TrialRecord]:
         rows = self._db.execute("SELECT trial_id, key, config_json, state, values_json, error, dispatched_s "

@@ -2,23 +2,31 @@
 
 What a run keeps, each in its own place:
 - settings (``run.json``): super-network, weights, data, objectives, seed, tactic and options, budget, runtime
-  configuration, device classes and devices;
+  configuration, device classes and devices, and ``run_uid``: a random identity made when the run is created and kept
+  on resume (the agents' request ids carry it, so no other run is ever answered with this run's measurements);
 - sub-networks (table ``subnets``), once per configuration for the whole run: accuracy, the exported model's sha256,
   path and size, MACs, params and the seconds spent evaluating and exporting it;
 - per device class, the search engine's run named after the class: trials, ask/result events, round reports; a trial
   is marked dispatched when it is sent to the fleet;
 - measurements, per trial: device ``<board name>``, metric ``latency_ms`` (the median, with the whole measurement in
   the payload: every statistic of the MeasureResponse, device fingerprint, runtime configuration, emulated flag,
-  whether it came from the measurement cache) and ``energy_mj`` when measured.
+  whether it came from the measurement cache or, ``replayed``, from an agent's memory of the run's request) and
+  ``energy_mj`` when measured.
 Replaying the journal (``fleetnas report``) recomputes every front from these alone. Journals written before
 sub-networks had their own table are migrated when opened (fleetnas.host.store.journal, schema 2).
 
 ``RunStore.create`` starts a run, ``RunStore.resume`` continues one (its settings checked once, here), ``RunStore.open``
 reads one (report, export). One thread owns a ``RunStore``; `Search` writes its trials through ``store.journal``.
+
+Resume and open first check the folder and refuse, in one line, what they cannot trust: an empty (0-byte) journal, a
+write-ahead log that is cut short or fails its checksums (SQLite would silently drop its last writes), pages that fail
+SQLite's integrity check, or a journal whose device classes and search settings are not the ones run.json names. A
+log that merely ends in an unfinished transaction (the host was stopped mid-write) is said in ``notes``.
 """
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,14 +34,18 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.measurements import Measurement
-from fleetnas.host.store.journal import Journal, Subnet
+from fleetnas.host.store.journal import Journal, JournalError, Subnet
 from fleetnas.host.store.settings import settings_changes
+from fleetnas.host.store.wal import inspect_wal
 
 JOURNAL_FILE = "journal.sqlite"
+RUN_UID_KEY = "run_uid"
 RUN_FILE = "run.json"
 MODELS_DIR = "models"
 # run.json settings a resume must keep (the budget, data and fleet may change)
 RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime")
+# run.json settings every device class's search in the journal was started with
+_CLASS_SEARCH_KEYS = ("seed", "tactic", "tactic_options")
 
 __all__ = ["RunStore", "Subnet", "TrialView", "PendingTrial", "RESUME_KEYS"]
 
@@ -67,11 +79,23 @@ def _measurement(payload: Mapping[str, Any]) -> Measurement:
 class RunStore:
     """A run folder. Use ``create``, ``resume`` or ``open``; ``close`` (or ``with``) when done."""
 
-    def __init__(self, run_dir: Path, settings: Dict[str, Any], *, created: Sequence[Path] = ()) -> None:
+    def __init__(self, run_dir: Path, settings: Dict[str, Any], *, created: Sequence[Path] = (),
+                 check: bool = False) -> None:
+        """``check``: an existing run, checked before use (see the module's docstring)."""
         self.run_dir = Path(run_dir)
         self._settings = dict(settings)
         self._created = tuple(created)   # what ``create`` made, removed again by ``discard``
+        self.notes: List[str] = []       # what the checks found that is worth saying but not refusing
+        if check:
+            self._check_files()
         self.journal = Journal(self.run_dir / JOURNAL_FILE)
+        if check:
+            try:
+                self.journal.check_integrity()
+                self._check_consistent()
+            except BaseException:
+                self.journal.close()
+                raise
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -85,7 +109,7 @@ class RunStore:
         created = [p for p in (run_dir, run_dir / MODELS_DIR) if not p.exists()]
         created += [run_dir / RUN_FILE] + [run_dir / (JOURNAL_FILE + s) for s in ("", "-wal", "-shm")]
         run_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(run_dir, settings, created=created)
+        store = cls(run_dir, {**settings, RUN_UID_KEY: secrets.token_hex(8)}, created=created)
         store._write_settings()
         return store
 
@@ -101,7 +125,9 @@ class RunStore:
         stored = cls.read_settings(run_dir)
         changes = settings_changes(stored, settings, RESUME_KEYS)
         changes += [f"device class {c} is gone" for c in stored.get("classes", []) if c not in classes]
-        store = cls(run_dir, settings)
+        store = cls(run_dir, stored, check=True)
+        # a run started before runs had an identity gets one now (its in-flight requests are then measured again)
+        store._settings = {**settings, RUN_UID_KEY: stored.get(RUN_UID_KEY) or secrets.token_hex(8)}
         for c in classes if search_settings else ():
             found = store.journal.find_run(c)
             if found is not None:
@@ -117,7 +143,7 @@ class RunStore:
     @classmethod
     def open(cls, run_dir: Path) -> "RunStore":
         """A run folder to read (report, export)."""
-        return cls(run_dir, cls.read_settings(run_dir))
+        return cls(run_dir, cls.read_settings(run_dir), check=True)
 
     @staticmethod
     def read_settings(run_dir: Path) -> Dict[str, Any]:
@@ -125,11 +151,57 @@ class RunStore:
         if not path.is_file() or not (Path(run_dir) / JOURNAL_FILE).is_file():
             raise UsageError(f"{run_dir} holds no {RUN_FILE} and {JOURNAL_FILE}: not a fleetnas run folder "
                              f"(see `fleetnas search --out`)")
-        return json.loads(path.read_text())
+        try:
+            settings = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise UsageError(f"{path} cannot be read ({str(exc).splitlines()[0]}): restore it from a backup of the "
+                             f"run folder") from None
+        if not isinstance(settings, dict):
+            raise UsageError(f"{path} is not a fleetnas run's settings: restore it from a backup of the run folder")
+        return settings
+
+    def _check_files(self) -> None:
+        """Before SQLite opens the journal (it would start an empty file afresh and replay a cut log silently)."""
+        path = self.run_dir / JOURNAL_FILE
+        if path.is_file() and path.stat().st_size == 0:
+            raise JournalError(f"{path} is empty (0 bytes): the run's trials are gone; restore the file from a "
+                               f"backup, or start the search again in a new --out folder")
+        wal_path = Path(str(path) + "-wal")
+        wal = inspect_wal(wal_path)
+        if wal is None:
+            return
+        if wal.problem:
+            raise JournalError(
+                f"{wal_path} is cut short or damaged ({wal.problem}): only its first {wal.committed_frames} of "
+                f"{wal.frames}+ frames are whole transactions, so the run's last writes would be lost; if it was copied "
+                f"while the host ran, copy the run folder again; to continue from the whole part, cut the file there "
+                f"(truncate -s {wal.committed_bytes} {wal_path})")
+        if wal.uncommitted_frames:
+            self.notes.append(f"{wal_path.name} ends in a transaction the host did not finish ({wal.uncommitted_frames}"
+                              f" frame(s), as a host stopped mid-write leaves it); continuing from the last complete one")
+
+    def _check_consistent(self) -> None:
+        """The journal's device classes and their searches are the ones run.json names."""
+        runs = self.journal.runs()
+        classes = list(self._settings.get("classes", []))
+        problems = [f"it holds device class {name}, which {RUN_FILE} does not list (it lists "
+                    f"{', '.join(classes) or 'none'})" for name in runs if name not in classes]
+        for name, search in runs.items():
+            problems += [f"device class {name} was searched with {key} {search[key]!r}, {RUN_FILE} says "
+                         f"{self._settings[key]!r}" for key in _CLASS_SEARCH_KEYS
+                         if key in search and key in self._settings and search[key] != self._settings[key]]
+        if problems:
+            raise JournalError(f"{self.run_dir / JOURNAL_FILE} does not belong with {self.run_dir / RUN_FILE} "
+                               f"({'; '.join(problems)}): put back the {RUN_FILE} written with this journal")
 
     @property
     def settings(self) -> Dict[str, Any]:
         return dict(self._settings)
+
+    @property
+    def run_uid(self) -> str:
+        """The run's identity in the agents' request ids ("" for a run folder written before runs had one)."""
+        return str(self._settings.get(RUN_UID_KEY) or "")
 
     def _write_settings(self) -> None:
         path = self.run_dir / RUN_FILE

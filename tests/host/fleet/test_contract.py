@@ -45,10 +45,13 @@ def test_measure_returns_a_result_record_that_becomes_the_journal_measurement(ag
                               device_name="dev0", config_key="cfg")
     assert m.latency_ms == result.overall.median_ms and m.source == "measured" and m.device_id == result.device_id
     assert m.response["device_name"] == "dev0" and m.response["outcome"] in ("OUTCOME_OK", "OUTCOME_UNSTABLE")
-    # the journal's and the cache's columns: old journals read back only while these names stay
-    assert [f.name for f in dataclasses.fields(Measurement)] == [
+    # the journal's and the cache's columns: old journals read back only while these names stay, and fields added
+    # since have defaults (an old journal's payload lacks them)
+    fields = dataclasses.fields(Measurement)
+    assert [f.name for f in fields[:14]] == [
         "device_fingerprint", "model_sha256", "runtime_key", "device_class", "device_name", "device_id", "config_key",
         "outcome", "latency_ms", "energy_mj", "emulated", "source", "recorded_unix_ns", "response"]
+    assert [f.name for f in fields[14:]] == ["replayed"] and fields[14].default is False and not m.replayed
 
 
 def test_agent_errors_come_back_as_types(agent, tmp_path):

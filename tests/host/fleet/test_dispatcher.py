@@ -115,11 +115,12 @@ def test_in_flight_job_of_a_dead_host_is_recovered_from_whichever_agent_measured
         job = _jobs(tmp_path)[0]
         with AgentClient(agents[1].address) as previous_host:   # what the dead host had done on dev1
             previous_host.ensure_model(job.model_path)
-            earlier = previous_host.measure(job.model_sha256, QUICK, request_id=request_id(job))
-        with Dispatcher(reg, QUICK) as d:
+            earlier = previous_host.measure(job.model_sha256, QUICK, request_id=request_id(job, "run-a"))
+        with Dispatcher(reg, QUICK, run_uid="run-a") as d:   # the same run, resumed
             d.submit(replace(job, recover=True))
             (result,) = _collect(d, 1)
         assert result.measurement.device_name == "dev1" and result.measurement.source == "measured"
+        assert result.measurement.replayed
         assert result.measurement.response["started_unix_ns"] == str(earlier.started_unix_ns)
         assert [a.service.queue_stats().measurements_done for a in agents] == [0, 1]   # nothing measured twice
 

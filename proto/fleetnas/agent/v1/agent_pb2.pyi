@@ -470,7 +470,7 @@ class EnergyResult(_message.Message):
     def __init__(self, energy_mj: _Optional[float] = ..., dynamic_energy_mj: _Optional[float] = ..., idle_power_w: _Optional[float] = ..., mean_power_w: _Optional[float] = ..., min_power_w: _Optional[float] = ..., max_power_w: _Optional[float] = ..., samples: _Optional[int] = ..., sample_rate_hz: _Optional[float] = ..., window_s: _Optional[float] = ..., inferences: _Optional[int] = ..., sensor: _Optional[str] = ..., rails: _Optional[_Iterable[str]] = ..., calibration_scale: _Optional[float] = ..., calibration_offset_w: _Optional[float] = ...) -> None: ...
 
 class MeasureResponse(_message.Message):
-    __slots__ = ("outcome", "message", "crash_signal", "request_id", "model_sha256", "device_id", "agent_version", "phases", "overall", "blocks", "block_median_cv", "stability", "attempts", "peak_rss_bytes", "state_before", "state_after", "config", "queue_wait_ms", "run_wall_ms", "started_unix_ns", "energy", "energy_unavailable_reason", "emulated", "drift_suspect")
+    __slots__ = ("outcome", "message", "crash_signal", "request_id", "model_sha256", "device_id", "agent_version", "phases", "overall", "blocks", "block_median_cv", "stability", "attempts", "peak_rss_bytes", "state_before", "state_after", "config", "queue_wait_ms", "run_wall_ms", "started_unix_ns", "energy", "energy_unavailable_reason", "emulated", "drift_suspect", "replayed")
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CRASH_SIGNAL_FIELD_NUMBER: _ClassVar[int]
@@ -495,6 +495,7 @@ class MeasureResponse(_message.Message):
     ENERGY_UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
     EMULATED_FIELD_NUMBER: _ClassVar[int]
     DRIFT_SUSPECT_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
     outcome: Outcome
     message: str
     crash_signal: int
@@ -519,4 +520,5 @@ class MeasureResponse(_message.Message):
     energy_unavailable_reason: str
     emulated: bool
     drift_suspect: bool
-    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., message: _Optional[str] = ..., crash_signal: _Optional[int] = ..., request_id: _Optional[str] = ..., model_sha256: _Optional[str] = ..., device_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., phases: _Optional[_Union[PhaseTimes, _Mapping]] = ..., overall: _Optional[_Union[LatencyStats, _Mapping]] = ..., blocks: _Optional[_Iterable[_Union[LatencyStats, _Mapping]]] = ..., block_median_cv: _Optional[float] = ..., stability: _Optional[_Union[Stability, str]] = ..., attempts: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., state_before: _Optional[_Union[DeviceState, _Mapping]] = ..., state_after: _Optional[_Union[DeviceState, _Mapping]] = ..., config: _Optional[_Union[RuntimeConfigUsed, _Mapping]] = ..., queue_wait_ms: _Optional[float] = ..., run_wall_ms: _Optional[float] = ..., started_unix_ns: _Optional[int] = ..., energy: _Optional[_Union[EnergyResult, _Mapping]] = ..., energy_unavailable_reason: _Optional[str] = ..., emulated: _Optional[bool] = ..., drift_suspect: _Optional[bool] = ...) -> None: ...
+    replayed: bool
+    def __init__(self, outcome: _Optional[_Union[Outcome, str]] = ..., message: _Optional[str] = ..., crash_signal: _Optional[int] = ..., request_id: _Optional[str] = ..., model_sha256: _Optional[str] = ..., device_id: _Optional[str] = ..., agent_version: _Optional[str] = ..., phases: _Optional[_Union[PhaseTimes, _Mapping]] = ..., overall: _Optional[_Union[LatencyStats, _Mapping]] = ..., blocks: _Optional[_Iterable[_Union[LatencyStats, _Mapping]]] = ..., block_median_cv: _Optional[float] = ..., stability: _Optional[_Union[Stability, str]] = ..., attempts: _Optional[int] = ..., peak_rss_bytes: _Optional[int] = ..., state_before: _Optional[_Union[DeviceState, _Mapping]] = ..., state_after: _Optional[_Union[DeviceState, _Mapping]] = ..., config: _Optional[_Union[RuntimeConfigUsed, _Mapping]] = ..., queue_wait_ms: _Optional[float] = ..., run_wall_ms: _Optional[float] = ..., started_unix_ns: _Optional[int] = ..., energy: _Optional[_Union[EnergyResult, _Mapping]] = ..., energy_unavailable_reason: _Optional[str] = ..., emulated: _Optional[bool] = ..., drift_suspect: _Optional[bool] = ..., replayed: _Optional[bool] = ...) -> None: ...
