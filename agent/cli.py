@@ -20,6 +20,7 @@ from fleetnas.agent.board.device_info import DeviceInfoSource, format_info
 from fleetnas.agent.config import load_agent_config
 from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
+from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
 from fleetnas.agent.rpc.auth import read_token_file
 from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
 from fleetnas.agent.selftest import run_selftest
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--cache-dir", type=Path, default=_default_cache_dir(), help="model store and agent state")
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
+    serve.add_argument("--max-measure-s", type=float, default=DEFAULT_MAX_MEASURE_S,
+                       help=f"ceiling on one measurement's run time in seconds, whatever a request asks "
+                            f"(default {DEFAULT_MAX_MEASURE_S:g})")
     serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
                        "drift canary; see fleetnas.agent.config")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
@@ -88,7 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                         args.emulate_energy)
         measure_fn = make_emulated_measure_fn(table, args.emulate_time_scale)
     service = make_service(store, args.cache_dir, load_agent_config(args.config), measure_fn=measure_fn,
-                           emulated=measure_fn is not None)
+                           emulated=measure_fn is not None, max_measure_s=args.max_measure_s)
     source = DeviceInfoSource(service, state_dir=args.cache_dir, emulated=service.emulated)
     server, port = make_server(service, listen=args.listen, device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)

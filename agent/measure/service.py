@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ log = logging.getLogger("fleetnas.agent")
 
 # How a queued job is measured: hygiene around a worker (fleetnas.agent.app), a bare worker, or emulation.
 MeasureFn = Callable[[MeasureJob], MeasureResult]
+DEFAULT_MAX_MEASURE_S = 600.0  # one worker run's ceiling (--max-measure-s); the default timeout_s is 300 s
 
 
 class DeadlineExceeded(Busy):
@@ -84,8 +86,11 @@ class AgentService:
     REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
 
     def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = 64,
-                 emulated: bool = False) -> None:
+                 emulated: bool = False, max_measure_s: float = DEFAULT_MAX_MEASURE_S) -> None:
+        if not (math.isfinite(max_measure_s) and max_measure_s > 0):
+            raise ValueError(f"the measurement ceiling must be a finite number of seconds > 0, got {max_measure_s}")
         self.store = store
+        self.max_measure_s = max_measure_s  # a worker is killed past this whatever the request's timeout_s
         self._by_request: "collections.OrderedDict[tuple, _Pending]" = collections.OrderedDict()
         self._requests_lock = threading.Lock()
         self.emulated = emulated
@@ -166,6 +171,7 @@ class AgentService:
                 if remaining_s <= 0:
                     raise DeadlineExceeded(f"deadline passed after {wait_ms / 1e3:.1f} s in the measurement queue")
                 timing = replace(timing, timeout_s=min(timing.timeout_s, remaining_s))
+            timing = replace(timing, timeout_s=min(timing.timeout_s, self.max_measure_s))
             with self.store.use(sha256) as (path, model):
                 result = self._measure_fn(MeasureJob(path, model.format, runtime, options, timing, energy))
             with self._done_lock:

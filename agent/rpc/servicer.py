@@ -66,12 +66,11 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             first = next(request_iterator, None)
             if first is None or first.WhichOneof("part") != "header":
                 raise InvalidRequest("the first UploadModel message must carry the header (sha256, size_bytes, format)")
-            h = first.header
-            present = self.service.has_model(h.sha256)
+            sha256, size_bytes, fmt, name = convert.upload_header_from_pb(first.header)
+            present = self.service.has_model(sha256)
             if present is not None:
                 return pb.UploadModelResponse(model=convert.model_to_pb(present), already_present=True)
-            upload = self.service.begin_upload(h.sha256, h.size_bytes, convert.FORMAT_FROM_PB.get(h.format, ""),
-                                               h.name)
+            upload = self.service.begin_upload(sha256, size_bytes, fmt, name)
             try:
                 for part in request_iterator:
                     if part.WhichOneof("part") != "chunk":
