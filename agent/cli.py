@@ -24,7 +24,7 @@ from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
 from fleetnas.agent.rpc.auth import read_token_file
 from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
 from fleetnas.agent.selftest import run_selftest
-from fleetnas.agent.store.model_store import ModelStore
+from fleetnas.agent.store.model_store import DEFAULT_MIN_FREE_BYTES, ModelStore
 
 log = logging.getLogger("fleetnas.agent")
 
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mutual TLS)")
     serve.add_argument("--cache-dir", type=Path, default=_default_cache_dir(), help="model store and agent state")
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
+    serve.add_argument("--cache-min-free-mb", type=float, default=DEFAULT_MIN_FREE_BYTES / 2**20,
+                       help="disk space the model store leaves free on its filesystem, evicting models for it "
+                            f"(default {DEFAULT_MIN_FREE_BYTES >> 20})")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
     serve.add_argument("--max-measure-s", type=float, default=DEFAULT_MAX_MEASURE_S,
                        help=f"ceiling on one measurement's run time in seconds, whatever a request asks "
@@ -83,7 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         log.warning("listening on %s without --token-file: anyone who can reach it can run models here", host)
     store = ModelStore(args.cache_dir / "store", quota_bytes=int(args.cache_quota_mb * 2**20),
-                       max_upload_bytes=int(args.max_upload_mb * 2**20))
+                       max_upload_bytes=int(args.max_upload_mb * 2**20),
+                       min_free_bytes=int(args.cache_min_free_mb * 2**20))
     measure_fn = None
     if args.emulate:
         if not (args.emulate_params and args.emulate_latency):
