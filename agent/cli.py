@@ -22,7 +22,7 @@ from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
 from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
 from fleetnas.agent.rpc.auth import read_token_file
-from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
+from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server, stop_server
 from fleetnas.agent.selftest import run_selftest
 from fleetnas.agent.store.model_store import DEFAULT_MIN_FREE_BYTES, ModelStore
 
@@ -108,8 +108,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"fleetnas-agent {__version__} serving on {host}:{port} (device {source.device_id[:12]}, "
           f"{'token' if token else 'no token'}, {'TLS' if tls else 'plaintext'}, store {args.cache_dir})", flush=True)
     stop.wait()
-    log.info("stopping")
-    server.stop(grace=2.0).wait()
+    log.info("stopping: cancelling the running measurement")
+    stop_server(server, service, grace_s=3.0)
     return 0
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from fleetnas.agent import runtimes
-from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
+from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound, ShuttingDown
+from fleetnas.agent.measure import worker
 from fleetnas.agent.measure.worker import run_measurement
 from fleetnas.agent.records import EnergyConfig, MeasureJob, MeasureResult, Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.store.model_store import ModelStore, StoredModel
@@ -98,6 +99,17 @@ class AgentService:
         self._gate = _FifoGate(max_queue)
         self._done = 0
         self._done_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._measuring_thread: Optional[int] = None  # guarded by _done_lock
+
+    def shutdown(self) -> None:
+        """Stop measuring: refuse new and queued measurements and cancel the running one's worker (its caller,
+        and every waiter, gets ShuttingDown at once instead of waiting for the run to end)."""
+        self._stopping.set()
+        with self._done_lock:
+            running = self._measuring_thread
+        if running is not None:
+            worker.cancel_runs_of(running)
 
     # ------------------------------------------------------------------ store
     def begin_upload(self, sha256: str, size_bytes: int, fmt: str, name: str = ""):
@@ -125,6 +137,8 @@ class AgentService:
         A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
         or restarted) waits for the running measurement or gets the remembered result; nothing is measured twice.
         """
+        if self._stopping.is_set():
+            raise ShuttingDown("the agent is shutting down: measure on another board or after it restarts")
         if runtime not in runtimes.RUNTIMES:
             raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(runtimes.names())}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
@@ -164,7 +178,12 @@ class AgentService:
         queued_ns = time.monotonic_ns()
         if not self._gate.acquire(deadline_s):
             raise DeadlineExceeded(f"deadline passed after {deadline_s:.1f} s in the measurement queue")
+        ident = threading.get_ident()
         try:
+            with self._done_lock:
+                self._measuring_thread = ident
+            if self._stopping.is_set():  # after registering: shutdown() either sees us or we see it
+                raise ShuttingDown("the agent is shutting down: measure on another board or after it restarts")
             wait_ms = (time.monotonic_ns() - queued_ns) / 1e6
             if deadline_s is not None:
                 remaining_s = deadline_s - wait_ms / 1e3
@@ -178,6 +197,9 @@ class AgentService:
                 self._done += 1
             return replace(result, queue_wait_ms=wait_ms)
         finally:
+            with self._done_lock:
+                self._measuring_thread = None
+            worker.clear_cancel(ident)
             self._gate.release()
 
 

@@ -107,10 +107,17 @@ def check_listen(listen: str) -> Tuple[str, int]:
     return host, port
 
 
+def stop_server(server: grpc.Server, service: AgentService, grace_s: float = 5.0) -> None:
+    """Graceful stop: cancel the running measurement (its caller gets UNAVAILABLE saying the agent is shutting
+    down), refuse new ones, give in-flight calls ``grace_s`` to answer, then close."""
+    service.shutdown()
+    server.stop(grace=grace_s).wait()
+
+
 @contextlib.contextmanager
 def serve(service: AgentService, **kwargs) -> Iterator[Tuple[grpc.Server, int]]:
     server, port = make_server(service, **kwargs)
     try:
         yield server, port
     finally:
-        server.stop(grace=1.0).wait()
+        stop_server(server, service, grace_s=1.0)

@@ -11,7 +11,7 @@ import grpc
 from fleetnas.agent import __version__
 from fleetnas.agent.rpc import convert
 from fleetnas.agent.errors import (AgentError, Busy, InvalidModel, InvalidRequest, ModelNotFound,
-                                   RuntimeUnavailable)
+                                   RuntimeUnavailable, ShuttingDown)
 from fleetnas.agent.measure.service import AgentService, DeadlineExceeded, describe_result
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.agent.v1 import agent_pb2_grpc
@@ -26,6 +26,7 @@ ERROR_CODES = (
     (ModelNotFound, grpc.StatusCode.NOT_FOUND),
     (RuntimeUnavailable, grpc.StatusCode.FAILED_PRECONDITION),
     (Busy, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),  # the host re-dispatches, as for an agent that went away
 )
 
 
