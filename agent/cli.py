@@ -21,6 +21,7 @@ from fleetnas.agent.config import load_agent_config
 from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
 from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
+from fleetnas.agent.private_files import private_dir
 from fleetnas.agent.rpc.auth import read_token_file
 from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server, stop_server
 from fleetnas.agent.selftest import run_selftest
@@ -85,6 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         log.warning("listening on %s without --token-file: anyone who can reach it can run models here", host)
+    private_dir(args.cache_dir)  # models, device id and reference model: the agent's user only, whatever the umask
     store = ModelStore(args.cache_dir / "store", quota_bytes=int(args.cache_quota_mb * 2**20),
                        max_upload_bytes=int(args.max_upload_mb * 2**20),
                        min_free_bytes=int(args.cache_min_free_mb * 2**20))

@@ -195,12 +195,17 @@ class AgentService:
                 result = self._measure_fn(MeasureJob(path, model.format, runtime, options, timing, energy))
             with self._done_lock:
                 self._done += 1
-            return replace(result, queue_wait_ms=wait_ms)
+            return replace(result, queue_wait_ms=wait_ms, message=self._without_paths(result.message))
         finally:
             with self._done_lock:
                 self._measuring_thread = None
             worker.clear_cancel(ident)
             self._gate.release()
+
+
+    def _without_paths(self, message: str) -> str:
+        """A runtime's message names the model file; callers learn the sha256, never where the store lives."""
+        return message.replace(str(self.store.models_dir) + "/", "").replace(str(self.store.root), "<store>")
 
 
 def describe_result(result: MeasureResult) -> str:

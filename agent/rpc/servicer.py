@@ -54,7 +54,9 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
             context.abort(code, str(exc))
         except Exception as exc:  # a bug: keep serving, tell the caller, keep the traceback in the log
             log.error("%s from %s failed:\n%s", method, context.peer(), traceback.format_exc())
-            context.abort(grpc.StatusCode.INTERNAL, f"agent bug in {method}: {type(exc).__name__}: {exc}")
+            # an OSError's text names a file under the store: the caller gets the error, the log keeps the path
+            why = f"{exc.strerror} (errno {exc.errno})" if isinstance(exc, OSError) and exc.strerror else str(exc)
+            context.abort(grpc.StatusCode.INTERNAL, f"agent bug in {method}: {type(exc).__name__}: {why}")
         log.info("%s from %s: OK %s(%.1f ms)", method, context.peer(), detail(response),
                  1e3 * (time.perf_counter() - start))
         return response

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from fleetnas.agent.errors import Busy, InvalidModel, InvalidRequest, ModelNotFound
+from fleetnas.agent.private_files import open_private, private_dir, write_private
 from fleetnas.agent.store.formats import check_format_name, check_model
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -71,7 +72,7 @@ class Upload:
         self._received = 0
         self._evicted: List[str] = []
         self._tmp = store.incoming_dir / f"{uuid.uuid4().hex}.part"
-        self._file = open(self._tmp, "wb", buffering=0)  # unbuffered: a full disk shows at the write that hit it
+        self._file = open_private(self._tmp)  # unbuffered: a full disk shows at the write that hit it
 
     def write(self, chunk: bytes) -> None:
         self._received += len(chunk)
@@ -136,8 +137,8 @@ class ModelStore:
         self.max_upload_bytes = min(max_upload_bytes or quota_bytes, quota_bytes)
         self._lock = threading.Lock()
         self._pins: Dict[str, int] = {}
-        self.models_dir.mkdir(parents=True, exist_ok=True)
-        self.incoming_dir.mkdir(parents=True, exist_ok=True)
+        for directory in (self.root, self.models_dir, self.incoming_dir):
+            private_dir(directory)
         for stale in self.incoming_dir.iterdir():  # uploads cut off by a restart
             stale.unlink()
         self._index: Dict[str, StoredModel] = self._scan()
@@ -285,10 +286,7 @@ class ModelStore:
         return self.models_dir / f"{sha}.model"
 
     def _write_meta(self, model: StoredModel) -> None:
-        meta = self.models_dir / f"{model.sha256}.json"
-        tmp = meta.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(model), sort_keys=True))
-        os.replace(tmp, meta)
+        write_private(self.models_dir / f"{model.sha256}.json", json.dumps(asdict(model), sort_keys=True).encode())
 
     def _remove_files(self, sha: str) -> None:
         for suffix in (".model", ".json"):

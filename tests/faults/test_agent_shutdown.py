@@ -1,56 +1,18 @@
 """SIGTERM during a measurement: `fleetnas-agent serve` cancels the running worker within seconds, answers its caller
 with UNAVAILABLE saying it is shutting down, exits, and leaves no worker process behind. A real agent process."""
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
-import pytest
-
-from agent_fault_kit import quick_timing, small_model
+from agent_fault_kit import agent_process, quick_timing, small_model, workers_of
 from fleetnas.agent.measure.worker import TEST_HOOK_ENV
-from fleetnas.agent.measure.worker_spawn import CHILD_MODULE
 from fleetnas.agent.v1 import agent_pb2 as pb
 from fleetnas.host.errors import AgentCallError
 from fleetnas.host.fleet.client import WireClient
 
 
-def workers_of(agent_pid: int):
-    """Worker processes started by the agent (their last argument is the agent's pid), alive or zombie."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if CHILD_MODULE.encode() in argv and argv[-2:-1] == [str(agent_pid).encode()]:
-            found.append(int(entry.name))
-    return found
-
-
-def start_agent(tmp_path: Path, hook: str) -> subprocess.Popen:
-    port_file = tmp_path / "port"
-    env = {**os.environ, TEST_HOOK_ENV: hook}
-    proc = subprocess.Popen([sys.executable, "-m", "fleetnas.agent.cli", "serve", "--listen", "127.0.0.1:0",
-                             "--cache-dir", str(tmp_path / "cache"), "--port-file", str(port_file),
-                             "--log-level", "WARNING"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while not (port_file.exists() and port_file.read_text().strip()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"agent did not start: {proc.communicate()[1].decode()[-2000:]}")
-        time.sleep(0.1)
-    proc.port = int(port_file.read_text())
-    return proc
-
-
 def test_sigterm_cancels_the_running_measurement_and_answers_unavailable(tmp_path):
-    agent = start_agent(tmp_path, hook="hang")  # every worker hangs right after loading the model
+    agent = agent_process(tmp_path, env={TEST_HOOK_ENV: "hang"})  # every worker hangs once the model is loaded
     try:
         client = WireClient(f"127.0.0.1:{agent.port}", timeout_s=30)
         sha, _ = client.ensure_model(small_model(tmp_path / "m"))
