@@ -43,7 +43,7 @@ def check_field(name: str, value: Union[int, float]) -> None:
     """InvalidRequest naming ``name`` unless ``value`` is finite and within REQUEST_BOUNDS[name]."""
     low, high = REQUEST_BOUNDS[name]
     if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidRequest(f"{name} must be a finite number in [{low:g}, {high:g}], got {value!r}")
+        raise InvalidRequest(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
 
 
 def _check_all(prefix: str, msg, names: Iterable[str]) -> None:
@@ -53,6 +53,8 @@ def _check_all(prefix: str, msg, names: Iterable[str]) -> None:
 
 def upload_header_from_pb(msg: pb.UploadHeader) -> Tuple[str, int, str, str]:
     """(sha256, size_bytes, format name, name) of an upload's first message."""
+    if msg.size_bytes <= 0:
+        raise InvalidRequest(f"header.size_bytes must be > 0 in the upload header, got {msg.size_bytes}")
     check_field("header.size_bytes", msg.size_bytes)
     if msg.format not in FORMAT_FROM_PB:
         raise InvalidRequest(f"header.format {msg.format} is not a known ModelFormat value")
