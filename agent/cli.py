@@ -23,7 +23,7 @@ from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure
 from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
 from fleetnas.agent.private_files import private_dir
 from fleetnas.agent.rpc.auth import read_token_file
-from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server, stop_server
+from fleetnas.agent.rpc.server import DEFAULT_UPLOAD_IDLE_S, TlsFiles, check_listen, make_server, stop_server
 from fleetnas.agent.selftest import run_selftest
 from fleetnas.agent.store.model_store import DEFAULT_MIN_FREE_BYTES, ModelStore
 
@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-measure-s", type=float, default=DEFAULT_MAX_MEASURE_S,
                        help=f"ceiling on one measurement's run time in seconds, whatever a request asks "
                             f"(default {DEFAULT_MAX_MEASURE_S:g})")
+    serve.add_argument("--upload-idle-s", type=float, default=DEFAULT_UPLOAD_IDLE_S,
+                       help=f"close an upload that sends nothing for this long (default {DEFAULT_UPLOAD_IDLE_S:g} s)")
     serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
                        "drift canary; see fleetnas.agent.config")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
@@ -101,7 +103,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            emulated=measure_fn is not None, max_measure_s=args.max_measure_s)
     source = DeviceInfoSource(service, state_dir=args.cache_dir, emulated=service.emulated)
     server, port = make_server(service, listen=args.listen, device_info=source.device_info,
-                               device_id=source.device_id, token=token, tls=tls)
+                               device_id=source.device_id, token=token, tls=tls,
+                               upload_idle_s=args.upload_idle_s)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -23,6 +23,7 @@ log = logging.getLogger("fleetnas.agent")
 
 # How a queued job is measured: hygiene around a worker (fleetnas.agent.app), a bare worker, or emulation.
 MeasureFn = Callable[[MeasureJob], MeasureResult]
+DEFAULT_MAX_QUEUE = 8          # waiting measurements; each holds a server thread, so the limit is small
 DEFAULT_MAX_MEASURE_S = 600.0  # one worker run's ceiling (--max-measure-s); the default timeout_s is 300 s
 
 
@@ -61,7 +62,7 @@ class _FifoGate:
 
     def acquire(self, timeout_s: Optional[float]) -> bool:
         with self._cond:
-            if self._next_ticket - self._serving > self.max_waiting:
+            if self._next_ticket - self._serving >= self.max_waiting + 1:  # one runs, max_waiting wait
                 raise Busy(f"measurement queue is full ({self.max_waiting} waiting): retry later or use another board")
             ticket = self._next_ticket
             self._next_ticket += 1
@@ -86,7 +87,7 @@ class _FifoGate:
 class AgentService:
     REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
 
-    def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = 64,
+    def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = DEFAULT_MAX_QUEUE,
                  emulated: bool = False, max_measure_s: float = DEFAULT_MAX_MEASURE_S) -> None:
         if not (math.isfinite(max_measure_s) and max_measure_s > 0):
             raise ValueError(f"the measurement ceiling must be a finite number of seconds > 0, got {max_measure_s}")
@@ -96,6 +97,7 @@ class AgentService:
         self._requests_lock = threading.Lock()
         self.emulated = emulated
         self._measure_fn = measure_fn or run_measurement
+        self.max_queue = max_queue  # measurements that may wait behind the running one; more: Busy
         self._gate = _FifoGate(max_queue)
         self._done = 0
         self._done_lock = threading.Lock()
