@@ -20,11 +20,14 @@ import time
 from typing import Callable, Dict, Iterator, Optional, Tuple
 
 import grpc
+from grpc._cython import cygrpc  # grpc's core binding: the only way to end a call from another thread with a status
 
 from fleetnas.agent.errors import Busy
 
 log = logging.getLogger("fleetnas.agent")
 _local = threading.local()
+DEFAULT_UPLOAD_IDLE_S = 30.0
+DEFAULT_LIMITS = {"upload": (4, 2), "watch": (2, 1)}  # kind -> (total, per client host); "measure" from the queue
 
 
 def peer_host(peer: str) -> str:
@@ -120,8 +123,6 @@ class IdleWatch:
 def cancel_with_status(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> None:
     """End a call from another thread with ``code`` and ``details``; plain cancellation (CANCELLED) where this grpc
     build offers no way to say why."""
-    from grpc._cython import cygrpc  # grpc's own core binding: the only way to cancel with a status
-
     try:
         context._rpc_event.call.cancel(getattr(cygrpc.StatusCode, code.name.lower()), details)
     except (AttributeError, TypeError):

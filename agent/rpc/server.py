@@ -25,7 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fleetnas.agent.measure.service import AgentService
-from fleetnas.agent.rpc.admission import Admission, IdleWatch, ThreadWaitInterceptor
+from fleetnas.agent.rpc.admission import DEFAULT_UPLOAD_IDLE_S, Admission, IdleWatch, ThreadWaitInterceptor
 from fleetnas.agent.rpc.auth import TokenAuthInterceptor
 from fleetnas.agent.rpc.servicer import AgentServicer
 from fleetnas.agent.v1 import agent_pb2 as pb
@@ -35,7 +35,6 @@ log = logging.getLogger("fleetnas.agent")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Agent"].full_name
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # uploads stream 1 MiB chunks; nothing else comes close
 QUICK_CALL_THREADS = 8  # threads beyond the slots: health, device info, store queries, refusals
-DEFAULT_UPLOAD_IDLE_S = 30.0
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import grpc
 
 from fleetnas.agent import __version__
 from fleetnas.agent.rpc import convert
-from fleetnas.agent.rpc.admission import Admission, IdleWatch, cancel_with_status, thread_wait_ms
+from fleetnas.agent.rpc.admission import (DEFAULT_LIMITS, DEFAULT_UPLOAD_IDLE_S, Admission, IdleWatch,
+                                          cancel_with_status, thread_wait_ms)
 from fleetnas.agent.errors import (AgentError, Busy, InvalidModel, InvalidRequest, ModelNotFound,
                                    RuntimeUnavailable, ShuttingDown)
 from fleetnas.agent.measure.service import AgentService, DeadlineExceeded, describe_result
@@ -46,8 +47,8 @@ class AgentServicer(agent_pb2_grpc.AgentServicer):
         self._device_info = device_info
         self.device_id = device_id
         measure_slots = service.max_queue + 1
-        self.admission = admission or Admission({"upload": (4, 2), "measure": (measure_slots, measure_slots)})
-        self.idle = idle or IdleWatch(30.0)
+        self.admission = admission or Admission({**DEFAULT_LIMITS, "measure": (measure_slots, measure_slots)})
+        self.idle = idle or IdleWatch(DEFAULT_UPLOAD_IDLE_S)
 
     def _call(self, method: str, context: grpc.ServicerContext, body: Callable[[], object], detail=lambda r: ""):
         start = time.perf_counter()
