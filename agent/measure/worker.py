@@ -189,7 +189,8 @@ def _affinity(options: RuntimeOptions) -> Tuple[int, ...]:
     allowed = set(os.sched_getaffinity(0))
     bad = sorted(set(options.cpu_affinity) - allowed)
     if bad:
-        raise InvalidRequest(f"cpu_affinity names CPUs {bad} this agent may not use; allowed: {sorted(allowed)}")
+        raise InvalidRequest(f"options.cpu_affinity names CPUs {bad} this agent may not use; "
+                             f"allowed: {sorted(allowed)}")
     return tuple(sorted(set(options.cpu_affinity)))
 
 

@@ -1,5 +1,6 @@
 """`run_wall_ms` covers every worker run a measurement cost: a throttled first attempt, its re-run, and the drift
-canary, not only the last run. A real agent with its hygiene, on a fake sysfs tree whose throttle counter keeps rising."""
+canary, not only the last run. A real agent with its hygiene, on a fake sysfs tree whose throttle counter keeps
+rising."""
 import threading
 from pathlib import Path
 
