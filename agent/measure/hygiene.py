@@ -37,7 +37,7 @@ from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure import throttle
 from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.measure.reference_model import write_reference_model
-from fleetnas.agent.measure.worker import run_measurement
+from fleetnas.agent.measure.worker import cancellable_sleep, run_measurement
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
 from fleetnas.agent.power.detect import PowerConfig, select_meter
 from fleetnas.agent.power.null import NullMeter
@@ -98,7 +98,7 @@ def cool_down(state: HygieneState) -> Dict[str, str]:
         return {}
     start = time.monotonic()
     cooled, temp_c = wait_for_cooldown(state.idle_temp_c, state.cooldown_margin_c, state.cooldown_max_s,
-                                       state.cooldown_poll_s, root=state.root)
+                                       state.cooldown_poll_s, root=state.root, sleep=cancellable_sleep)
     state.cooldowns += 1
     waited_s = time.monotonic() - start
     verdict = "cooled" if cooled else "gave up"

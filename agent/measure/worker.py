@@ -123,6 +123,19 @@ def clear_cancel(thread_id: int) -> None:
     _cancellations.clear(thread_id)
 
 
+def cancellable_sleep(seconds: float) -> None:
+    """time.sleep for waits around a measurement (cool-down): ShuttingDown at once when this thread's measurement
+    is cancelled."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if _cancellations.cancelled():
+            raise ShuttingDown(CANCELLED_MESSAGE)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
+
+
 # ================================================ parent side ======================================================
 def run_measurement(job: MeasureJob, observer: Optional[MeasurementObserver] = None) -> MeasureResult:
     if job.model_format not in FORMATS:
