@@ -1,6 +1,7 @@
 """`run_wall_ms` covers every worker run a measurement cost: a throttled first attempt, its re-run, and the drift
 canary, not only the last run. A real agent with its hygiene, on a fake sysfs tree whose throttle counter keeps
 rising."""
+import os
 import threading
 from pathlib import Path
 
@@ -34,7 +35,9 @@ def test_run_wall_covers_both_attempts_and_the_canary(tmp_path, monkeypatch):
         count = 0
         while not stop.wait(0.05):
             count += 1
-            (root / THROTTLE).write_text(f"{count}\n")
+            tmp = root / (THROTTLE + ".tmp")
+            tmp.write_text(f"{count}\n")
+            os.replace(tmp, root / THROTTLE)  # atomic: a reader never sees the file empty mid-write
     with fault_agent(tmp_path / "agent", measure_fn=hygienic_measure_fn(tmp_path / "agent")) as agent:
         client = agent.client()
         sha, _ = client.ensure_model(small_model(tmp_path / "m"))
