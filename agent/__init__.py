@@ -2,7 +2,10 @@
 
     cli, app, config, selftest   the commands, the one place that assembles an agent, its config file
     records, errors, plugins     frozen records (MeasureJob, MeasureResult...), the exception tree, the plug-in registry
-    rpc/       server (health, reflection, TLS), auth (token), servicer (the error table), convert (proto <-> records)
+    private_files                folders 0700 and files 0600 whatever the umask (store, device id, reference model)
+    rpc/       server (health, reflection, TLS, graceful stop), auth (token), servicer (the error table),
+               convert (proto <-> records, the bounds of every numeric request field), admission (call slots,
+               upload idle timeout, thread wait)
     measure/   service (queue), hygiene, worker (parent) + worker_child (process) + worker_spawn, timing, energy,
                throttle, emulate, reference_model
     board/     sysfs, device_state, fingerprint, device_info

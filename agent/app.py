@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from fleetnas.agent.measure.hygiene import build_hygiene, make_measure_fn
-from fleetnas.agent.measure.service import AgentService, MeasureFn
+from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S, AgentService, MeasureFn
 from fleetnas.agent.store.model_store import ModelStore
 
 
@@ -20,6 +20,9 @@ def hygienic_measure_fn(cache_dir: Path, config: Optional[Dict[str, Any]] = None
 
 
 def make_service(store: ModelStore, cache_dir: Path, config: Optional[Dict[str, Any]] = None, *,
-                 measure_fn: Optional[MeasureFn] = None, emulated: bool = False) -> AgentService:
-    """The agent's service; ``measure_fn`` replaces the hygienic real measurement (emulation)."""
-    return AgentService(store, measure_fn=measure_fn or hygienic_measure_fn(cache_dir, config), emulated=emulated)
+                 measure_fn: Optional[MeasureFn] = None, emulated: bool = False,
+                 max_measure_s: float = DEFAULT_MAX_MEASURE_S) -> AgentService:
+    """The agent's service; ``measure_fn`` replaces the hygienic real measurement (emulation). ``max_measure_s``:
+    the ceiling on one worker run that no request's timeout_s can lift."""
+    return AgentService(store, measure_fn=measure_fn or hygienic_measure_fn(cache_dir, config), emulated=emulated,
+                        max_measure_s=max_measure_s)

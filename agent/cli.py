@@ -20,10 +20,12 @@ from fleetnas.agent.board.device_info import DeviceInfoSource, format_info
 from fleetnas.agent.config import load_agent_config
 from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
+from fleetnas.agent.measure.service import DEFAULT_MAX_MEASURE_S
+from fleetnas.agent.private_files import private_dir
 from fleetnas.agent.rpc.auth import read_token_file
-from fleetnas.agent.rpc.server import TlsFiles, check_listen, make_server
+from fleetnas.agent.rpc.server import DEFAULT_UPLOAD_IDLE_S, TlsFiles, check_listen, make_server, stop_server
 from fleetnas.agent.selftest import run_selftest
-from fleetnas.agent.store.model_store import ModelStore
+from fleetnas.agent.store.model_store import DEFAULT_MIN_FREE_BYTES, ModelStore
 
 log = logging.getLogger("fleetnas.agent")
 
@@ -47,7 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", type=Path, help="require client certificates signed by this CA (mutual TLS)")
     serve.add_argument("--cache-dir", type=Path, default=_default_cache_dir(), help="model store and agent state")
     serve.add_argument("--cache-quota-mb", type=float, default=2048.0, help="model store size limit (LRU eviction)")
+    serve.add_argument("--cache-min-free-mb", type=float, default=DEFAULT_MIN_FREE_BYTES / 2**20,
+                       help="disk space the model store leaves free on its filesystem, evicting models for it "
+                            f"(default {DEFAULT_MIN_FREE_BYTES >> 20})")
     serve.add_argument("--max-upload-mb", type=float, default=512.0, help="largest model accepted")
+    serve.add_argument("--max-measure-s", type=float, default=DEFAULT_MAX_MEASURE_S,
+                       help=f"ceiling on one measurement's run time in seconds, whatever a request asks "
+                            f"(default {DEFAULT_MAX_MEASURE_S:g})")
+    serve.add_argument("--upload-idle-s", type=float, default=DEFAULT_UPLOAD_IDLE_S,
+                       help=f"close an upload that sends nothing for this long (default {DEFAULT_UPLOAD_IDLE_S:g} s)")
     serve.add_argument("--config", type=Path, help="agent config file (JSON or TOML): power meter, calibration, "
                        "drift canary; see fleetnas.agent.config")
     serve.add_argument("--port-file", type=Path, help="write the bound port here once serving (for scripts)")
@@ -78,8 +88,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert else None
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         log.warning("listening on %s without --token-file: anyone who can reach it can run models here", host)
+    private_dir(args.cache_dir)  # models, device id and reference model: the agent's user only, whatever the umask
     store = ModelStore(args.cache_dir / "store", quota_bytes=int(args.cache_quota_mb * 2**20),
-                       max_upload_bytes=int(args.max_upload_mb * 2**20))
+                       max_upload_bytes=int(args.max_upload_mb * 2**20),
+                       min_free_bytes=int(args.cache_min_free_mb * 2**20))
     measure_fn = None
     if args.emulate:
         if not (args.emulate_params and args.emulate_latency):
@@ -88,10 +100,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
                                         args.emulate_energy)
         measure_fn = make_emulated_measure_fn(table, args.emulate_time_scale)
     service = make_service(store, args.cache_dir, load_agent_config(args.config), measure_fn=measure_fn,
-                           emulated=measure_fn is not None)
+                           emulated=measure_fn is not None, max_measure_s=args.max_measure_s)
     source = DeviceInfoSource(service, state_dir=args.cache_dir, emulated=service.emulated)
     server, port = make_server(service, listen=args.listen, device_info=source.device_info,
-                               device_id=source.device_id, token=token, tls=tls)
+                               device_id=source.device_id, token=token, tls=tls,
+                               upload_idle_s=args.upload_idle_s)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -100,8 +113,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"fleetnas-agent {__version__} serving on {host}:{port} (device {source.device_id[:12]}, "
           f"{'token' if token else 'no token'}, {'TLS' if tls else 'plaintext'}, store {args.cache_dir})", flush=True)
     stop.wait()
-    log.info("stopping")
-    server.stop(grace=2.0).wait()
+    log.info("stopping: cancelling the running measurement")
+    stop_server(server, service, grace_s=3.0)
     return 0
 
 

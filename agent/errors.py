@@ -24,5 +24,9 @@ class RuntimeUnavailable(AgentError):
     """The requested runtime is not installed on this board (FAILED_PRECONDITION), with the install hint."""
 
 
+class ShuttingDown(AgentError):
+    """The agent is stopping: new measurements are refused and the running one is cancelled (UNAVAILABLE)."""
+
+
 class Busy(AgentError):
     """The measurement queue is full, or the store cannot fit the model (RESOURCE_EXHAUSTED)."""

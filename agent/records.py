@@ -6,6 +6,7 @@ Units are in the names. ``None`` means "not measured" (never 0).
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
@@ -52,6 +53,9 @@ class TimingConfig:
         for name in ("warmup_runs", "blocks", "min_runs_per_block"):
             if getattr(self, name) < (1 if name != "warmup_runs" else 0):
                 raise ValueError(f"TimingConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup_s", "min_block_s", "timeout_s"):  # NaN passes every comparison: refuse it first
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"TimingConfig.{name} must be a finite number, got {getattr(self, name)}")
         for name in ("warmup_s", "min_block_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TimingConfig.{name} must be >= 0, got {getattr(self, name)}")

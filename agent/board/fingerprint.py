@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from fleetnas.agent.board import sysfs
 from fleetnas.agent.board.device_state import cpu_policies, thermal_readings
+from fleetnas.agent.private_files import private_dir, write_private
 from fleetnas.agent.records import CpuCluster, Fingerprint, RuntimeInfo
 
 CPU_DIR = "/sys/devices/system/cpu"
@@ -124,10 +125,8 @@ def device_id(state_dir: Path, root: Optional[sysfs.PathLike] = None) -> str:
         new_id = hashlib.sha256(b"fleetnas-device-id:" + machine_id.encode()).hexdigest()[:16]
     else:
         new_id = uuid.uuid4().hex[:16]
-    state_dir.mkdir(parents=True, exist_ok=True)
-    tmp = stored.with_suffix(".tmp")
-    tmp.write_text(new_id + "\n")
-    os.replace(tmp, stored)  # atomic: two agents starting at once cannot leave a half-written id
+    private_dir(state_dir)
+    write_private(stored, (new_id + "\n").encode())  # atomic: two agents starting at once cannot half-write it
     return new_id
 
 

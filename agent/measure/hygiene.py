@@ -15,6 +15,9 @@
    ``state.last_canary`` tells how many measurements since the previous canary are suspect (the host re-measures
    them). The baseline is kept: a board that stays slower keeps being flagged.
 
+``run_wall_ms`` covers every worker run the measurement cost: both attempts and the canary (``extra`` has the
+parts: ``attempt_wall_ms``, ``canary_wall_ms``); ``started_unix_ns`` is the first attempt's start.
+
 HygieneState is the agent's mutable bookkeeping; one service owns one and calls this from its one measuring thread.
 Wiring at agent start-up (the service's MeasureFn signature)::
 
@@ -34,7 +37,7 @@ from fleetnas.agent.errors import AgentError
 from fleetnas.agent.measure import throttle
 from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.measure.reference_model import write_reference_model
-from fleetnas.agent.measure.worker import run_measurement
+from fleetnas.agent.measure.worker import cancellable_sleep, run_measurement
 from fleetnas.agent.power.base import Calibration, PowerMeter, SensorError
 from fleetnas.agent.power.detect import PowerConfig, select_meter
 from fleetnas.agent.power.null import NullMeter
@@ -95,7 +98,7 @@ def cool_down(state: HygieneState) -> Dict[str, str]:
         return {}
     start = time.monotonic()
     cooled, temp_c = wait_for_cooldown(state.idle_temp_c, state.cooldown_margin_c, state.cooldown_max_s,
-                                       state.cooldown_poll_s, root=state.root)
+                                       state.cooldown_poll_s, root=state.root, sleep=cancellable_sleep)
     state.cooldowns += 1
     waited_s = time.monotonic() - start
     verdict = "cooled" if cooled else "gave up"
@@ -146,16 +149,19 @@ def _attempt(job: MeasureJob, meter: Optional[PowerMeter], state: HygieneState) 
 def measure_with_hygiene(job: MeasureJob, meter: Optional[PowerMeter], state: HygieneState) -> MeasureResult:
     extra: Dict[str, str] = dict(cool_down(state))
     result, unstable = _attempt(job, meter, state)
-    attempts = 1
+    attempts, walls_ms, started_unix_ns = 1, [result.run_wall_ms], result.started_unix_ns
     if unstable:
         first = result.message
         extra.update({f"first_{k}": v for k, v in cool_down(state).items()})
         extra["first_attempt"] = f"UNSTABLE: {first}"
         result, unstable = _attempt(job, meter, state)
         attempts = 2
+        walls_ms.append(result.run_wall_ms)
         if unstable:
             result = replace(result, message=f"unstable twice (first: {first}; then: {result.message})")
-    result = replace(result, attempts=attempts, extra={**result.extra, **extra})
+    extra["attempt_wall_ms"] = ",".join(f"{w:.1f}" for w in walls_ms)
+    result = replace(result, attempts=attempts, run_wall_ms=sum(walls_ms), started_unix_ns=started_unix_ns,
+                     extra={**result.extra, **extra})
     state.measurements_since_canary += 1
     if state.reference is not None and (state.reference_baseline_ms is None
                                         or state.measurements_since_canary >= state.canary_every):
@@ -171,6 +177,8 @@ def _canary(result: MeasureResult, state: HygieneState) -> MeasureResult:
         run = run_measurement(ref)
     except AgentError as exc:  # e.g. onnxruntime missing on a LiteRT-only board: the caller's result stands
         return replace(result, extra={**result.extra, "drift_canary": f"reference run impossible: {exc}"})
+    result = replace(result, run_wall_ms=result.run_wall_ms + run.run_wall_ms,
+                     extra={**result.extra, "canary_wall_ms": f"{run.run_wall_ms:.1f}"})
     if run.overall is None:
         return replace(result, extra={**result.extra, "drift_canary": f"reference run failed: {run.outcome.value} "
                                                                       f"{run.message}"})

@@ -17,6 +17,7 @@ from typing import Iterable, List, Tuple
 import numpy as np
 
 from fleetnas.agent.errors import RuntimeUnavailable
+from fleetnas.agent.private_files import private_dir, write_private
 from fleetnas.agent.store.formats import FORMATS
 
 ONNX_OPSET = 13
@@ -176,9 +177,9 @@ def write_reference_model(directory: Path, model_format: str = "onnx", rows: int
                          f"{', '.join(sorted(BUILDERS))}")
     data, suffix = build(rows, width, depth, seed), FORMATS[model_format].suffix
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     target = directory / f"reference_r{rows}_w{width}_d{depth}_s{seed}{suffix}"
-    target.write_bytes(data)
+    write_private(target, data)
     return target
 
 

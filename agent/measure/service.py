@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 from fleetnas.agent import runtimes
-from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound
+from fleetnas.agent.errors import Busy, InvalidRequest, ModelNotFound, ShuttingDown
+from fleetnas.agent.measure import worker
 from fleetnas.agent.measure.worker import run_measurement
 from fleetnas.agent.records import EnergyConfig, MeasureJob, MeasureResult, Outcome, RuntimeOptions, TimingConfig
 from fleetnas.agent.store.model_store import ModelStore, StoredModel
@@ -21,6 +23,8 @@ log = logging.getLogger("fleetnas.agent")
 
 # How a queued job is measured: hygiene around a worker (fleetnas.agent.app), a bare worker, or emulation.
 MeasureFn = Callable[[MeasureJob], MeasureResult]
+DEFAULT_MAX_QUEUE = 8          # waiting measurements; each holds a server thread, so the limit is small
+DEFAULT_MAX_MEASURE_S = 600.0  # one worker run's ceiling (--max-measure-s); the default timeout_s is 300 s
 
 
 class DeadlineExceeded(Busy):
@@ -58,7 +62,7 @@ class _FifoGate:
 
     def acquire(self, timeout_s: Optional[float]) -> bool:
         with self._cond:
-            if self._next_ticket - self._serving > self.max_waiting:
+            if self._next_ticket - self._serving >= self.max_waiting + 1:  # one runs, max_waiting wait
                 raise Busy(f"measurement queue is full ({self.max_waiting} waiting): retry later or use another board")
             ticket = self._next_ticket
             self._next_ticket += 1
@@ -83,16 +87,31 @@ class _FifoGate:
 class AgentService:
     REMEMBERED_RESULTS = 1024  # completed request_ids kept for idempotent retries
 
-    def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = 64,
-                 emulated: bool = False) -> None:
+    def __init__(self, store: ModelStore, *, measure_fn: Optional[MeasureFn] = None, max_queue: int = DEFAULT_MAX_QUEUE,
+                 emulated: bool = False, max_measure_s: float = DEFAULT_MAX_MEASURE_S) -> None:
+        if not (math.isfinite(max_measure_s) and max_measure_s > 0):
+            raise ValueError(f"the measurement ceiling must be a finite number of seconds > 0, got {max_measure_s}")
         self.store = store
+        self.max_measure_s = max_measure_s  # a worker is killed past this whatever the request's timeout_s
         self._by_request: "collections.OrderedDict[tuple, _Pending]" = collections.OrderedDict()
         self._requests_lock = threading.Lock()
         self.emulated = emulated
         self._measure_fn = measure_fn or run_measurement
+        self.max_queue = max_queue  # measurements that may wait behind the running one; more: Busy
         self._gate = _FifoGate(max_queue)
         self._done = 0
         self._done_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._measuring_thread: Optional[int] = None  # guarded by _done_lock
+
+    def shutdown(self) -> None:
+        """Stop measuring: refuse new and queued measurements and cancel the running one's worker (its caller,
+        and every waiter, gets ShuttingDown at once instead of waiting for the run to end)."""
+        self._stopping.set()
+        with self._done_lock:
+            running = self._measuring_thread
+        if running is not None:
+            worker.cancel_runs_of(running)
 
     # ------------------------------------------------------------------ store
     def begin_upload(self, sha256: str, size_bytes: int, fmt: str, name: str = ""):
@@ -120,6 +139,8 @@ class AgentService:
         A non-empty ``request_id`` makes the call idempotent: a retry of the same request (a host that reconnected
         or restarted) waits for the running measurement or gets the remembered result; nothing is measured twice.
         """
+        if self._stopping.is_set():
+            raise ShuttingDown("the agent is shutting down: measure on another board or after it restarts")
         if runtime not in runtimes.RUNTIMES:
             raise InvalidRequest(f"unknown runtime {runtime!r}: use one of {', '.join(runtimes.names())}")
         self.store.get(sha256)  # validates the sha256 early, before queueing
@@ -159,20 +180,34 @@ class AgentService:
         queued_ns = time.monotonic_ns()
         if not self._gate.acquire(deadline_s):
             raise DeadlineExceeded(f"deadline passed after {deadline_s:.1f} s in the measurement queue")
+        ident = threading.get_ident()
         try:
+            with self._done_lock:
+                self._measuring_thread = ident
+            if self._stopping.is_set():  # after registering: shutdown() either sees us or we see it
+                raise ShuttingDown("the agent is shutting down: measure on another board or after it restarts")
             wait_ms = (time.monotonic_ns() - queued_ns) / 1e6
             if deadline_s is not None:
                 remaining_s = deadline_s - wait_ms / 1e3
                 if remaining_s <= 0:
                     raise DeadlineExceeded(f"deadline passed after {wait_ms / 1e3:.1f} s in the measurement queue")
                 timing = replace(timing, timeout_s=min(timing.timeout_s, remaining_s))
+            timing = replace(timing, timeout_s=min(timing.timeout_s, self.max_measure_s))
             with self.store.use(sha256) as (path, model):
                 result = self._measure_fn(MeasureJob(path, model.format, runtime, options, timing, energy))
             with self._done_lock:
                 self._done += 1
-            return replace(result, queue_wait_ms=wait_ms)
+            return replace(result, queue_wait_ms=wait_ms, message=self._without_paths(result.message))
         finally:
+            with self._done_lock:
+                self._measuring_thread = None
+            worker.clear_cancel(ident)
             self._gate.release()
+
+
+    def _without_paths(self, message: str) -> str:
+        """A runtime's message names the model file; callers learn the sha256, never where the store lives."""
+        return message.replace(str(self.store.models_dir) + "/", "").replace(str(self.store.root), "<store>")
 
 
 def describe_result(result: MeasureResult) -> str:

@@ -28,6 +28,10 @@ Process start-up stays off the request path: fleetnas.agent.measure.worker_spawn
 (imports done, no model ever loaded) and starts the next one after each measurement; ``extra["worker_prestarted"]``
 says which kind ran, ``extra["worker_start_ms"]`` how long until it had imported the runtime.
 
+Cancelling (graceful shutdown): ``cancel_runs_of(thread_id)`` kills the worker that thread is running (or is about to
+start) and makes that ``run_measurement`` raise ShuttingDown; ``clear_cancel(thread_id)`` once the thread's
+measurement has ended. Keyed by thread, so agents sharing one process never cancel each other's runs.
+
 Test-only fault injection: ``FLEETNAS_WORKER_TEST_HOOK`` in the *agent's environment* (segfault | hang | oom |
 sigkill | exit), acted on by the child right after the model loads. Nothing in a request or an upload can set it.
 """
@@ -39,6 +43,7 @@ import os
 import select
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Optional, Protocol, Tuple
@@ -47,7 +52,7 @@ from fleetnas.agent import runtimes
 from fleetnas.agent.board import sysfs
 from fleetnas.agent.board.device_state import snapshot, throttle_events
 from fleetnas.agent.board.fingerprint import fastest_cluster
-from fleetnas.agent.errors import InvalidRequest
+from fleetnas.agent.errors import InvalidRequest, ShuttingDown
 from fleetnas.agent.measure import worker_spawn
 from fleetnas.agent.measure.timing import block_median_cv, classify_stability
 from fleetnas.agent.records import (LatencyStats, MeasureJob, MeasureResult, Outcome, PhaseTimes, RuntimeConfigUsed,
@@ -66,6 +71,69 @@ class MeasurementObserver(Protocol):
 
     def on_phase(self, name: str, monotonic_ns: int, info: dict) -> None:
         ...
+
+
+class _Cancellations:
+    """Running workers by the thread that started them, and the threads whose measurement was cancelled."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: dict = {}
+        self._cancelled: set = set()
+
+    def register(self, proc: subprocess.Popen) -> bool:
+        """False when this thread's measurement is already cancelled (the caller kills ``proc``)."""
+        ident = threading.get_ident()
+        with self._lock:
+            self._procs[ident] = proc
+            return ident not in self._cancelled
+
+    def unregister(self) -> bool:
+        """Whether this thread's run was cancelled."""
+        ident = threading.get_ident()
+        with self._lock:
+            self._procs.pop(ident, None)
+            return ident in self._cancelled
+
+    def cancelled(self) -> bool:
+        with self._lock:
+            return threading.get_ident() in self._cancelled
+
+    def cancel(self, ident: int) -> None:
+        with self._lock:
+            self._cancelled.add(ident)
+            proc = self._procs.get(ident)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def clear(self, ident: int) -> None:
+        with self._lock:
+            self._cancelled.discard(ident)
+
+
+_cancellations = _Cancellations()
+CANCELLED_MESSAGE = "the agent is shutting down: this measurement was cancelled; measure it again elsewhere"
+
+
+def cancel_runs_of(thread_id: int) -> None:
+    _cancellations.cancel(thread_id)
+
+
+def clear_cancel(thread_id: int) -> None:
+    _cancellations.clear(thread_id)
+
+
+def cancellable_sleep(seconds: float) -> None:
+    """time.sleep for waits around a measurement (cool-down): ShuttingDown at once when this thread's measurement
+    is cancelled."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if _cancellations.cancelled():
+            raise ShuttingDown(CANCELLED_MESSAGE)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
 
 
 # ================================================ parent side ======================================================
@@ -88,8 +156,12 @@ def run_measurement(job: MeasureJob, observer: Optional[MeasurementObserver] = N
     state_before = snapshot()
     oom_kills_before = _cgroup_oom_kills()
     mem_budget = _memory_budget_bytes()
+    if _cancellations.cancelled():
+        raise ShuttingDown(CANCELLED_MESSAGE)
     run = _WorkerRun(request, timing.timeout_s, observer)
     run.execute()
+    if run.cancelled:
+        raise ShuttingDown(CANCELLED_MESSAGE)
     state_after = run.state_after or snapshot()
     base = dict(peak_rss_bytes=run.peak_rss_bytes, state_before=state_before, state_after=state_after,
                 run_wall_ms=run.wall_ms, started_unix_ns=run.started_unix_ns,
@@ -130,7 +202,8 @@ def _affinity(options: RuntimeOptions) -> Tuple[int, ...]:
     allowed = set(os.sched_getaffinity(0))
     bad = sorted(set(options.cpu_affinity) - allowed)
     if bad:
-        raise InvalidRequest(f"cpu_affinity names CPUs {bad} this agent may not use; allowed: {sorted(allowed)}")
+        raise InvalidRequest(f"options.cpu_affinity names CPUs {bad} this agent may not use; "
+                             f"allowed: {sorted(allowed)}")
     return tuple(sorted(set(options.cpu_affinity)))
 
 
@@ -153,6 +226,7 @@ class _WorkerRun:
         self.stderr_tail = ""
         self.observer_error = ""
         self.prestarted = False
+        self.cancelled = False
         self.start_ms = self.wall_ms = 0.0
         self.started_unix_ns = 0
 
@@ -162,6 +236,8 @@ class _WorkerRun:
         worker = worker_spawn.acquire()
         proc, read_fd = worker.proc, worker.read_fd
         self.prestarted = worker.prestarted
+        if not _cancellations.register(proc):
+            proc.kill()
         try:
             proc.stdin.write(json.dumps(self.request).encode())
             proc.stdin.close()
@@ -179,6 +255,7 @@ class _WorkerRun:
                 self.killed_by_us = True
                 proc.kill()
             self.returncode = proc.wait()
+            self.cancelled = _cancellations.unregister()
             self.wall_ms = (time.monotonic() - t0) * 1e3
             worker.stderr_file.seek(0)
             self.stderr_tail = worker.stderr_file.read()[-8000:].decode("utf-8", "replace")

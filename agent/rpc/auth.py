@@ -8,6 +8,8 @@ from pathlib import Path
 
 import grpc
 
+from fleetnas.agent.private_files import loose_permissions
+
 log = logging.getLogger("fleetnas.agent")
 _OPEN_METHODS = ("/grpc.health.v1.Health/",)
 
@@ -48,10 +50,15 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 
 
 def read_token_file(path: Path) -> str:
+    """The token in ``path``. A file other users can read is used, with one warning line: container secret mounts
+    are often 0444 and refusing them would stop those agents, while a hand-made 0644 file deserves the hint."""
     try:
         token = Path(path).expanduser().read_text().strip()
+        loose = loose_permissions(Path(path).expanduser())
     except OSError as exc:
         raise ValueError(f"cannot read token file {path}: {exc.strerror}") from None
     if not token:
         raise ValueError(f"token file {path} is empty: put a random secret in it (e.g. openssl rand -hex 32)")
+    if loose:
+        log.warning("token file %s is readable by other users (mode %s): chmod 600 %s", path, loose, path)
     return token

@@ -1,8 +1,14 @@
-"""The one place where agent records become fleetnas.agent.v1 messages and back (requests)."""
+"""The one place where agent records become fleetnas.agent.v1 messages and back (requests).
+
+Every numeric field of every request is checked here against ``REQUEST_BOUNDS`` before anything else reads it:
+finite and within the documented range, else InvalidRequest (INVALID_ARGUMENT) naming the field. A proto3 zero still
+means "the agent's default". A measurement's run time is further capped by the agent's own ceiling
+(AgentService.max_measure_s), which no request can lift.
+"""
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Dict, Iterable, Optional, Tuple, Union
 
 from fleetnas.agent.errors import InvalidRequest
 from fleetnas.agent.records import (DeviceState, EnergyConfig, EnergyResult, LatencyStats, MeasureResult,
@@ -16,9 +22,52 @@ FORMAT_TO_PB[""] = pb.MODEL_FORMAT_UNSPECIFIED
 FORMAT_FROM_PB = {v: k for k, v in FORMAT_TO_PB.items()}
 _DEFAULT_TIMING = TimingConfig()
 
+# (low, high) inclusive, per request field; 0 is always allowed where it means "the agent's default".
+REQUEST_BOUNDS: Dict[str, Tuple[float, float]] = {
+    "header.size_bytes": (1, 2**40),
+    "options.threads": (0, 256),
+    "options.cpu_affinity": (0, 4095),
+    "timing.warmup_runs": (0, 100_000),
+    "timing.warmup_s": (0.0, 600.0),
+    "timing.blocks": (0, 1_000),
+    "timing.min_runs_per_block": (0, 1_000_000),
+    "timing.min_block_s": (0.0, 600.0),
+    "timing.timeout_s": (0.0, 86_400.0),
+    "energy.min_window_s": (0.0, 3_600.0),
+    "energy.idle_s": (0.0, 600.0),
+}
+MAX_AFFINITY_CPUS = 4096
+
+
+def check_field(name: str, value: Union[int, float]) -> None:
+    """InvalidRequest naming ``name`` unless ``value`` is finite and within REQUEST_BOUNDS[name]."""
+    low, high = REQUEST_BOUNDS[name]
+    if not (math.isfinite(value) and low <= value <= high):
+        raise InvalidRequest(f"{name} must be a finite number in [{low}, {high}], got {value!r}")
+
+
+def _check_all(prefix: str, msg, names: Iterable[str]) -> None:
+    for name in names:
+        check_field(f"{prefix}.{name}", getattr(msg, name))
+
+
+def upload_header_from_pb(msg: pb.UploadHeader) -> Tuple[str, int, str, str]:
+    """(sha256, size_bytes, format name, name) of an upload's first message."""
+    if msg.size_bytes <= 0:
+        raise InvalidRequest(f"header.size_bytes must be > 0 in the upload header, got {msg.size_bytes}")
+    check_field("header.size_bytes", msg.size_bytes)
+    if msg.format not in FORMAT_FROM_PB:
+        raise InvalidRequest(f"header.format {msg.format} is not a known ModelFormat value")
+    return msg.sha256, msg.size_bytes, FORMAT_FROM_PB[msg.format], msg.name
+
 
 # ---------------------------------------------------------------- requests
 def options_from_pb(msg: pb.RuntimeOptions) -> RuntimeOptions:
+    check_field("options.threads", msg.threads)
+    if len(msg.cpu_affinity) > MAX_AFFINITY_CPUS:
+        raise InvalidRequest(f"options.cpu_affinity lists {len(msg.cpu_affinity)} CPUs; at most {MAX_AFFINITY_CPUS}")
+    for cpu in msg.cpu_affinity:
+        check_field("options.cpu_affinity", cpu)
     return RuntimeOptions(
         threads=msg.threads, execution_provider=msg.execution_provider,
         provider_options=tuple(sorted(msg.provider_options.items())), allow_spinning=msg.allow_spinning,
@@ -29,6 +78,7 @@ def timing_from_pb(msg: pb.TimingConfig) -> TimingConfig:
     """0 in a field means "the agent's default" (proto3 has no presence for scalars); InvalidRequest when out of
     range. The worker receives this same TimingConfig inside its MeasureJob."""
     d = _DEFAULT_TIMING
+    _check_all("timing", msg, ("warmup_runs", "warmup_s", "blocks", "min_runs_per_block", "min_block_s", "timeout_s"))
     try:
         return _timing(msg, d)
     except ValueError as exc:
@@ -44,6 +94,7 @@ def _timing(msg: pb.TimingConfig, d: TimingConfig) -> TimingConfig:
 
 
 def energy_from_pb(msg: pb.EnergyConfig) -> Optional[EnergyConfig]:
+    _check_all("energy", msg, ("min_window_s", "idle_s"))
     if not msg.enabled:
         return None
     return EnergyConfig(enabled=True, min_window_s=msg.min_window_s, idle_s=msg.idle_s or EnergyConfig().idle_s)

@@ -3,7 +3,10 @@
     with serve(service, listen="127.0.0.1:0", device_info=..., device_id=...) as (server, port): ...
 
 Binds 127.0.0.1 unless told otherwise, and checks the address first: a taken port or a malformed address is one
-clear error, never a traceback or a silently different port. The token check is an interceptor (fleetnas.agent.rpc.auth);
+clear error, never a traceback or a silently different port. Slow or stalled callers cannot starve the board:
+uploads, measurements and long-lived streams hold bounded slots (fleetnas.agent.rpc.admission), uploads idle past
+``upload_idle_s`` are closed, and the thread pool is sized above the slots, so health checks and GetDeviceInfo
+always find a thread. The token check is an interceptor (fleetnas.agent.rpc.auth);
 the standard health service stays open so that load balancers and `grpc_health_probe` work without the token.
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fleetnas.agent.measure.service import AgentService
+from fleetnas.agent.rpc.admission import DEFAULT_UPLOAD_IDLE_S, Admission, IdleWatch, ThreadWaitInterceptor
 from fleetnas.agent.rpc.auth import TokenAuthInterceptor
 from fleetnas.agent.rpc.servicer import AgentServicer
 from fleetnas.agent.v1 import agent_pb2 as pb
@@ -30,6 +34,7 @@ from fleetnas.agent.v1 import agent_pb2_grpc
 log = logging.getLogger("fleetnas.agent")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Agent"].full_name
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # uploads stream 1 MiB chunks; nothing else comes close
+QUICK_CALL_THREADS = 8  # threads beyond the slots: health, device info, store queries, refusals
 
 
 @dataclass(frozen=True)
@@ -51,18 +56,29 @@ def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
 
 
 def make_server(service: AgentService, *, listen: str, device_info: Callable[[], pb.DeviceInfo], device_id: str,
-                token: Optional[str] = None, tls: Optional[TlsFiles] = None,
-                max_workers: int = 16) -> Tuple[grpc.Server, int]:
+                token: Optional[str] = None, tls: Optional[TlsFiles] = None, upload_slots: int = 4,
+                uploads_per_peer: int = 2, upload_idle_s: float = DEFAULT_UPLOAD_IDLE_S, watch_streams: int = 2
+                ) -> Tuple[grpc.Server, int]:
     """Build and start the server; returns it and the port actually bound (listen may use port 0).
-    ValueError for a malformed address, OSError (one line) when it cannot be bound."""
+    ValueError for a malformed address or limits, OSError (one line) when it cannot be bound.
+
+    At most ``upload_slots`` uploads at once (``uploads_per_peer`` from one client host), one running plus
+    ``service.max_queue`` waiting measurements, ``watch_streams`` health-watch or reflection streams; beyond that a
+    call is refused with RESOURCE_EXHAUSTED at once."""
     check_listen(listen)
-    interceptors = [TokenAuthInterceptor(token)] if token else []
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-                         interceptors=interceptors,
+    measure_slots = service.max_queue + 1
+    admission = Admission({"upload": (upload_slots, uploads_per_peer), "measure": (measure_slots, measure_slots),
+                           "watch": (watch_streams, 1)})
+    idle = IdleWatch(upload_idle_s)
+    interceptors = [ThreadWaitInterceptor(admission)] + ([TokenAuthInterceptor(token)] if token else [])
+    threads = admission.slots + QUICK_CALL_THREADS
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
+                         interceptors=interceptors, maximum_concurrent_rpcs=threads * 8,
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.so_reuseport", 0)])
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(service, device_info, device_id), server)
+    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(service, device_info, device_id, admission, idle),
+                                               server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -107,10 +123,17 @@ def check_listen(listen: str) -> Tuple[str, int]:
     return host, port
 
 
+def stop_server(server: grpc.Server, service: AgentService, grace_s: float = 5.0) -> None:
+    """Graceful stop: cancel the running measurement (its caller gets UNAVAILABLE saying the agent is shutting
+    down), refuse new ones, give in-flight calls ``grace_s`` to answer, then close."""
+    service.shutdown()
+    server.stop(grace=grace_s).wait()
+
+
 @contextlib.contextmanager
 def serve(service: AgentService, **kwargs) -> Iterator[Tuple[grpc.Server, int]]:
     server, port = make_server(service, **kwargs)
     try:
         yield server, port
     finally:
-        server.stop(grace=1.0).wait()
+        stop_server(server, service, grace_s=1.0)
