@@ -95,11 +95,14 @@ class FleetOptions:
                                      # of that class's best
     class_share: float = 0.0         # share of each class's round picked by its own utility before the fleet-wide
                                      # choice
+    others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
+    exploit_tail: int = 0            # a class's last measurements are picked on predicted means (no uncertainty)
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
 
     def __post_init__(self) -> None:
         at_least(self, 0, "n_init", "rescore_every", "n_random_pool", "neighbour_ranks", "pool_steps", "std_scale",
-                 "min_assign_share", "class_share")
+                 "min_assign_share", "class_share", "exploit_tail",
+                 "others_weight")
         at_least(self, 1, "n_draws", "quality_window")
         at_least(self, 3, "n_reference")
         if self.class_share > 1:
@@ -396,7 +399,11 @@ class FleetSearch:
         states, rank = {}, {}
         for c in active:
             mean, std = cost_mean[c]
-            s = np.stack([acc_draws, mean[None, :] + std * rng.standard_normal((S, P))], axis=2)
+            noise = rng.standard_normal((S, P))  # drawn for every class, so the tail leaves the stream unchanged
+            if self._left(c) <= self.options.exploit_tail:  # the class's last measurements: predicted means only
+                s = np.stack([np.broadcast_to(acc_mean, (S, P)), np.broadcast_to(mean, (S, P))], axis=2)
+            else:
+                s = np.stack([acc_draws, mean[None, :] + std * noise], axis=2)
             failed = self._failed.get(c, set())
             measured = np.array([k in self._cost[c] or k in self._pending[c] or k in failed for k in val_keys]
                                 + [False] * len(pool))
@@ -464,9 +471,13 @@ class FleetSearch:
             live = [c for c in active if quota[c] > 0]
             utility = {c: states[c].utility() for c in live}
             top = {c: max(float(utility[c].max()), 1e-12) for c in live}
-            # Utility summed over classes with room (each relative to its best), a small predicted-rank bonus to
-            # break ties at zero once the fronts are covered.
-            score = sum(utility[c] / top[c] + 1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
+            # Utility summed over classes with room (each relative to its best; the classes other than the one that
+            # values the candidate most weigh ``others_weight``), a small predicted-rank bonus to break ties at zero
+            # once the fronts are covered.
+            relative = np.stack([utility[c] / top[c] for c in live])
+            score = (1.0 - self.options.others_weight) * relative.max(axis=0) \
+                + self.options.others_weight * relative.sum(axis=0) \
+                + sum(1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
             if val_quota <= 0:
                 score = np.where(validated, score, -np.inf)
             best = int(np.argmax(score))
