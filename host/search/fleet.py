@@ -96,6 +96,7 @@ class FleetOptions:
     class_share: float = 0.0         # share of each class's round picked by its own utility before the fleet-wide
                                      # choice
     others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
+    validations_first: bool = False  # each round spends its share of new validations before measuring known configs
     exploit_tail: int = 0            # a class's last measurements are picked on predicted means (no uncertainty)
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
 
@@ -480,6 +481,12 @@ class FleetSearch:
                 + sum(1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
             if val_quota <= 0:
                 score = np.where(validated, score, -np.inf)
+            elif self.options.validations_first:
+                # Which configs get validated decides the fronts (measuring every validated config on every class
+                # would hardly lower the gap): spend the round's validations first, then measure what is known.
+                new = np.where(validated, -np.inf, score)
+                if new.max() > 0:
+                    score = new
             best = int(np.argmax(score))
             if not np.isfinite(score[best]) or score[best] <= 0:
                 break

@@ -209,3 +209,13 @@ def test_leave_one_out_predictions_match_refitting():
         keep = np.arange(25) != i
         refit = Ridge(alpha=model.model.alpha_).fit(model._X[keep], y[keep])
         assert loo[i] == pytest.approx(refit.predict(model._X[i:i + 1])[0], rel=1e-6, abs=1e-9)
+
+
+def test_exploit_tail_changes_only_the_last_picks(table):
+    plain = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60, options=FAST)
+    tail = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60,
+                     options=dict(FAST, exploit_tail=10))
+    for d in DEVICES:
+        assert len(tail["measured"][d]) == 40 == len(set(tail["measured"][d]))
+        assert tail["measured"][d][:30] == plain["measured"][d][:30]  # same random stream until the tail
+    assert any(tail["measured"][d][30:] != plain["measured"][d][30:] for d in DEVICES)
