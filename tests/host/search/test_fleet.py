@@ -166,7 +166,7 @@ def test_options_are_typed_and_checked(table):
     assert isinstance(search.options, FleetOptions) and search.options.n_init == 12
     assert search.options.acc_families == ("ridge",)  # a JSON list becomes the field's tuple
     for bad, message in [({"n_inits": 3}, "no option(s) n_inits"), ({"transfer": "both"}, "transfer='both'"),
-                         ({"class_share": 1.5}, "class_share=1.5"), ({"acc_families": ["nope"]}, "nope"),
+                         ({"class_share": 1.5}, "class_share=1.5"), ({"exploit_share": 2}, "exploit_share=2.0"), ({"acc_families": ["nope"]}, "nope"),
                          ({"n_draws": "many"}, "n_draws: expected an integer")]:
         with pytest.raises(OptionError, match=re.escape(message)) as info:
             FleetSearch(table.space, table.accuracy, table.devices, **bad)
@@ -212,9 +212,10 @@ def test_leave_one_out_predictions_match_refitting():
 
 
 def test_exploit_tail_changes_only_the_last_picks(table):
-    plain = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60, options=FAST)
+    plain = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60,
+                      options=dict(FAST, exploit_share=0))
     tail = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60,
-                     options=dict(FAST, exploit_tail=10))
+                     options=dict(FAST, exploit_share=0.25))
     for d in DEVICES:
         assert len(tail["measured"][d]) == 40 == len(set(tail["measured"][d]))
         assert tail["measured"][d][:30] == plain["measured"][d][:30]  # same random stream until the tail
