@@ -61,6 +61,7 @@ from fleetnas.host.predictors.base import kendall_tau, mape
 from fleetnas.host.predictors.registry import PREDICTORS, make_predictor
 from fleetnas.host.predictors.selection import select_and_fit
 from fleetnas.host.search.encoding import features, onehot
+from fleetnas.host.search.fleet_acquisition import DominanceState, HVIState
 from fleetnas.host.search.linas import normal_scores
 from fleetnas.host.search.options import OptionError, at_least, from_mapping
 from fleetnas.host.search.operators import neighbours_genes, sample_genes
@@ -124,75 +125,6 @@ class FleetOptions:
         if unknown:
             raise OptionError(f"acc_families: unknown predictor(s) {', '.join(unknown)}; "
                               f"available: {', '.join(PREDICTORS.names())}")
-
-
-def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """samples (S, P, 2), front (k, 2) -> bool (S, P): some front point is <= in both objectives (minimisation).
-    Two objectives: sort the front by the first, and compare with the best second objective among front points not
-    worse in the first (a prefix minimum), instead of comparing every sample with every front point."""
-    if front.shape[0] == 0:
-        return np.zeros(samples.shape[:2], dtype=bool)
-    order = np.argsort(front[:, 0], kind="stable")
-    f0, best_f1 = front[order, 0], np.minimum.accumulate(front[order, 1])
-    idx = np.searchsorted(f0, samples[..., 0], side="right")
-    return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
-
-
-class _DominanceState:
-    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies."""
-
-    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
-        self.samples = samples
-        self.dominated = dominated_2d(samples, front)
-        self.dominated[:, measured] = True
-        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
-
-    def utility(self) -> np.ndarray:
-        return 1.0 - self.dominated.mean(axis=0)
-
-    def take(self, i: int) -> None:
-        m, s = self.means[i], self.samples
-        self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
-        self.dominated[:, i] = True
-
-
-def hv_improvement_2d(samples: np.ndarray, front: np.ndarray, ref: float = 1.1) -> np.ndarray:
-    """samples (S, P, 2), front (k, 2) non-dominated, both normalised (minimisation) -> (S, P) hypervolume each
-    sample adds to the front, reference point (ref, ref). The front's staircase splits the first objective into k + 1
-    intervals; on each the improvement is the overlap width times the height below the staircase."""
-    f = front[np.argsort(front[:, 0], kind="stable")]
-    left = np.concatenate([[-np.inf], f[:, 0]])
-    right = np.concatenate([f[:, 0], [ref]])
-    height = np.concatenate([[ref], np.minimum.accumulate(f[:, 1])]) if len(f) else np.array([ref])
-    y0, y1 = samples[..., 0][..., None], samples[..., 1][..., None]
-    width = np.clip(np.minimum(right, ref) - np.maximum(left, y0), 0.0, None)
-    return (width * np.clip(np.minimum(height, ref) - y1, 0.0, None)).sum(axis=-1)
-
-
-class _HVIState:
-    """Per class: Monte Carlo expected hypervolume improvement over a shortlist, with believer fantasies."""
-
-    shortlist = 150
-
-    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
-        self.front = front
-        full = hv_improvement_2d(samples, front).mean(axis=0)
-        full[measured] = 0.0
-        self.short = np.argsort(-full, kind="stable")[:self.shortlist]
-        self.short = self.short[full[self.short] > 0]
-        self.samples = samples[:, self.short]
-        self.value = np.zeros(samples.shape[1])
-        self.value[self.short] = full[self.short]
-        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
-
-    def utility(self) -> np.ndarray:
-        return self.value
-
-    def take(self, i: int) -> None:
-        self.front = np.vstack([self.front, self.means[i]])
-        self.front = self.front[non_dominated_mask(self.front)]
-        self.value[self.short] = hv_improvement_2d(self.samples, self.front).mean(axis=0)
-        self.value[i] = 0.0
 
 
 class _Ridge:
@@ -422,11 +354,11 @@ class FleetSearch:
                 scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)
                 s = (np.stack([acc_raw(s[..., 0]), s[..., 1]], axis=2) - shift) / scale
                 front = (np.column_stack([acc_min_form[ck], cost]) - shift) / scale if ck else np.zeros((0, 2))
-                states[c] = _HVIState(s, front[non_dominated_mask(front)], measured)
+                states[c] = HVIState(s, front[non_dominated_mask(front)], measured)
                 means = (np.column_stack([acc_raw(acc_mean), mean]) - shift) / scale
             else:
                 front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 2))
-                states[c] = _DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
+                states[c] = DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
                 means = np.column_stack([acc_mean, mean])
             states[c].means = means
             rank[c] = np.where(measured, np.iinfo(np.int64).max // 2,
