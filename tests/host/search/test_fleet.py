@@ -107,6 +107,10 @@ def test_bench_fleet_json_shape(fleet_csv, capsys):
     nd = out["new_device"]
     assert nd["name"] == "lat_npu_ms" and nd["budgets"] == [10, 20, 30, 50, 100]
     assert nd["hv_gap_median"] == sorted(nd["hv_gap_median"], reverse=True)
+    quality = out["quality_median"]
+    assert set(quality["classes"]) == {"lat_cpu_ms", "lat_gpu_ms", "lat_npu_ms"}
+    assert all(-1 <= q["loo_tau"] <= 1 and q["loo_mape"] >= 0 for q in quality["classes"].values())
+    assert -1 <= quality["accuracy"]["cv_tau"] <= 1
 
 
 @pytest.mark.parametrize("args,message", [
