@@ -235,11 +235,14 @@ class FleetSearch:
         if cls is not None:
             self._pending[cls].discard(key)
             self._failed.setdefault(cls, set()).add(key)
+            self._predicted_cost[cls].pop(key, None)
             return
         self._pending_val.discard(key)
+        self._predicted_acc.pop(key, None)
         self._invalid.add(key)
         for c in self._pending:
             self._pending[c].discard(key)
+            self._predicted_cost[c].pop(key, None)
 
     def _register(self, config: Config, validate: bool, classes: Sequence[str]) -> FleetProposal:
         key = self.space.key(config)
