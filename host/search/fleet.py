@@ -17,6 +17,11 @@ keeps its own cost predictor (latency or energy), and candidates are chosen for 
    probability is worth a measurement; a believer fantasy per assigned class spreads the batch. A validated candidate
    costs no validation; new validations are paced so that ``max_validations`` lasts the run. (``acquisition="ehvi"``
    uses the expected hypervolume improvement instead; on NB201 it found fewer front members and a larger gap.)
+   A class's last ``exploit_share`` of its budget are chosen on predicted means only (no draws): by then the models are
+   as good as they get, and a pure-exploitation pick is measured on fewer classes, so the run spends its validations
+   on new configs. Which configs get validated decides the fronts: on NB201, measuring every validated config on every
+   class would hardly lower any class's gap. (``class_share``, a share of each round picked by each class alone,
+   ``others_weight`` and ``validations_first`` are kept as options; on NB201 none beat the default.)
 
 Before that, ``n_init`` random configs are measured on every class (a reference set, as HELP does). A class added
 later starts from ``n_reference`` validated configs spread over the other classes' cost range, then searches alone,
@@ -24,25 +29,47 @@ reusing every validation. Every random choice comes from ``default_rng([seed, ro
 
 Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
 is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``.
+Options: `FleetOptions` (unknown or invalid ones raise `OptionError` naming the field).
+
+``round_reports``: one dict per model-based round (not the initial design or a reference set)::
+
+    {"round": int, "n_validated": int, "pool": int, "picked": int, "assigned": int,
+     "accuracy_model": str, "fit_s": float, "total_s": float,
+     "cost_models": {class: {"inputs": "own" | "others" | "own+others", "loo_rmse": float}},
+     "quality": {
+        "accuracy": {"model": str, "cv_tau": float | None, "recent_tau": float | None, "n_recent": int},
+        "classes": {class: {"loo_tau": float | None, "loo_mape": float | None, "n": int,
+                            "recent_tau": float | None, "recent_mape": float | None, "n_recent": int}}}}
+
+``loo_*``: the class's cost model, every measured point predicted by the model fitted without it (``n`` points);
+``recent_*``: the newest ``quality_window`` values predicted when they were asked and scored once told (the picks, so
+near the fronts: a harder, narrower sample). ``cv_tau``: the accuracy model's k-fold Kendall tau at its last selection;
+its ``recent_tau`` scores the newest validations (accuracy is predicted in normal scores: ranks only, no MAPE). ``None``
+when fewer than 3 points; every class of the search is listed.
 """
 from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Deque, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from fleetnas.host.predictors.registry import make_predictor
+from fleetnas.host.predictors.base import kendall_tau, mape
+from fleetnas.host.predictors.registry import PREDICTORS, make_predictor
 from fleetnas.host.predictors.selection import select_and_fit
 from fleetnas.host.search.encoding import features, onehot
+from fleetnas.host.search.fleet_acquisition import DominanceState, HVIState
 from fleetnas.host.search.linas import normal_scores
+from fleetnas.host.search.options import OptionError, at_least, from_mapping
 from fleetnas.host.search.operators import neighbours_genes, sample_genes
 from fleetnas.host.search.pareto import Objective, non_dominated_mask, nondominated_ranks
 from fleetnas.host.search.space import Config, SearchSpace
 
 TRANSFERS = ("stack", "none")
+ACQUISITIONS = ("pnd", "ehvi")
 
 
 @dataclass(frozen=True)
@@ -55,91 +82,49 @@ class FleetProposal:
     classes: Tuple[str, ...]
 
 
-def fleet_option_defaults() -> Dict[str, Any]:
-    return {
-        "n_init": 20,                 # random configs validated and measured on every class first
-        "n_reference": 10,            # validated configs a class added later measures first
-        "acc_families": ["ridge", "svr", "trees", "mlp", "gp"],
-        "rescore_every": 3,           # rounds between accuracy model selections (the chosen family is refitted)
-        "transfer": "stack",          # "stack": other classes' predicted costs as inputs; "none": own data only
-        "n_random_pool": 1000,
-        "neighbour_ranks": 2,         # one-gene neighbours of measured configs in a class's first fronts
-        "pool_steps": 2,              # rounds of neighbours of the predicted fronts
-        "n_draws": 48,
-        "std_scale": 2.0,             # multiplies the accuracy std in the acquisition
-        "acquisition": "pnd",         # "pnd": probability of being non-dominated; "ehvi": expected HV improvement
-        "min_assign_share": 0.1,      # a picked config is measured on each class where its utility is >= this share
-                                      # of that class's best
-    }
+@dataclass(frozen=True)
+class FleetOptions:
+    """Options of a fleet search (``FleetSearch(..., **options)``; built with `from_mapping`, so JSON values work)."""
 
+    n_init: int = 20                 # random configs validated and measured on every class first
+    n_reference: int = 10            # validated configs a class added later measures first
+    acc_families: Tuple[str, ...] = ("ridge", "svr", "trees", "mlp", "gp")
+    rescore_every: int = 3           # rounds between accuracy model selections (the chosen family is refitted)
+    transfer: str = "stack"          # "stack": other classes' predicted costs as inputs; "none": own data only
+    n_random_pool: int = 1000
+    neighbour_ranks: int = 2         # one-gene neighbours of measured configs in a class's first fronts
+    pool_steps: int = 2              # rounds of neighbours of the predicted fronts
+    n_draws: int = 48
+    std_scale: float = 2.0           # multiplies the accuracy std in the acquisition
+    acquisition: str = "pnd"         # "pnd": probability of being non-dominated; "ehvi": expected HV improvement
+    min_assign_share: float = 0.1    # a picked config is measured on each class where its utility is >= this share
+                                     # of that class's best
+    class_share: float = 0.0         # share of each class's round picked by its own utility before the fleet-wide
+                                     # choice
+    others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
+    validations_first: bool = False  # each round spends its share of new validations before measuring known configs
+    exploit_share: float = 0.15      # the last share of a class's budget is picked on predicted means (no draws)
+    quality_window: int = 60         # newest predictions (made before the value was told) scored per class
 
-def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """samples (S, P, 2), front (k, 2) -> bool (S, P): some front point is <= in both objectives (minimisation).
-    Two objectives: sort the front by the first, and compare with the best second objective among front points not
-    worse in the first (a prefix minimum), instead of comparing every sample with every front point."""
-    if front.shape[0] == 0:
-        return np.zeros(samples.shape[:2], dtype=bool)
-    order = np.argsort(front[:, 0], kind="stable")
-    f0, best_f1 = front[order, 0], np.minimum.accumulate(front[order, 1])
-    idx = np.searchsorted(f0, samples[..., 0], side="right")
-    return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
-
-
-class _DominanceState:
-    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies."""
-
-    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
-        self.samples = samples
-        self.dominated = dominated_2d(samples, front)
-        self.dominated[:, measured] = True
-        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
-
-    def utility(self) -> np.ndarray:
-        return 1.0 - self.dominated.mean(axis=0)
-
-    def take(self, i: int) -> None:
-        m, s = self.means[i], self.samples
-        self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
-        self.dominated[:, i] = True
-
-
-def hv_improvement_2d(samples: np.ndarray, front: np.ndarray, ref: float = 1.1) -> np.ndarray:
-    """samples (S, P, 2), front (k, 2) non-dominated, both normalised (minimisation) -> (S, P) hypervolume each
-    sample adds to the front, reference point (ref, ref). The front's staircase splits the first objective into k + 1
-    intervals; on each the improvement is the overlap width times the height below the staircase."""
-    f = front[np.argsort(front[:, 0], kind="stable")]
-    left = np.concatenate([[-np.inf], f[:, 0]])
-    right = np.concatenate([f[:, 0], [ref]])
-    height = np.concatenate([[ref], np.minimum.accumulate(f[:, 1])]) if len(f) else np.array([ref])
-    y0, y1 = samples[..., 0][..., None], samples[..., 1][..., None]
-    width = np.clip(np.minimum(right, ref) - np.maximum(left, y0), 0.0, None)
-    return (width * np.clip(np.minimum(height, ref) - y1, 0.0, None)).sum(axis=-1)
-
-
-class _HVIState:
-    """Per class: Monte Carlo expected hypervolume improvement over a shortlist, with believer fantasies."""
-
-    shortlist = 150
-
-    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
-        self.front = front
-        full = hv_improvement_2d(samples, front).mean(axis=0)
-        full[measured] = 0.0
-        self.short = np.argsort(-full, kind="stable")[:self.shortlist]
-        self.short = self.short[full[self.short] > 0]
-        self.samples = samples[:, self.short]
-        self.value = np.zeros(samples.shape[1])
-        self.value[self.short] = full[self.short]
-        self.means: np.ndarray = np.zeros((samples.shape[1], 2))
-
-    def utility(self) -> np.ndarray:
-        return self.value
-
-    def take(self, i: int) -> None:
-        self.front = np.vstack([self.front, self.means[i]])
-        self.front = self.front[non_dominated_mask(self.front)]
-        self.value[self.short] = hv_improvement_2d(self.samples, self.front).mean(axis=0)
-        self.value[i] = 0.0
+    def __post_init__(self) -> None:
+        at_least(self, 0, "n_init", "rescore_every", "n_random_pool", "neighbour_ranks", "pool_steps", "std_scale",
+                 "min_assign_share", "class_share", "exploit_share",
+                 "others_weight")
+        at_least(self, 1, "n_draws", "quality_window")
+        at_least(self, 3, "n_reference")
+        for name in ("class_share", "exploit_share"):
+            if getattr(self, name) > 1:
+                raise OptionError(f"{name}={getattr(self, name)!r}: must be <= 1")
+        if self.transfer not in TRANSFERS:
+            raise OptionError(f"transfer={self.transfer!r}: must be one of {', '.join(TRANSFERS)}")
+        if self.acquisition not in ACQUISITIONS:
+            raise OptionError(f"acquisition={self.acquisition!r}: must be one of {', '.join(ACQUISITIONS)}")
+        if not self.acc_families:
+            raise OptionError(f"acc_families: give at least one; available: {', '.join(PREDICTORS.names())}")
+        unknown = [f for f in self.acc_families if f not in PREDICTORS]
+        if unknown:
+            raise OptionError(f"acc_families: unknown predictor(s) {', '.join(unknown)}; "
+                              f"available: {', '.join(PREDICTORS.names())}")
 
 
 class _Ridge:
@@ -149,8 +134,18 @@ class _Ridge:
         from sklearn.linear_model import RidgeCV
 
         self.mu, self.sd = X.mean(axis=0), X.std(axis=0) + 1e-9
-        self.model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit((X - self.mu) / self.sd, y)
+        self._X, self._y = (X - self.mu) / self.sd, y
+        self.model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(self._X, y)
         self.loo_mse = float(-self.model.best_score_)
+
+    def loo_predictions(self) -> np.ndarray:
+        """Each training point predicted by the model fitted without it (closed form: residual / (1 - leverage));
+        the intercept is not penalised, hence the 1 / n in the leverage."""
+        X, n = self._X, self._X.shape[0]
+        gram = X.T @ X + self.model.alpha_ * np.eye(X.shape[1])
+        leverage = 1.0 / n + np.einsum("ij,ji->i", X, np.linalg.solve(gram, X.T))
+        residual = self._y - self.model.predict(X)
+        return self._y - residual / np.maximum(1.0 - leverage, 1e-9)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict((X - self.mu) / self.sd)
@@ -161,12 +156,7 @@ class FleetSearch:
 
     def __init__(self, space: SearchSpace, accuracy: Objective, classes: Sequence[Objective], seed: int = 0,
                  budget: int = 300, max_validations: Optional[int] = None, **options: Any) -> None:
-        unknown = sorted(set(options) - set(fleet_option_defaults()))
-        if unknown:
-            raise ValueError(f"fleet search has no option(s) {unknown}; options: {fleet_option_defaults()}")
-        self.options = {**fleet_option_defaults(), **options}
-        if self.options["transfer"] not in TRANSFERS:
-            raise ValueError(f"transfer must be one of {TRANSFERS}, not {self.options['transfer']!r}")
+        self.options: FleetOptions = from_mapping(FleetOptions, options, "fleet search")
         self.space, self.accuracy, self.seed = space, accuracy, int(seed)
         self.max_validations = max_validations
         self.classes: List[Objective] = []
@@ -182,6 +172,12 @@ class FleetSearch:
         self._invalid: Set[str] = set()                   # keys whose validation failed
         self._acc_model = None
         self._acc_family: Optional[str] = None
+        self._acc_cv_tau: Optional[float] = None
+        # Predictions made when a config was asked, paired with the value once told: held-out quality.
+        self._predicted_acc: Dict[str, float] = {}
+        self._predicted_cost: Dict[str, Dict[str, float]] = {}
+        self._recent_acc: Deque[Tuple[float, float]] = deque(maxlen=self.options.quality_window)
+        self._recent_cost: Dict[str, Deque[Tuple[float, float]]] = {}
         self.round = 0
         self.round_reports: List[Dict[str, Any]] = []
         for objective in classes:
@@ -194,6 +190,8 @@ class FleetSearch:
         self.classes.append(objective)
         self.budget[objective.name] = int(budget)
         self._cost[objective.name], self._order[objective.name], self._pending[objective.name] = {}, [], set()
+        self._predicted_cost[objective.name] = {}
+        self._recent_cost[objective.name] = deque(maxlen=self.options.quality_window)
 
     @property
     def n_validations(self) -> int:
@@ -217,6 +215,8 @@ class FleetSearch:
     def tell_accuracy(self, key: str, value: float) -> None:
         self._pending_val.discard(key)
         self._acc[key] = -float(value) if self.accuracy.maximize else float(value)
+        if key in self._predicted_acc:
+            self._recent_acc.append((self._predicted_acc.pop(key), self._acc[key]))
 
     def tell_cost(self, key: str, cls: str, value: float) -> None:
         if key not in self._acc:
@@ -226,6 +226,8 @@ class FleetSearch:
         if key not in self._cost[cls]:
             self._order[cls].append(key)
         self._cost[cls][key] = sign * float(value)
+        if key in self._predicted_cost[cls]:
+            self._recent_cost[cls].append((self._predicted_cost[cls].pop(key), self._cost[cls][key]))
 
     def fail(self, key: str, cls: Optional[str] = None) -> None:
         """A measurement on ``cls`` failed (it counts against that class's budget and is never asked again), or, with
@@ -233,11 +235,14 @@ class FleetSearch:
         if cls is not None:
             self._pending[cls].discard(key)
             self._failed.setdefault(cls, set()).add(key)
+            self._predicted_cost[cls].pop(key, None)
             return
         self._pending_val.discard(key)
+        self._predicted_acc.pop(key, None)
         self._invalid.add(key)
         for c in self._pending:
             self._pending[c].discard(key)
+            self._predicted_cost[c].pop(key, None)
 
     def _register(self, config: Config, validate: bool, classes: Sequence[str]) -> FleetProposal:
         key = self.space.key(config)
@@ -260,7 +265,7 @@ class FleetSearch:
         active = [c.name for c in self.classes if self._left(c.name) > 0]
         if not active:
             return []
-        if self.n_validations < int(self.options["n_init"]) and len(self.classes) == len(active) \
+        if self.n_validations < self.options.n_init and len(self.classes) == len(active) \
                 and not any(self._cost.values()):
             return self._initial_design(rng, active)
         fresh = [c for c in active if not self._cost[c] and not self._pending[c]]
@@ -270,7 +275,7 @@ class FleetSearch:
             return self._round(n, rng, active)
 
     def _initial_design(self, rng, active: List[str]) -> List[FleetProposal]:
-        k = int(self.options["n_init"]) - self.n_validations
+        k = self.options.n_init - self.n_validations
         k = int(min(k, self._validations_left(), min(self._left(c) for c in active)))
         genes = self.space.canonical_genes(sample_genes(self.space, rng, 4 * k + 8))
         genes = genes[self.space.first_occurrences(genes)]
@@ -290,7 +295,7 @@ class FleetSearch:
         if others:
             z = np.column_stack([self._standardised_costs(o, keys) for o in others]).mean(axis=1)
             keys = [keys[i] for i in np.argsort(z, kind="stable")]
-        k = min(max(3, int(self.options["n_reference"])), len(keys))  # a cost model needs 3 points
+        k = min(max(3, self.options.n_reference), len(keys))  # a cost model needs 3 points
         picked = [keys[int(i)] for i in np.unique(np.linspace(0, len(keys) - 1, k).round().astype(int))]
         out = []
         for key in picked:
@@ -322,21 +327,25 @@ class FleetSearch:
         X = features(self.space, genes)
         acc_mean, acc_std = acc_model.predict(X[n_val:]) if len(pool) else (np.zeros(0), np.zeros(0))
         acc_mean = np.concatenate([acc_ns, acc_mean])
-        acc_std = np.concatenate([np.zeros(n_val), acc_std * float(self.options["std_scale"])])
+        acc_std = np.concatenate([np.zeros(n_val), acc_std * self.options.std_scale])
         cost_mean = self._predict_costs(cost_models, genes)
-        P, S = genes.shape[0], int(self.options["n_draws"])
+        P, S = genes.shape[0], self.options.n_draws
         acc_draws = acc_mean[None, :] + acc_std[None, :] * rng.standard_normal((S, P))
         key_of_val = {k: i for i, k in enumerate(val_keys)}
 
         quota = {c: min(n, self._left(c)) for c in active}
         val_quota = self._validation_quota(n, active)
-        ehvi = self.options["acquisition"] == "ehvi"
+        ehvi = self.options.acquisition == "ehvi"
         acc_min_form = self._acc_min_form(val_keys)
         acc_raw = self._ns_to_raw(acc_ns, acc_min_form) if ehvi else None
         states, rank = {}, {}
         for c in active:
             mean, std = cost_mean[c]
-            s = np.stack([acc_draws, mean[None, :] + std * rng.standard_normal((S, P))], axis=2)
+            noise = rng.standard_normal((S, P))  # drawn for every class, so the tail leaves the stream unchanged
+            if self._left(c) <= self.options.exploit_share * self.budget[c]:  # its last measurements: means only
+                s = np.stack([np.broadcast_to(acc_mean, (S, P)), np.broadcast_to(mean, (S, P))], axis=2)
+            else:
+                s = np.stack([acc_draws, mean[None, :] + std * noise], axis=2)
             failed = self._failed.get(c, set())
             measured = np.array([k in self._cost[c] or k in self._pending[c] or k in failed for k in val_keys]
                                 + [False] * len(pool))
@@ -348,11 +357,11 @@ class FleetSearch:
                 scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)
                 s = (np.stack([acc_raw(s[..., 0]), s[..., 1]], axis=2) - shift) / scale
                 front = (np.column_stack([acc_min_form[ck], cost]) - shift) / scale if ck else np.zeros((0, 2))
-                states[c] = _HVIState(s, front[non_dominated_mask(front)], measured)
+                states[c] = HVIState(s, front[non_dominated_mask(front)], measured)
                 means = (np.column_stack([acc_raw(acc_mean), mean]) - shift) / scale
             else:
                 front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 2))
-                states[c] = _DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
+                states[c] = DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
                 means = np.column_stack([acc_mean, mean])
             states[c].means = means
             rank[c] = np.where(measured, np.iinfo(np.int64).max // 2,
@@ -360,35 +369,81 @@ class FleetSearch:
         validated = np.zeros(P, dtype=bool)
         validated[:n_val] = True
         picks: Dict[int, List[str]] = {}
-        min_share = float(self.options["min_assign_share"])
-        while any(quota[c] > 0 for c in active):
-            live = [c for c in active if quota[c] > 0]
-            utility = {c: states[c].utility() for c in live}
-            top = {c: max(float(utility[c].max()), 1e-12) for c in live}
-            # Utility summed over classes with room (each relative to its best), a small predicted-rank bonus to
-            # break ties at zero once the fronts are covered.
-            score = sum(utility[c] / top[c] + 1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
-            if val_quota <= 0:
-                score = np.where(validated, score, -np.inf)
-            best = int(np.argmax(score))
-            if not np.isfinite(score[best]) or score[best] <= 0:
-                break
-            assign = [c for c in live if rank[c][best] < P and utility[c][best] >= min_share * top[c]
-                      and utility[c][best] > 0]
-            if not assign:  # nothing worth measuring by utility: the class with the best predicted rank
-                assign = [min(live, key=lambda c: rank[c][best])]
-                if rank[assign[0]][best] >= P:
-                    break
+        min_share = self.options.min_assign_share
+        taken = np.iinfo(np.int64).max // 2
+
+        def useful(c: str, i: int, utility: np.ndarray, top: float) -> bool:
+            return bool(rank[c][i] < P and utility[i] > 0 and utility[i] >= min_share * top)
+
+        def take(best: int, assign: List[str]) -> None:
+            nonlocal val_quota
             if not validated[best]:
                 validated[best] = True
                 val_quota -= 1
             for c in assign:
                 quota[c] -= 1
                 states[c].take(best)
-                rank[c][best] = np.iinfo(np.int64).max // 2
+                rank[c][best] = taken
             picks.setdefault(best, []).extend(assign)
+
+        # Each class first takes its share of the round by its own utility (round robin, the starting class rotates),
+        # so a class whose front differs from the others' is not starved; the config is measured on the other classes
+        # where it is worth it there too.
+        own = {c: math.ceil(self.options.class_share * quota[c]) for c in active}
+        turn = [active[(i + self.round) % len(active)] for i in range(len(active))]
+        while any(own[c] > 0 and quota[c] > 0 for c in turn):
+            for c in turn:
+                if own[c] <= 0 or quota[c] <= 0:
+                    continue
+                u = states[c].utility()
+                score = np.where(rank[c] < P, u + 1e-3 * max(float(u.max()), 1e-12) / (1.0 + rank[c]), -np.inf)
+                if val_quota <= 0:
+                    score = np.where(validated, score, -np.inf)
+                best = int(np.argmax(score))
+                if not np.isfinite(score[best]):
+                    own[c] = 0
+                    continue
+                others = [o for o in active if o != c and quota[o] > 0]
+                assign = [c] + [o for o in others if useful(o, best, states[o].utility(),
+                                                            max(float(states[o].utility().max()), 1e-12))]
+                own[c] -= 1
+                take(best, assign)
+
+        while any(quota[c] > 0 for c in active):
+            live = [c for c in active if quota[c] > 0]
+            utility = {c: states[c].utility() for c in live}
+            top = {c: max(float(utility[c].max()), 1e-12) for c in live}
+            # Utility summed over classes with room (each relative to its best; the classes other than the one that
+            # values the candidate most weigh ``others_weight``), a small predicted-rank bonus to break ties at zero
+            # once the fronts are covered.
+            relative = np.stack([utility[c] / top[c] for c in live])
+            score = (1.0 - self.options.others_weight) * relative.max(axis=0) \
+                + self.options.others_weight * relative.sum(axis=0) \
+                + sum(1e-3 / (1.0 + rank[c]) * (rank[c] < P) for c in live)
+            if val_quota <= 0:
+                score = np.where(validated, score, -np.inf)
+            elif self.options.validations_first:
+                # Which configs get validated decides the fronts (measuring every validated config on every class
+                # would hardly lower the gap): spend the round's validations first, then measure what is known.
+                new = np.where(validated, -np.inf, score)
+                if new.max() > 0:
+                    score = new
+            best = int(np.argmax(score))
+            if not np.isfinite(score[best]) or score[best] <= 0:
+                break
+            assign = [c for c in live if useful(c, best, utility[c], top[c])]
+            if not assign:  # nothing worth measuring by utility: the class with the best predicted rank
+                assign = [min(live, key=lambda c: rank[c][best])]
+                if rank[assign[0]][best] >= P:
+                    break
+            take(best, assign)
         out = [self._register(self.space.from_genes(genes[i]), i >= n_val, [c for c in active if c in set(cls)])
                for i, cls in picks.items()]
+        for (i, cls), proposal in zip(picks.items(), out):
+            if proposal.validate:
+                self._predicted_acc[proposal.key] = float(acc_mean[i])
+            for c in cls:
+                self._predicted_cost[c][proposal.key] = float(cost_mean[c][0][i])
         t2 = time.perf_counter()
         self.round_reports.append({"round": self.round, "n_validated": n_val, "pool": int(len(pool)),
                                    "assigned": int(sum(len(v) for v in picks.values())), "picked": len(picks),
@@ -396,9 +451,37 @@ class FleetSearch:
                                    # leave-one-out RMSE in units of the class's measured std
                                    "cost_models": {c: {"inputs": m["variant"], "loo_rmse": round(m["rmse"], 4)}
                                                    for c, m in cost_models.items()},
+                                   "quality": self._quality(cost_models),
                                    "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
         self.round += 1
         return out
+
+    def _quality(self, cost_models: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+        """The predictors' quality on held-out points, in the shape the module docstring gives."""
+        def rounded(x: Optional[float]) -> Optional[float]:
+            return None if x is None else round(float(x), 4)
+
+        def recent(pairs) -> Tuple[Optional[float], Optional[float], int]:
+            if len(pairs) < 3:
+                return None, None, len(pairs)
+            pred, true = np.array(pairs).T
+            return kendall_tau(true, pred), mape(true, pred), len(pairs)
+
+        acc_tau, _, acc_n = recent(self._recent_acc)  # accuracy is predicted in normal scores: rank quality only
+        classes = {}
+        for c in self.classes:
+            m = cost_models.get(c.name)
+            tau, err, n = recent(self._recent_cost[c.name])
+            entry = {"loo_tau": None, "loo_mape": None, "n": 0,
+                     "recent_tau": rounded(tau), "recent_mape": rounded(err), "n_recent": n}
+            if m is not None:
+                pred = (m["stack"] or m["model"]).loo_predictions() * m["sd"] + m["mu"]
+                entry.update(loo_tau=rounded(kendall_tau(m["y"], pred)), loo_mape=rounded(mape(m["y"], pred)),
+                             n=len(m["y"]))
+            classes[c.name] = entry
+        return {"accuracy": {"model": self._acc_family, "cv_tau": rounded(self._acc_cv_tau),
+                             "recent_tau": rounded(acc_tau), "n_recent": acc_n},
+                "classes": classes}
 
     def _acc_min_form(self, keys: Sequence[str]) -> np.ndarray:
         return np.array([self._acc[k] for k in keys])
@@ -430,11 +513,12 @@ class FleetSearch:
 
     def _fit_accuracy(self, X: np.ndarray, y: np.ndarray):
         seed = self.seed * 1000 + self.round
-        families = list(self.options["acc_families"])
-        if self._acc_family is None or self.round % max(1, int(self.options["rescore_every"])) == 0 \
+        families = list(self.options.acc_families)
+        if self._acc_family is None or self.round % max(1, self.options.rescore_every) == 0 \
                 or len(families) == 1:
             selection = select_and_fit(X, y, families, n_folds=3, seed=seed)
             self._acc_family = selection.chosen
+            self._acc_cv_tau = next(sc.kendall_tau for sc in selection.scores if sc.model == selection.chosen)
             return selection.predictor
         return make_predictor(self._acc_family, seed=seed, with_uncertainty=True).fit(X, y)
 
@@ -457,7 +541,7 @@ class FleetSearch:
             m = dict(m, variant="own", stack=None)
             m["rmse"] = math.sqrt(m["model"].loo_mse)
             others = [o for o in level0 if o != c]
-            if self.options["transfer"] == "stack" and others:
+            if self.options.transfer == "stack" and others:
                 G = np.stack([self._genes[k] for k in m["keys"]])
                 Z = np.column_stack([level0[o]["model"].predict(self._cost_X(G)) for o in others])
                 target = (m["y"] - m["mu"]) / m["sd"]
@@ -487,8 +571,8 @@ class FleetSearch:
 
     # --- candidate pool ---------------------------------------------------------------------------------------------
     def _pool(self, rng, cost_models, acc_model) -> np.ndarray:
-        parts = [sample_genes(self.space, rng, int(self.options["n_random_pool"]))]
-        ranks_kept = int(self.options["neighbour_ranks"])
+        parts = [sample_genes(self.space, rng, self.options.n_random_pool)]
+        ranks_kept = self.options.neighbour_ranks
         acc_of = self._acc
         for c in self.classes:
             keys = self._order[c.name]
@@ -498,7 +582,7 @@ class FleetSearch:
             best = np.stack([self._genes[k] for k in keys])[nondominated_ranks(F) < ranks_kept]
             parts.append(neighbours_genes(self.space, best))
         pool = self._dedup(np.vstack(parts))
-        for _ in range(int(self.options["pool_steps"])):
+        for _ in range(self.options.pool_steps):
             if not len(pool):
                 break
             X = features(self.space, pool)

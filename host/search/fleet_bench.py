@@ -10,6 +10,10 @@ accuracy was needed (measured on any device). Two modes:
 ``new_device``: the other devices are searched first, then the new one joins and its gap is reported after
 ``NEW_DEVICE_BUDGETS`` of its own measurements (independent mode: a linas search of that device alone). A device
 joining alone is measured in rounds of ``new_batch`` (5): one board class, so rounds are short and frequent refits pay.
+
+A joint run's result also has ``quality_median``: per class, the median over seeds of the last round's held-out
+predictor quality (``loo_tau``, ``loo_mape``, ``recent_tau``, ``recent_mape``) and the accuracy model's ``cv_tau`` and
+``recent_tau`` (see `fleetnas.host.search.fleet` for what each means).
 """
 from __future__ import annotations
 
@@ -96,6 +100,19 @@ def device_metrics(problem: TableProblem, keys: Sequence[str], budgets: Sequence
     return {"hv_gap": gaps, "recall": recalls}
 
 
+def _median_quality(reports: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Median over seeds of each number in the last round's quality report (see `fleetnas.host.search.fleet`)."""
+    def med(values):
+        values = [v for v in values if v is not None]
+        return float(np.median(values)) if values else None
+
+    acc = {k: med([r["accuracy"][k] for r in reports]) for k in ("cv_tau", "recent_tau")}
+    classes = {c: {k: med([r["classes"][c][k] for r in reports if c in r["classes"]])
+                   for k in ("loo_tau", "loo_mape", "recent_tau", "recent_mape")}
+               for c in reports[0]["classes"]}
+    return {"accuracy": acc, "classes": classes}
+
+
 def drive_fleet(table: FleetTable, search: FleetSearch, batch: int) -> List[float]:
     """Ask, validate, measure, tell until the search is finished; returns the host CPU seconds of each round (CPU,
     not wall time: the benchmark machine may be shared)."""
@@ -172,6 +189,8 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
                    "round_s_max": max(run["round_s"], default=0.0),
                    "round_s_median": float(np.median(run["round_s"])) if run["round_s"] else 0.0,
                    "devices": {d: device_metrics(table.problems[d], run["measured"][d], budgets) for d in devices}}
+        if run.get("rounds"):  # joint: the predictors' held-out quality in the last model round
+            metrics["quality"] = run["rounds"][-1]["quality"]
         if new_device is not None:
             nd = run["new_device"]
             metrics["new_device"] = dict(device_metrics(table.problems[new_device], nd["measured"], new_budgets),
@@ -198,6 +217,8 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
         "gap_target": GAP_TARGET,
         "per_seed": per_seed,
     }
+    if all("quality" in m for m in per_seed):
+        result["quality_median"] = _median_quality([m["quality"] for m in per_seed])
     if new_device is not None:
         result["new_device"] = {
             "name": new_device, "budgets": new_budgets,

@@ -7,12 +7,16 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 
+import numpy as np
 import pytest
+from sklearn.linear_model import Ridge
 
 from fleetnas.host.cli import main
-from fleetnas.host.search.fleet import FleetSearch
+from fleetnas.host.search.fleet import FleetOptions, FleetSearch
 from fleetnas.host.search.fleet_bench import FleetTable, drive_fleet, run_independent, run_joint
+from fleetnas.host.search.options import OptionError
 from fleetnas.host.search.pareto import Objective
 
 WIDTHS = (16, 24, 32, 48, 64, 96, 128, 160)
@@ -103,6 +107,10 @@ def test_bench_fleet_json_shape(fleet_csv, capsys):
     nd = out["new_device"]
     assert nd["name"] == "lat_npu_ms" and nd["budgets"] == [10, 20, 30, 50, 100]
     assert nd["hv_gap_median"] == sorted(nd["hv_gap_median"], reverse=True)
+    quality = out["quality_median"]
+    assert set(quality["classes"]) == {"lat_cpu_ms", "lat_gpu_ms", "lat_npu_ms"}
+    assert all(-1 <= q["loo_tau"] <= 1 and q["loo_mape"] >= 0 for q in quality["classes"].values())
+    assert -1 <= quality["accuracy"]["cv_tau"] <= 1
 
 
 @pytest.mark.parametrize("args,message", [
@@ -155,3 +163,64 @@ def test_failed_measurement_counts_and_is_not_asked_again(table):
     drive_fleet(table, search, batch=5)
     assert failed.key not in search.measurements(DEVICES[0])
     assert len(search.measurements(DEVICES[0])) == 19 and len(search.measurements(DEVICES[1])) == 20
+
+
+def test_options_are_typed_and_checked(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices, **dict(FAST, n_init="12", class_share=0.5))
+    assert isinstance(search.options, FleetOptions) and search.options.n_init == 12
+    assert search.options.acc_families == ("ridge",)  # a JSON list becomes the field's tuple
+    for bad, message in [({"n_inits": 3}, "no option(s) n_inits"), ({"transfer": "both"}, "transfer='both'"),
+                         ({"class_share": 1.5}, "class_share=1.5"), ({"exploit_share": 2}, "exploit_share=2.0"), ({"acc_families": ["nope"]}, "nope"),
+                         ({"n_draws": "many"}, "n_draws: expected an integer")]:
+        with pytest.raises(OptionError, match=re.escape(message)) as info:
+            FleetSearch(table.space, table.accuracy, table.devices, **bad)
+        assert info.value.args[0].startswith("fleet search ") and "\n" not in info.value.args[0]
+
+
+def test_class_share_keeps_budgets_and_cap(table):
+    run = run_joint(table, DEVICES, seed=5, budget=30, batch=10, max_validations=40,
+                    options=dict(FAST, class_share=0.5))
+    assert run["validations"] <= 40
+    for d in DEVICES:
+        assert len(run["measured"][d]) == 30 == len(set(run["measured"][d]))
+
+
+def test_round_reports_give_predictor_quality_per_class(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices, seed=6, budget=40, **FAST)
+    drive_fleet(table, search, batch=10)
+    assert search.round_reports
+    last = search.round_reports[-1]["quality"]
+    acc = last["accuracy"]
+    assert acc["model"] == "ridge" and -1 <= acc["cv_tau"] <= 1 and acc["n_recent"] >= 3
+    assert acc["recent_tau"] is not None and -1 <= acc["recent_tau"] <= 1
+    assert set(last["classes"]) == set(DEVICES)
+    for d, q in last["classes"].items():
+        # the report is written when the round is asked: the class's measurements told by then
+        assert 3 <= q["n"] <= len(search.measurements(d)) and q["n_recent"] >= 3
+        # costs on this table are smooth in the encoding: the held-out predictions must rank them well
+        assert q["loo_tau"] > 0.5 and q["loo_mape"] >= 0
+        assert -1 <= q["recent_tau"] <= 1 and q["recent_mape"] >= 0
+
+
+def test_leave_one_out_predictions_match_refitting():
+    from fleetnas.host.search.fleet import _Ridge
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(25, 4)), rng.normal(size=25)
+    model = _Ridge(X, y)
+    loo = model.loo_predictions()
+    for i in (0, 7, 24):
+        keep = np.arange(25) != i
+        refit = Ridge(alpha=model.model.alpha_).fit(model._X[keep], y[keep])
+        assert loo[i] == pytest.approx(refit.predict(model._X[i:i + 1])[0], rel=1e-6, abs=1e-9)
+
+
+def test_exploit_tail_changes_only_the_last_picks(table):
+    plain = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60,
+                      options=dict(FAST, exploit_share=0))
+    tail = run_joint(table, DEVICES, seed=8, budget=40, batch=10, max_validations=60,
+                     options=dict(FAST, exploit_share=0.25))
+    for d in DEVICES:
+        assert len(tail["measured"][d]) == 40 == len(set(tail["measured"][d]))
+        assert tail["measured"][d][:30] == plain["measured"][d][:30]  # same random stream until the tail
+    assert any(tail["measured"][d][30:] != plain["measured"][d][30:] for d in DEVICES)
