@@ -139,6 +139,7 @@ class JointLoop:
         for cls, view in self.views.items():
             if view.budget != settings.budget:     # --budget changed on resume
                 self._set_budget(cls, settings.budget, log=True)
+        self._set_stalled(False)     # a new class or budget may give the search something to propose again
         self._resumed = {}
         for cls in self.views:
             self._resumed.update(self.store.pending(cls))
@@ -176,7 +177,7 @@ class JointLoop:
                                      f"Start a new --out folder")
                 for q in p["proposals"]:
                     self._register(q["key"], q["validate"], {c: int(t) for c, t in q["trial_ids"].items()})
-                self._stalled = not proposals
+                self._set_stalled(not proposals)
             elif call.call == "accuracy":
                 self.fleet.tell_accuracy(p["key"], subnets[p["key"]].accuracy)
                 self._awaiting_accuracy.discard(p["key"])
@@ -185,14 +186,14 @@ class JointLoop:
                 told = values[cls][trial_id]
                 self.fleet.tell_cost(p["key"], cls, told[self.cost.name])
                 self.views[cls].told(trial_id, p["key"], told)
-                self._stalled = False
+                self._set_stalled(False)
             elif call.call == "fail":
                 self.fleet.fail(p["key"], p.get("class"))
                 if p.get("class") is None:
                     self._awaiting_accuracy.discard(p["key"])
                 else:
                     self.views[p["class"]].failed(p["key"])
-                    self._stalled = False
+                    self._set_stalled(False)
 
     def _register(self, key: str, validate: bool, trial_ids: Dict[str, int]) -> _Asked:
         asked = _Asked(key, validate, trial_ids)
@@ -202,6 +203,12 @@ class JointLoop:
         for cls, trial_id in trial_ids.items():
             self.views[cls].inflight[key] = trial_id
         return asked
+
+    def _set_stalled(self, stalled: bool) -> None:
+        """Stalled: the last ask proposed nothing; no new ask until a result arrives (or the run is resumed)."""
+        self._stalled = stalled
+        for view in self.views.values():
+            view.stalled = stalled
 
     def resume_summary(self) -> str:
         parts = [f"{c} {v.n_evaluated} done, {v.n_failed} failed, {v.n_pending} pending"
@@ -243,7 +250,7 @@ class JointLoop:
         proposals = self.fleet.ask(free)
         trial_ids = self.store.add_fleet_ask(free, [{"key": p.key, "config": p.config, "validate": p.validate,
                                                      "classes": list(p.classes)} for p in proposals], self.run_ids)
-        self._stalled = not proposals
+        self._set_stalled(not proposals)
         for asked in [self._register(p.key, p.validate, ids) for p, ids in zip(proposals, trial_ids)]:
             self._launch(asked)
 
@@ -273,7 +280,7 @@ class JointLoop:
         c, view = self.controller, self.views[cls]
         trial_id = view.inflight[key]
         values = c.objective_values(key, m)
-        self._stalled = False
+        self._set_stalled(False)
         if values is None:
             self.store.add_fleet_result(self.run_ids[cls], trial_id, cls, key, None, c.failure_reason(m))
             self.fleet.fail(key, cls)

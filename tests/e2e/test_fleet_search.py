@@ -7,17 +7,20 @@ import contextlib
 import itertools
 import json
 import sqlite3
+from dataclasses import replace
 
 import pytest
 from agent_harness import running_agent
 from conftest import E2E_TIMING
 from fleet_helpers import write_table
+from rich.console import Console
 
 from fleetnas.agent.measure.emulate import EmulationTable, make_emulated_measure_fn
 from fleetnas.host.cli import main
 from fleetnas.host.fleet.devices import parse_devices
 from fleetnas.host.fleet.dispatcher import RuntimeConfig
 from fleetnas.host.run.controller import SearchController, SearchSettings
+from fleetnas.host.run.progress import render
 from fleetnas.host.store.run_store import RunStore
 
 CLASSES = ("a", "b", "c")
@@ -162,6 +165,9 @@ def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tin
         summary = resumed.resume_summary()
         resumed.run()
         views = {c: (v.n_evaluated, v.n_failed) for c, v in resumed.classes.items()}
+        console = Console(width=200, record=True)
+        console.print(render(resumed))        # the live display reads a joint run's classes as independent ones
+        screen = console.export_text()
         resumed.close()
         done = sum(agents[c].service.queue_stats().measurements_done for c in ("a", "b"))
     assert "a " in summary and "pending" in summary
@@ -175,3 +181,9 @@ def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tin
     assert {c: v.n_evaluated for c, v in again.classes.items()} == {"a": BUDGET, "b": BUDGET}
     assert again.joint.finished
     again.close()
+    assert f"a: {BUDGET} evaluated, 0 failed, 0 in flight" in screen and "b-01" in screen
+    # a larger --budget on resume: the calls replay with the budgets they were made with, then the new one holds
+    more = SearchController(replace(settings, budget=BUDGET + 2), tiny, registry, run, None, export_dir=export_dir,
+                            resume=True)
+    assert not more.joint.finished and {c: v.left for c, v in more.classes.items()} == {"a": 2, "b": 2}
+    more.close()
