@@ -247,9 +247,12 @@ class JointLoop:
                    for c in active)
         if free <= 0:
             return
+        reports_before = len(self.fleet.round_reports)
         proposals = self.fleet.ask(free)
+        report = self.fleet.round_reports[-1] if len(self.fleet.round_reports) > reports_before else None
         trial_ids = self.store.add_fleet_ask(free, [{"key": p.key, "config": p.config, "validate": p.validate,
-                                                     "classes": list(p.classes)} for p in proposals], self.run_ids)
+                                                     "classes": list(p.classes)} for p in proposals], self.run_ids,
+                                             report)
         self._set_stalled(not proposals)
         for asked in [self._register(p.key, p.validate, ids) for p, ids in zip(proposals, trial_ids)]:
             self._launch(asked)

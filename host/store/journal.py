@@ -338,10 +338,10 @@ class Journal:
             self._insert_call(call, payload)
 
     def record_fleet_ask(self, n_requested: int, proposals: Sequence[Dict[str, Any]],
-                         run_ids: Dict[str, int]) -> List[Dict[str, int]]:
+                         run_ids: Dict[str, int], round_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, int]]:
         """One fleet ``ask``: every proposal ({key, config, validate, classes}) becomes a pending trial in each of its
-        classes' runs (``run_ids``: class -> run id), and the call is logged, in one transaction. Returns per proposal
-        class -> trial id."""
+        classes' runs (``run_ids``: class -> run id), and the call is logged with the search's report of the round
+        (kept for reports, not replayed), in one transaction. Returns per proposal class -> trial id."""
         now = time.time()
         out: List[Dict[str, int]] = []
         with self._tx():
@@ -360,9 +360,12 @@ class Journal:
                                      "VALUES (?, 'ask', ?, ?)", (run_ids[c], json.dumps({"n": 1, "trial_ids": [ids[c]]}),
                                                                  now))
                 out.append(ids)
-            self._insert_call("ask", {"n": n_requested, "proposals": [
+            payload: Dict[str, Any] = {"n": n_requested, "proposals": [
                 {"key": p["key"], "validate": bool(p["validate"]), "classes": list(p["classes"]), "trial_ids": ids}
-                for p, ids in zip(proposals, out)]})
+                for p, ids in zip(proposals, out)]}
+            if round_report is not None:
+                payload["round_report"] = round_report
+            self._insert_call("ask", payload)
         return out
 
     def record_fleet_result(self, run_id: int, trial_id: int, device_class: str, key: str,

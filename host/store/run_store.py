@@ -195,9 +195,14 @@ class RunStore:
     def add_fleet_call(self, call: str, payload: Dict[str, Any]) -> None:
         self.journal.record_fleet_call(call, payload)
 
-    def add_fleet_ask(self, n_requested: int, proposals: Sequence[Dict[str, Any]],
-                      run_ids: Dict[str, int]) -> List[Dict[str, int]]:
-        return self.journal.record_fleet_ask(n_requested, proposals, run_ids)
+    def add_fleet_ask(self, n_requested: int, proposals: Sequence[Dict[str, Any]], run_ids: Dict[str, int],
+                      round_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, int]]:
+        return self.journal.record_fleet_ask(n_requested, proposals, run_ids, round_report)
+
+    def fleet_round_reports(self) -> List[Dict[str, Any]]:
+        """A joint search's reports of its model-based rounds (predictors chosen and their errors), in order."""
+        return [c.payload["round_report"] for c in self.journal.fleet_calls()
+                if c.call == "ask" and "round_report" in c.payload]
 
     def add_fleet_result(self, run_id: int, trial_id: int, device_class: str, key: str,
                          values: Optional[Dict[str, float]], error: Optional[str] = None) -> None:

@@ -25,7 +25,8 @@ from fleetnas.host.store.run_store import RunStore
 
 CLASSES = ("a", "b", "c")
 BUDGET = 10
-OPTIONS = ["n_init=6", "n_reference=4", 'acc_families=["ridge","gp"]']
+# small and quick: a short initial design and reference set, one accuracy model family, a smaller candidate pool
+OPTIONS = ["n_init=6", "n_reference=4", 'acc_families=["ridge"]', "n_random_pool=300"]
 
 
 def three_device_table(path, tiny):
@@ -130,10 +131,14 @@ def test_a_third_class_joins_a_finished_joint_run_and_is_measured_only_for_its_f
     assert data["fleet_mode"] == "joint" and data["validations"] == len(subnets) and data["max_validations"] == 20
     assert data["per_class"] == {c: {"measured": BUDGET, "from_cache": 0, "failed": 0} for c in CLASSES}
     assert data["fronts"]["c"]
+    predictors = data["predictors"]
+    assert predictors["rounds"] >= 1 and predictors["accuracy_model"] == "ridge"
+    assert set(predictors["cost_models"]) <= set(CLASSES) and "c" in predictors["cost_models"]
     assert {tiny.space.key(p["config"]) for p in data["fronts"]["c"]} <= new_keys
     assert RunStore.read_settings(run)["classes"] == list(CLASSES)
     code, out, err = cli(["report", run, "--no-plots"], capsys)
-    assert code == 0 and f"c: {BUDGET} measured, 0 from cache; validations shared by the fleet: {len(subnets)}" in out
+    assert code == 0 and f"c: {BUDGET} measured, 0 from cache; validations shared by the fleet: {len(subnets)}; " \
+                         f"cost predictor (" in out
 
 
 class _StopAfter:
@@ -149,7 +154,8 @@ class _StopAfter:
 
 def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tiny, export_dir, isolated_cache):
     settings = SearchSettings("tiny", budget=BUDGET, seed=1, fleet_mode="joint", validations=None,
-                              tactic_options=tuple(sorted({"n_init": 6, "acc_families": ["ridge"]}.items())),
+                              tactic_options=tuple(sorted({"n_init": 6, "acc_families": ["ridge"],
+                                                           "n_random_pool": 300}.items())),
                               runtime=RuntimeConfig(timing=tuple(sorted(E2E_TIMING.items()))))
     run = tmp_path / "run"
     with emulated_fleet(tmp_path, tiny) as agents:
