@@ -131,6 +131,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
     from fleetnas.host.report.render import fleet_lines, write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
+    from fleetnas.host.run.fleet_loop import check_fleet_mode
     from fleetnas.host.run.preflight import preflight
     from fleetnas.host.run.progress import search_progress
     from fleetnas.host.supernets.base import check_weights, get_supernet
@@ -144,6 +145,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                                   args.tactic_option, args.tactic if fleet_mode == "independent" else ""),
                               data=getattr(args, "data", None) or "", fleet_mode=fleet_mode,
                               validations=getattr(args, "validations", None))
+    check_fleet_mode(settings)   # before the super-network loads and the fleet starts
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
