@@ -9,6 +9,8 @@ Resume: each Search replays its journal (same proposals, same tactic state); pro
 dispatched again, except that a measurement already journaled for one is told directly, and the measurement cache
 answers for anything measured in an earlier run.
 A run that fails before anything was sent to the fleet (bad tactic, data, weights) leaves no run folder behind.
+With ``fleet_mode="joint"`` one search serves every class instead (fleetnas.host.run.fleet_loop): the loop is the
+same, its four steps (start, fill, on_result, finished) come from the joint search.
 """
 from __future__ import annotations
 
@@ -260,11 +262,11 @@ class SearchController:
         self.dispatcher.submit(Job(device_class, Path(subnet.model_path), subnet.model_sha256, subnet.config_key,
                                    recover=recover))
 
-    def failure_reason(self, m: Measurement) -> str:
+    def failure_reason(self, key: str, m: Measurement) -> str:
         reason = m.response.get("message") or m.outcome
         if m.usable and "energy_mj" in [o.name for o in self.objectives]:
             reason = f"no energy measured: {m.response.get('energy_unavailable_reason') or 'no sensor'}"
-        log.warning("%s on %s: %s %s", m.config_key, m.device_name, m.outcome, reason)
+        log.warning("%s on %s: %s %s", key, m.device_name, m.outcome, reason)
         return f"{m.outcome} on {m.device_name}: {reason}"
 
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
@@ -312,7 +314,7 @@ class SearchController:
         trial_id = state.inflight.pop(key)
         values = self.objective_values(key, m)
         if values is None:
-            state.search.fail(trial_id, self.failure_reason(m))
+            state.search.fail(trial_id, self.failure_reason(key, m))
             return
         if not already_journaled:
             self.store.add_measurement(trial_id, m)

@@ -285,7 +285,7 @@ class JointLoop:
         values = c.objective_values(key, m)
         self._set_stalled(False)
         if values is None:
-            self.store.add_fleet_result(self.run_ids[cls], trial_id, cls, key, None, c.failure_reason(m))
+            self.store.add_fleet_result(self.run_ids[cls], trial_id, cls, key, None, c.failure_reason(key, m))
             self.fleet.fail(key, cls)
             view.failed(key)
             return
