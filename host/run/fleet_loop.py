@@ -22,6 +22,8 @@ from fleetnas.host.search.engine import Evaluation
 from fleetnas.host.search.pareto import Objective, non_dominated_mask, to_minimization
 
 FLEET_MODES = ("independent", "joint")
+# the joint search picks its accuracy model by 3-fold cross-validation, which needs 3 points in each training fold
+MIN_VALIDATIONS = 6
 
 
 def check_fleet_mode(settings) -> None:
@@ -37,13 +39,19 @@ def check_fleet_mode(settings) -> None:
         raise UsageError(f"--fleet-mode joint searches accuracy and one cost per class, not "
                          f"{','.join(settings.objectives)}: use --objectives accuracy,latency (or accuracy,energy), "
                          f"or --fleet-mode independent")
-    if settings.validations is not None and settings.validations < 1:
-        raise UsageError(f"--validations must be >= 1, got {settings.validations}")
+    if settings.validations is not None and settings.validations < MIN_VALIDATIONS:
+        raise UsageError(f"--validations must be >= {MIN_VALIDATIONS} (the accuracy model needs them), got "
+                         f"{settings.validations}")
     from fleetnas.host.search.fleet import fleet_option_defaults   # lazy: numpy and the predictors
-    unknown = sorted(set(dict(settings.tactic_options)) - set(fleet_option_defaults()))
+    options = dict(settings.tactic_options)
+    unknown = sorted(set(options) - set(fleet_option_defaults()))
     if unknown:
         raise UsageError(f"--tactic-option {', '.join(unknown)}: not an option of the joint fleet search; its options: "
                          f"{', '.join(sorted(fleet_option_defaults()))}")
+    n_init = options.get("n_init", fleet_option_defaults()["n_init"])
+    if not isinstance(n_init, int) or n_init < MIN_VALIDATIONS:
+        raise UsageError(f"--tactic-option n_init={n_init}: the joint search starts with at least {MIN_VALIDATIONS} "
+                         f"validated sub-networks")
 
 
 @dataclass
