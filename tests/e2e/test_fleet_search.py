@@ -6,7 +6,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from dataclasses import replace
 
 import pytest
@@ -205,3 +209,40 @@ def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tin
                             resume=True)
     assert not more.joint.finished and {c: v.left for c, v in more.classes.items()} == {"a": 2, "b": 2}
     more.close()
+
+
+@pytest.mark.slow
+def test_a_joint_run_killed_mid_way_resumes_and_measures_nothing_twice(tmp_path, tiny, export_dir, isolated_cache):
+    run = tmp_path / "run"
+    with emulated_fleet(tmp_path, tiny) as agents:
+        args = [str(a) for a in search_args(devices_file(tmp_path / "two.toml", agents, ("a", "b")), run, export_dir)]
+        host = subprocess.Popen([sys.executable, "-m", "fleetnas.host.cli", *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 400
+        while host.poll() is None and time.monotonic() < deadline and (
+                not (run / "journal.sqlite").exists() or len(_rows_or_none(run)) < 3):
+            time.sleep(0.02)
+        host.send_signal(signal.SIGKILL)
+        host.wait(timeout=30)
+        assert host.returncode == -signal.SIGKILL, host.stderr.read().decode()[-2000:]
+        before = measurement_rows(run)
+        assert 3 <= len(before) < 2 * BUDGET
+        resumed = subprocess.run([sys.executable, "-m", "fleetnas.host.cli", *args, "--resume", "--json"],
+                                 capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        done = {c: agents[c].service.queue_stats().measurements_done for c in ("a", "b")}
+    rows = measurement_rows(run)
+    assert rows[:len(before)] == before
+    for c in ("a", "b"):
+        keys = [k for cc, k, _ in rows if cc == c]
+        assert len(keys) == BUDGET == len(set(keys))
+    assert done == {"a": BUDGET, "b": BUDGET}          # a measurement in flight at the kill was recovered, not redone
+    data = json.loads(resumed.stdout)
+    assert data["per_class"] == {c: {"measured": BUDGET, "from_cache": 0, "failed": 0} for c in ("a", "b")}
+
+
+def _rows_or_none(run):
+    try:
+        return measurement_rows(run)
+    except sqlite3.OperationalError:     # tables not created yet
+        return []
