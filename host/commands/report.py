@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fleetnas.host.report.render import replayed_note, write_report
+    from fleetnas.host.report.render import fleet_lines, replayed_note, write_report
     data = write_report(args.run_dir, plots=not args.no_plots)
     tables = data.pop("tables")
     if args.json:
@@ -30,4 +30,6 @@ def run(args: argparse.Namespace) -> int:
           f"{replayed_note(data)}; written to {args.run_dir}")
     for c, errors in data["errors"].items():
         print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
+    for line in fleet_lines(data):
+        print(line)
     return 0

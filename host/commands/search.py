@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="devices.toml, or `local` to start an agent on this machine for the run")
     parser.add_argument("--objectives", default="accuracy,latency", help="accuracy,latency[,energy]")
     parser.add_argument("--budget", type=int, required=True, help="candidates measured per device class")
+    parser.add_argument("--fleet-mode", default="independent", choices=("independent", "joint"),
+                        help="independent: one search per device class; joint: one search for the whole fleet, each "
+                             "accuracy evaluation serving every class (a class added to the devices file later joins "
+                             "a finished run with --resume); --tactic-option then sets the joint search's options")
+    parser.add_argument("--validations", type=int, metavar="N",
+                        help="joint only: at most N accuracy evaluations for the whole run (default: no cap)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="run folder (journal, fronts, plots)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -123,18 +129,23 @@ def resume_command(args: argparse.Namespace) -> str:
 def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
-    from fleetnas.host.report.render import replayed_note, write_report
+    from fleetnas.host.report.render import fleet_lines, replayed_note, write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
+    from fleetnas.host.run.fleet_loop import check_fleet_mode
     from fleetnas.host.run.preflight import preflight
     from fleetnas.host.run.progress import search_progress
     from fleetnas.host.supernets.base import check_weights, get_supernet
 
     quiet_predictor_warnings()
     objectives = parse_objectives(args.objectives)
+    fleet_mode = getattr(args, "fleet_mode", "independent")
     settings = SearchSettings(supernet=args.supernet, objectives=objectives, budget=args.budget, seed=args.seed,
                               tactic=args.tactic, runtime=runtime_from_args(args, "energy" in objectives),
-                              tactic_options=parse_tactic_options(args.tactic_option, args.tactic),
-                              data=getattr(args, "data", None) or "")
+                              tactic_options=parse_tactic_options(
+                                  args.tactic_option, args.tactic if fleet_mode == "independent" else ""),
+                              data=getattr(args, "data", None) or "", fleet_mode=fleet_mode,
+                              validations=getattr(args, "validations", None))
+    check_fleet_mode(settings)   # before the super-network loads and the fleet starts
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
@@ -174,6 +185,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
               f"{data['cache_hits']} from the measurement cache{replayed_note(data)}; results in {args.out}")
         for c, errors in data["errors"].items():
             print(f"{c}: {data['failed'][c]} candidate(s) failed, e.g. {errors[0]}")
+        for line in fleet_lines(data):
+            print(line)
     return data
 
 

@@ -104,7 +104,9 @@ def agent_failure(details: str) -> str:
 def call_error(address: str, code: grpc.StatusCode, details: str) -> AgentCallError:
     """The typed error for a status from the agent at ``address``: one line, the agent's own words where they mean
     something to the user (its error table), gRPC's and Python's internals reduced to their cause."""
-    if code == grpc.StatusCode.UNAVAILABLE:
+    if code == grpc.StatusCode.UNAVAILABLE and details.startswith("the agent "):
+        details = _one_line(details)   # the agent's own words (it is shutting down): say them as they are
+    elif code == grpc.StatusCode.UNAVAILABLE:
         details = (f"agent unreachable ({transport_cause(details)}); is `fleetnas-agent serve` running there and the "
                    f"address right?")
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:

@@ -44,6 +44,9 @@ def _write_csv(path: Path, points: Sequence[Point]) -> None:
 
 def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
     settings = RunStore.read_settings(run_dir)
+    with RunStore.open(run_dir) as store:
+        validations = len(store.subnets())
+        rounds = store.fleet_round_reports()
     per_device: Dict[str, int] = {}
     cache_hits = 0
     for f in fronts.values():
@@ -78,7 +81,34 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
         "hypervolume_reference": {c: list(f.reference) for c, f in fronts.items()},
         "failed": {c: f.failed for c, f in fronts.items()},
         "errors": {c: list(f.errors[:5]) for c, f in fronts.items() if f.errors},
+        "fleet_mode": settings.get("fleet_mode", "independent"),
+        # distinct sub-networks whose accuracy was evaluated (or read from the accuracy cache) in this run
+        "validations": validations,
+        "max_validations": settings.get("validations"),
+        "per_class": {c: {"measured": f.measured, "from_cache": len(f.points) - f.measured, "failed": f.failed}
+                      for c, f in fronts.items()},
+        # a joint search's predictors at its last model-based round: the accuracy model family, and per class the
+        # cost model's inputs and leave-one-out RMSE in units of that class's measured std
+        "predictors": ({"accuracy_model": rounds[-1].get("accuracy_model"),
+                        "cost_models": rounds[-1].get("cost_models", {}), "rounds": len(rounds)} if rounds else None),
     }
+
+
+def fleet_lines(data: Dict[str, Any]) -> List[str]:
+    """A joint run's spending per class: ``rpi5: 300 measured, 0 from cache; validations shared by the fleet: 323``,
+    and the class's cost predictor's error when the search has fitted one."""
+    if data.get("fleet_mode") != "joint":
+        return []
+    cost_models = (data.get("predictors") or {}).get("cost_models", {})
+    lines = []
+    for c, n in data["per_class"].items():
+        line = (f"{c}: {n['measured']} measured, {n['from_cache']} from cache; validations shared by the fleet: "
+                f"{data['validations']}")
+        if c in cost_models:
+            model = cost_models[c]
+            line += f"; cost predictor ({model['inputs']}) leave-one-out RMSE {model['loo_rmse']:.3f} std"
+        lines.append(line)
+    return lines
 
 
 def plot_class(front: ClassFront, out_dir: Path) -> None:

@@ -9,6 +9,8 @@ Resume: each Search replays its journal (same proposals, same tactic state); pro
 dispatched again, except that a measurement already journaled for one is told directly, and the measurement cache
 answers for anything measured in an earlier run.
 A run that fails before anything was sent to the fleet (bad tactic, data, weights) leaves no run folder behind.
+With ``fleet_mode="joint"`` one search serves every class instead (fleetnas.host.run.fleet_loop): the loop is the
+same, its four steps (start, fill, on_result, finished) come from the joint search.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from fleetnas.host.errors import FleetnasError, UsageError
 from fleetnas.host.fleet.devices import DeviceRegistry
 from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeConfig
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
+from fleetnas.host.run.fleet_loop import JointLoop, check_fleet_mode
 from fleetnas.host.store.accuracy_cache import AccuracyCache
 from fleetnas.host.store.run_store import PendingTrial, RunStore, Subnet
 
@@ -67,12 +70,14 @@ class SearchSettings:
     inflight_per_device: int = 2      # keeps each agent busy while the next model is exported/uploaded
     tactic_options: Tuple[Tuple[str, Any], ...] = ()   # e.g. (("n_init", 6),) for a short linas run
     data: str = ""                    # accuracy dataset as given (--data): image folder or module:callable
+    fleet_mode: str = "independent"   # "joint": one search for every class (fleetnas.host.run.fleet_loop)
+    validations: Optional[int] = None  # joint only: cap on accuracy evaluations for the whole run
 
     def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
         return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
                 "data": self.data, "objectives": list(self.objectives),
                 "seed": self.seed, "tactic": self.tactic, "tactic_options": dict(self.tactic_options),
-                "budget": self.budget,
+                "budget": self.budget, "fleet_mode": self.fleet_mode, "validations": self.validations,
                 "runtime": json.loads(self.runtime.key),
                 "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
@@ -101,6 +106,7 @@ class SearchController:
         from fleetnas.host.search.pareto import Objective
         if settings.budget < 1:
             raise UsageError(f"--budget must be >= 1, got {settings.budget}")
+        check_fleet_mode(settings)
         self.settings = settings
         self.supernet = supernet
         self.registry = registry
@@ -130,11 +136,16 @@ class SearchController:
         try:
             if self._own_accuracy_cache:
                 self.accuracy_cache = AccuracyCache(cache.path)
-            self.classes = {c: self._open_class(c) for c in registry.classes}
             self.subnets: Dict[str, Subnet] = self.store.subnets()      # computed before an interruption
             self._pending: Dict[int, PendingTrial] = {}
-            for c in registry.classes:
-                self._pending.update(self.store.pending(c))
+            self.joint: Optional[JointLoop] = None
+            if settings.fleet_mode == "joint":
+                self.joint = JointLoop(self)
+                self.classes = self.joint.views
+            else:
+                self.classes = {c: self._open_class(c) for c in registry.classes}
+                for c in registry.classes:
+                    self._pending.update(self.store.pending(c))
         except BaseException:
             self._close(discard=not resume)
             raise
@@ -166,6 +177,8 @@ class SearchController:
 
     def resume_summary(self) -> str:
         """One line: what a resumed run picked up."""
+        if self.joint is not None:
+            return f"resuming {self.run_dir}: {self.joint.resume_summary()}"
         parts = []
         for c, state in self.classes.items():
             s = state.search
@@ -189,18 +202,33 @@ class SearchController:
         with Dispatcher(self.registry, self.settings.runtime, cache=self.cache, run_uid=self.store.run_uid,
                         **self.dispatcher_options) as dispatcher:
             self.dispatcher = dispatcher
-            for state in self.classes.values():
-                for p in state.search.pending():    # after a resume
-                    self._dispatch(state, p)
-            while not all(s.finished for s in self.classes.values()):
-                for state in self.classes.values():
-                    self._fill(state)
+            steps = self.joint if self.joint is not None else self
+            steps.start()
+            while not steps.finished:
+                steps.fill()
                 for result in dispatcher.results(timeout_s=0.2):
-                    self._on_result(result)
+                    steps.on_result(result)
                 if self.on_update:
                     self.on_update(self)
             if self.on_update:
                 self.on_update(self)
+
+    # independent searches, one per class (a joint search has the same four steps in fleetnas.host.run.fleet_loop)
+    def start(self) -> None:
+        for state in self.classes.values():
+            for p in state.search.pending():    # after a resume
+                self._dispatch(state, p)
+
+    @property
+    def finished(self) -> bool:
+        return all(s.finished for s in self.classes.values())
+
+    def fill(self) -> None:
+        for state in self.classes.values():
+            self._fill(state)
+
+    def on_result(self, result: JobResult) -> None:
+        self._on_result(result)
 
     def _fill(self, state: ClassState) -> None:
         if state.finished or state.exhausted:
@@ -222,13 +250,24 @@ class SearchController:
         if resumed is not None and resumed.measurement is not None:   # measured before an interruption, not told
             self._tell(state, proposal.key, resumed.measurement, already_journaled=True)
             return
-        # sent by a host that died: its measurement may exist on an agent (the dispatcher asks for it first)
+        self.submit(state.device_class, proposal.trial_id, subnet, resumed)
+
+    def submit(self, device_class: str, trial_id: int, subnet: Subnet, resumed: Optional[PendingTrial]) -> None:
+        """A measurement of ``subnet`` on ``device_class`` to the fleet. A trial sent by a host that died may have its
+        measurement on an agent: the dispatcher asks for it first (recover)."""
         recover = resumed is not None and resumed.dispatched
         if not recover:
-            self.store.mark_dispatched(proposal.trial_id)
+            self.store.mark_dispatched(trial_id)
         self._dispatched_any = True
-        self.dispatcher.submit(Job(state.device_class, Path(subnet.model_path), subnet.model_sha256, proposal.key,
+        self.dispatcher.submit(Job(device_class, Path(subnet.model_path), subnet.model_sha256, subnet.config_key,
                                    recover=recover))
+
+    def failure_reason(self, key: str, m: Measurement) -> str:
+        reason = m.response.get("message") or m.outcome
+        if m.usable and "energy_mj" in [o.name for o in self.objectives]:
+            reason = f"no energy measured: {m.response.get('energy_unavailable_reason') or 'no sensor'}"
+        log.warning("%s on %s: %s %s", key, m.device_name, m.outcome, reason)
+        return f"{m.outcome} on {m.device_name}: {reason}"
 
     def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
         """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
@@ -275,11 +314,7 @@ class SearchController:
         trial_id = state.inflight.pop(key)
         values = self.objective_values(key, m)
         if values is None:
-            reason = m.response.get("message") or m.outcome
-            if m.usable and "energy_mj" in [o.name for o in self.objectives]:
-                reason = f"no energy measured: {m.response.get('energy_unavailable_reason') or 'no sensor'}"
-            log.warning("%s on %s: %s %s", key, m.device_name, m.outcome, reason)
-            state.search.fail(trial_id, f"{m.outcome} on {m.device_name}: {reason}")
+            state.search.fail(trial_id, self.failure_reason(key, m))
             return
         if not already_journaled:
             self.store.add_measurement(trial_id, m)

@@ -14,6 +14,12 @@ Contract (what `fleetnas.host.search.engine.Search` and the fleet controller rel
   MACs, params); ``trials.dispatched_s`` says when a trial was sent to the fleet (a resumed host asks the agents for
   its result). Schema 1 kept both as ``measurements`` rows with device ``host`` and metric ``accuracy``: opening such a
   journal moves them, in one transaction.
+- ``fleet_calls`` (schema 3) is the order in which a joint fleet search (``--fleet-mode joint``) was called: ``add_class``
+  {class, budget}, ``budget`` {class, budget}, ``ask`` {n, proposals: [{key, validate, classes, trial_ids}]},
+  ``accuracy`` {key} (the value is the sub-network's in ``subnets``), ``cost`` {key, class, trial_id} (the value is in
+  that trial's ``values_json``) and ``fail`` {key, class or null}. Replaying them in ``seq`` order through a fresh
+  search with the same seed reproduces it. Each class keeps its trials and results in its own run, as independent
+  searches do, so reports read both alike. Journals of schema 2 get an empty table.
 - ``schema_version`` has one row; opening a journal written by a newer schema fails with a clear message. Add tables or
   columns in a new version with a migration in ``_MIGRATIONS``; never change the meaning of existing ones.
 
@@ -37,7 +43,7 @@ from fleetnas.host.store.settings import settings_changes
 from fleetnas.host.store.sqlite_errors import database_error as sqlite_database_error
 from fleetnas.host.store.sqlite_errors import database_errors_as
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -122,8 +128,21 @@ def _migrate_to_v2(db: sqlite3.Connection) -> None:
         db.execute("DELETE FROM measurements WHERE measurement_id = ?", (measurement_id,))
 
 
+_FLEET_CALLS_V3 = """
+CREATE TABLE fleet_calls (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    call TEXT NOT NULL CHECK (call IN ('add_class', 'budget', 'ask', 'accuracy', 'cost', 'fail')),
+    payload_json TEXT NOT NULL,
+    created_s REAL NOT NULL
+)"""
+
+
+def _migrate_to_v3(db: sqlite3.Connection) -> None:
+    db.execute(_FLEET_CALLS_V3)
+
+
 # version reached -> function that migrates from the previous version (inside the opening transaction).
-_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2}
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2, 3: _migrate_to_v3}
 
 
 class JournalError(FleetnasError):
@@ -170,6 +189,13 @@ class TrialRecord:
 class Event:
     seq: int
     kind: str
+    payload: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FleetCall:
+    seq: int
+    call: str
     payload: Dict[str, Any]
 
 
@@ -315,20 +341,80 @@ class Journal:
     def record_result(self, run_id: int, trial_id: int, values: Optional[Dict[str, float]],
                       error: Optional[str] = None) -> None:
         """Finish a pending trial: ``values`` (objective name -> value), or ``values=None`` and an ``error``."""
-        now = time.time()
         with self._tx():
-            row = self._db.execute("SELECT state FROM trials WHERE trial_id = ? AND run_id = ?",
-                                   (trial_id, run_id)).fetchone()
-            if row is None:
-                raise JournalError(f"trial {trial_id} is not part of this run")
-            if row[0] != "pending":
-                raise JournalError(f"trial {trial_id} is already {row[0]}; results are recorded once")
-            state = "done" if values is not None else "failed"
-            self._db.execute("UPDATE trials SET state = ?, values_json = ?, error = ?, finished_s = ? WHERE trial_id = ?",
-                             (state, None if values is None else json.dumps(values), error, now, trial_id))
-            payload = {"trial_id": trial_id, "values": values, "error": error}
-            self._db.execute("INSERT INTO events (run_id, kind, payload_json, created_s) VALUES (?, 'result', ?, ?)",
-                             (run_id, json.dumps(payload), now))
+            self._finish_trial(run_id, trial_id, values, error)
+
+    def _finish_trial(self, run_id: int, trial_id: int, values: Optional[Dict[str, float]],
+                      error: Optional[str]) -> None:
+        now = time.time()
+        row = self._db.execute("SELECT state FROM trials WHERE trial_id = ? AND run_id = ?",
+                               (trial_id, run_id)).fetchone()
+        if row is None:
+            raise JournalError(f"trial {trial_id} is not part of this run")
+        if row[0] != "pending":
+            raise JournalError(f"trial {trial_id} is already {row[0]}; results are recorded once")
+        state = "done" if values is not None else "failed"
+        self._db.execute("UPDATE trials SET state = ?, values_json = ?, error = ?, finished_s = ? WHERE trial_id = ?",
+                         (state, None if values is None else json.dumps(values), error, now, trial_id))
+        payload = {"trial_id": trial_id, "values": values, "error": error}
+        self._db.execute("INSERT INTO events (run_id, kind, payload_json, created_s) VALUES (?, 'result', ?, ?)",
+                         (run_id, json.dumps(payload), now))
+
+    # --- a joint fleet search's calls -------------------------------------------------------------------------------
+    def _insert_call(self, call: str, payload: Dict[str, Any]) -> None:
+        self._db.execute("INSERT INTO fleet_calls (call, payload_json, created_s) VALUES (?, ?, ?)",
+                         (call, json.dumps(payload, sort_keys=True), time.time()))
+
+    def record_fleet_call(self, call: str, payload: Dict[str, Any]) -> None:
+        """``add_class``, ``budget``, ``accuracy`` or a validation's ``fail`` (see the module docstring)."""
+        with self._tx():
+            self._insert_call(call, payload)
+
+    def record_fleet_ask(self, n_requested: int, proposals: Sequence[Dict[str, Any]],
+                         run_ids: Dict[str, int], round_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, int]]:
+        """One fleet ``ask``: every proposal ({key, config, validate, classes}) becomes a pending trial in each of its
+        classes' runs (``run_ids``: class -> run id), and the call is logged with the search's report of the round
+        (kept for reports, not replayed), in one transaction. Returns per proposal class -> trial id."""
+        now = time.time()
+        out: List[Dict[str, int]] = []
+        with self._tx():
+            for p in proposals:
+                ids = {}
+                for c in p["classes"]:
+                    try:
+                        cur = self._db.execute(
+                            "INSERT INTO trials (run_id, key, config_json, state, proposed_s) "
+                            "VALUES (?, ?, ?, 'pending', ?)",
+                            (run_ids[c], p["key"], json.dumps(p["config"], sort_keys=True), now))
+                    except sqlite3.IntegrityError as exc:
+                        raise JournalError(f"configuration {p['key']} was already proposed for {c}") from exc
+                    ids[c] = int(cur.lastrowid)
+                    self._db.execute("INSERT INTO events (run_id, kind, payload_json, created_s) "
+                                     "VALUES (?, 'ask', ?, ?)", (run_ids[c], json.dumps({"n": 1, "trial_ids": [ids[c]]}),
+                                                                 now))
+                out.append(ids)
+            payload: Dict[str, Any] = {"n": n_requested, "proposals": [
+                {"key": p["key"], "validate": bool(p["validate"]), "classes": list(p["classes"]), "trial_ids": ids}
+                for p, ids in zip(proposals, out)]}
+            if round_report is not None:
+                payload["round_report"] = round_report
+            self._insert_call("ask", payload)
+        return out
+
+    def record_fleet_result(self, run_id: int, trial_id: int, device_class: str, key: str,
+                            values: Optional[Dict[str, float]], error: Optional[str] = None) -> None:
+        """A class's measurement told to the fleet search: the trial finished (as ``record_result``) and the ``cost``
+        (or ``fail``) call logged, in one transaction."""
+        with self._tx():
+            self._finish_trial(run_id, trial_id, values, error)
+            if values is not None:
+                self._insert_call("cost", {"key": key, "class": device_class, "trial_id": trial_id})
+            else:
+                self._insert_call("fail", {"key": key, "class": device_class})
+
+    def fleet_calls(self) -> List[FleetCall]:
+        rows = self._db.execute("SELECT seq, call, payload_json FROM fleet_calls ORDER BY seq").fetchall()
+        return [FleetCall(int(q), c, json.loads(p)) for q, c, p in rows]
 
     def record_measurement(self, trial_id: int, device: str, metric: str, value: float, unit: str,
                            payload: Optional[Dict[str, Any]] = None) -> None:

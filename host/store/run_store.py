@@ -8,6 +8,8 @@ What a run keeps, each in its own place:
   path and size, MACs, params and the seconds spent evaluating and exporting it;
 - per device class, the search engine's run named after the class: trials, ask/result events, round reports; a trial
   is marked dispatched when it is sent to the fleet;
+- with ``fleet_mode`` joint (run.json), the order of the joint search's calls (journal table ``fleet_calls``): what
+  a resume replays to rebuild the search; each class's trials are in its run as above;
 - measurements, per trial: device ``<board name>``, metric ``latency_ms`` (the median, with the whole measurement in
   the payload: every statistic of the MeasureResponse, device fingerprint, runtime configuration, emulated flag,
   whether it came from the measurement cache or, ``replayed``, from an agent's memory of the run's request) and
@@ -34,7 +36,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.measurements import Measurement
-from fleetnas.host.store.journal import Journal, JournalError, Subnet
+from fleetnas.host.store.journal import FleetCall, Journal, JournalError, Subnet
 from fleetnas.host.store.settings import settings_changes
 from fleetnas.host.store.wal import inspect_wal
 
@@ -43,7 +45,10 @@ RUN_UID_KEY = "run_uid"
 RUN_FILE = "run.json"
 MODELS_DIR = "models"
 # run.json settings a resume must keep (the budget, data and fleet may change)
-RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime")
+RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime", "fleet_mode",
+               "validations")
+# what a run.json written before a setting existed meant
+SETTING_DEFAULTS = {"fleet_mode": "independent", "validations": None}
 # run.json settings every device class's search in the journal was started with
 _CLASS_SEARCH_KEYS = ("seed", "tactic", "tactic_options")
 
@@ -122,8 +127,8 @@ class RunStore:
         run_dir = Path(run_dir)
         if not (run_dir / RUN_FILE).exists():
             raise UsageError(f"--resume: {run_dir} holds no run to continue; drop --resume to start one")
-        stored = cls.read_settings(run_dir)
-        changes = settings_changes(stored, settings, RESUME_KEYS)
+        stored = {**SETTING_DEFAULTS, **cls.read_settings(run_dir)}
+        changes = settings_changes(stored, {**SETTING_DEFAULTS, **settings}, RESUME_KEYS)
         changes += [f"device class {c} is gone" for c in stored.get("classes", []) if c not in classes]
         store = cls(run_dir, stored, check=True)
         # a run started before runs had an identity gets one now (its in-flight requests are then measured again)
@@ -250,6 +255,34 @@ class RunStore:
             self.journal.record_measurement(trial_id, m.device_name, "energy_mj", float(m.energy_mj), "mJ",
                                             {"model_sha256": m.model_sha256,
                                              "device_fingerprint": m.device_fingerprint})
+
+    # ------------------------------------------------------------------ a joint fleet search
+    def class_run(self, device_class: str, settings: Dict[str, Any]) -> int:
+        """The journal run holding ``device_class``'s trials in a joint search (created on first use)."""
+        return self.journal.open_run(device_class, settings, resume=True)[0]
+
+    def fleet_calls(self) -> List[FleetCall]:
+        return self.journal.fleet_calls()
+
+    def add_fleet_call(self, call: str, payload: Dict[str, Any]) -> None:
+        self.journal.record_fleet_call(call, payload)
+
+    def add_fleet_ask(self, n_requested: int, proposals: Sequence[Dict[str, Any]], run_ids: Dict[str, int],
+                      round_report: Optional[Dict[str, Any]] = None) -> List[Dict[str, int]]:
+        return self.journal.record_fleet_ask(n_requested, proposals, run_ids, round_report)
+
+    def fleet_round_reports(self) -> List[Dict[str, Any]]:
+        """A joint search's reports of its model-based rounds (predictors chosen and their errors), in order."""
+        return [c.payload["round_report"] for c in self.journal.fleet_calls()
+                if c.call == "ask" and "round_report" in c.payload]
+
+    def add_fleet_result(self, run_id: int, trial_id: int, device_class: str, key: str,
+                         values: Optional[Dict[str, float]], error: Optional[str] = None) -> None:
+        self.journal.record_fleet_result(run_id, trial_id, device_class, key, values, error)
+
+    def trial_values(self, run_id: int) -> Dict[int, Optional[Dict[str, float]]]:
+        """A run's trials' objective values by trial id (None: pending or failed)."""
+        return {t.trial_id: t.values for t in self.journal.trials(run_id)}
 
     def _latency_measurements(self, run_id: int) -> Dict[int, Measurement]:
         """Per trial its last latency measurement."""
