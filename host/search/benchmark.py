@@ -16,7 +16,7 @@ import gzip
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,39 @@ def parse_cell(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+def read_table(path: str, params: Sequence[str], value_columns: Sequence[str], cell: Optional[CellEdges] = None
+               ) -> Tuple[SearchSpace, Dict[str, np.ndarray], Dict[str, int]]:
+    """A benchmark table (CSV, or .csv.gz as shipped): the space its ``params`` span, each value column as floats,
+    and the row of each configuration's key. Every problem in it is one clear UsageError."""
+    if not Path(path).is_file():
+        raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
+    opener = gzip.open if str(path).endswith(".gz") else open   # the shipped tables are gzip-compressed
+    with opener(path, "rt", newline="") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        missing = [c for c in list(params) + list(value_columns) if c not in header]
+        if missing:
+            raise UsageError(f"column(s) {missing} not in {path}; it has {header}")
+        rows = list(reader)
+    if not rows:
+        raise UsageError(f"table {path} has no rows")
+    values = {p: [parse_cell(r[p]) for r in rows] for p in params}
+    space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
+                        cell=cell)
+    try:
+        columns = {c: np.array([float(r[c]) for r in rows]) for c in value_columns}
+    except ValueError as exc:
+        raise UsageError(f"objective columns must be numbers: {exc}") from exc
+    row_of_key: Dict[str, int] = {}
+    for i in range(len(rows)):
+        key = space.key({p: values[p][i] for p in params})
+        if key in row_of_key:
+            raise UsageError(f"rows {row_of_key[key]} and {i} of {path} have the same parameters {key}; "
+                             "--params must identify a row")
+        row_of_key[key] = i
+    return space, columns, row_of_key
 
 
 @dataclass
@@ -65,32 +98,8 @@ class TableProblem:
     @classmethod
     def from_csv(cls, path: str, params: Sequence[str], objectives: Sequence[Objective],
                  cell: Optional[CellEdges] = None) -> "TableProblem":
-        if not Path(path).is_file():
-            raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
-        opener = gzip.open if str(path).endswith(".gz") else open   # the shipped tables are gzip-compressed
-        with opener(path, "rt", newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            missing = [c for c in list(params) + [o.name for o in objectives] if c not in columns]
-            if missing:
-                raise UsageError(f"column(s) {missing} not in {path}; it has {columns}")
-            rows = list(reader)
-        if not rows:
-            raise UsageError(f"table {path} has no rows")
-        values = {p: [parse_cell(r[p]) for r in rows] for p in params}
-        space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
-                            cell=cell)
-        try:
-            raw = np.array([[float(r[o.name]) for o in objectives] for r in rows])
-        except ValueError as exc:
-            raise UsageError(f"objective columns must be numbers: {exc}") from exc
-        row_of_key: Dict[str, int] = {}
-        for i in range(len(rows)):
-            key = space.key({p: values[p][i] for p in params})
-            if key in row_of_key:
-                raise UsageError(f"rows {row_of_key[key]} and {i} of {path} have the same parameters {key}; "
-                                 "--params must identify a row")
-            row_of_key[key] = i
+        space, columns, row_of_key = read_table(path, params, [o.name for o in objectives], cell)
+        raw = np.column_stack([columns[o.name] for o in objectives])
         F = to_minimization(raw, objectives)
         return cls(space, tuple(objectives), F, MinMaxNormalizer.fit(F)(F), row_of_key)
 

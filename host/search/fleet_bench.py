@@ -17,20 +17,18 @@ predictor quality (``loo_tau``, ``loo_mape``, ``recent_tau``, ``recent_mape``) a
 """
 from __future__ import annotations
 
-import csv
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from fleetnas.host.errors import UsageError
-from fleetnas.host.search.benchmark import GAP_TARGET, TableProblem, parse_cell, budgets_for, run_search
+from fleetnas.host.search.benchmark import GAP_TARGET, TableProblem, budgets_for, read_table, run_search
 from fleetnas.host.search.cells import CellEdges
 from fleetnas.host.search.fleet import FleetSearch
 from fleetnas.host.search.pareto import MinMaxNormalizer, Objective, hypervolume, to_minimization
-from fleetnas.host.search.space import Choice, SearchSpace
+from fleetnas.host.search.space import SearchSpace
 
 NEW_DEVICE_BUDGETS = (10, 20, 30, 50, 100)
 MODES = ("joint", "independent")
@@ -50,34 +48,10 @@ class FleetTable:
     @classmethod
     def from_csv(cls, path: str, params: Sequence[str], accuracy: Objective, devices: Sequence[Objective],
                  cell: Optional[CellEdges] = None) -> "FleetTable":
-        if not Path(path).is_file():
-            raise UsageError(f"table {path} not found; give a CSV with one architecture per row")
         names = [d.name for d in devices]
         if len(set(names)) != len(names) or accuracy.name in names:
             raise UsageError(f"--devices must be distinct columns other than the accuracy, got {names}")
-        with open(path, newline="") as handle:
-            reader = csv.DictReader(handle)
-            columns = reader.fieldnames or []
-            missing = [c for c in list(params) + [accuracy.name] + names if c not in columns]
-            if missing:
-                raise UsageError(f"column(s) {missing} not in {path}; it has {columns}")
-            rows = list(reader)
-        if not rows:
-            raise UsageError(f"table {path} has no rows")
-        values = {p: [parse_cell(r[p]) for r in rows] for p in params}
-        space = SearchSpace([Choice(p, tuple(sorted(set(values[p]), key=lambda v: (str(type(v)), v)))) for p in params],
-                            cell=cell)
-        try:
-            raw = {c: np.array([float(r[c]) for r in rows]) for c in [accuracy.name] + names}
-        except ValueError as exc:
-            raise UsageError(f"objective columns must be numbers: {exc}") from exc
-        row_of_key: Dict[str, int] = {}
-        for i in range(len(rows)):
-            key = space.key({p: values[p][i] for p in params})
-            if key in row_of_key:
-                raise UsageError(f"rows {row_of_key[key]} and {i} of {path} have the same parameters {key}; "
-                                 "--params must identify a row")
-            row_of_key[key] = i
+        space, raw, row_of_key = read_table(path, params, [accuracy.name] + names, cell)
         problems = {}
         for d in devices:
             objectives = (accuracy, d)

@@ -224,3 +224,13 @@ def test_exploit_tail_changes_only_the_last_picks(table):
         assert len(tail["measured"][d]) == 40 == len(set(tail["measured"][d]))
         assert tail["measured"][d][:30] == plain["measured"][d][:30]  # same random stream until the tail
     assert any(tail["measured"][d][30:] != plain["measured"][d][30:] for d in DEVICES)
+
+
+def test_a_gzip_table_reads_as_the_csv_it_holds(fleet_csv, table, tmp_path):
+    """The shipped benchmark tables are .csv.gz: the fleet benchmark reads them as the single-device one does."""
+    import gzip
+    packed = tmp_path / "fleet.csv.gz"
+    packed.write_bytes(gzip.compress(fleet_csv.read_bytes()))
+    again = FleetTable.from_csv(str(packed), ["width", "kernel", "depth"], table.accuracy, table.devices)
+    assert again.row_of_key == table.row_of_key
+    assert all(np.array_equal(again.raw[c], table.raw[c]) for c in table.raw)
