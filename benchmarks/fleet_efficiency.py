@@ -1,6 +1,6 @@
 """Fleet search vs one search per device, on published measurements (medians over seeds).
 
-Runs the code of `fleetnas bench --devices` on ../shared/data/nb201/nb201_devices.csv: accuracy `acc_cifar10`, five
+Runs the code of `fleetnas bench --devices` on the shipped benchmarks/data/nb201_devices.csv.gz: accuracy `acc_cifar10`, five
 device latency columns, the NB201 cell declared (``--cell 0-1,0-2,1-2,0-3,1-3,2-3``). Prints, side by side for the
 joint fleet search and independent linas searches: each device's HV gap at 50/100/200/300 of its own measurements and
 its recall at 300, the validations (distinct accuracy evaluations) of the whole run, host seconds per round; then a
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201" / "nb201_devices.csv"
+TABLE = Path(__file__).resolve().parent / "data" / "nb201_devices.csv.gz"   # shipped; see data/README.md
 PARAMS = [f"e{i}" for i in range(6)]
 CELL = "0-1,0-2,1-2,0-3,1-3,2-3"
 ACCURACY = "acc_cifar10"
@@ -71,8 +71,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="also print the per-seed figures as JSON")
     args = parser.parse_args(argv)
     if not TABLE.is_file():
-        print(f"skipped: {TABLE} not found (the published measurements live in ../shared/data next to the "
-              "repository; a user checkout does not have them)")
+        print(f"skipped: {TABLE} not found (it ships with the repository: restore it with git checkout)")
         return 0
     modes = [m for m in args.modes.split(",") if m]
     new_devices = [d for d in args.new_devices.split(",") if d]
