@@ -14,13 +14,17 @@ REPO = Path(__file__).resolve().parents[2]
 TABLE = REPO / "benchmarks" / "data" / "nb201_devices.csv.gz"
 
 
-def readme_bench_command():
-    """The README's `fleetnas bench ...` command (with its continuation lines), as arguments."""
+def readme_bench_commands():
+    """Every `fleetnas bench ...` command of the README (with its continuation lines), as arguments."""
     text = (REPO / "README.md").read_text()
-    match = re.search(r"^fleetnas bench (.*?(?:\\\n.*?)*)$", text, flags=re.M)
-    assert match, "README has no fleetnas bench command"
-    command = re.sub(r"\s+#.*$", "", match.group(1).replace("\\\n", " "), flags=re.M)
-    return shlex.split(command)
+    found = re.findall(r"^fleetnas bench (.*?(?:\\\n.*?)*)$", text, flags=re.M)
+    assert found, "README has no fleetnas bench command"
+    return [shlex.split(re.sub(r"\s+#.*$", "", f.replace("\\\n", " "), flags=re.M)) for f in found]
+
+
+def readme_bench_command():
+    """The README's first `fleetnas bench` command: one device."""
+    return readme_bench_commands()[0]
 
 
 def test_the_table_and_its_notices_are_shipped():
@@ -44,3 +48,16 @@ def test_readme_bench_command_runs_on_the_shipped_table_without_warnings():
     data = json.loads(r.stdout)
     assert data["true_front_size"] == 43 and abs(data["hv_true"] - 1.175022) < 1e-6
     assert data["budgets"][-1] == 100
+
+
+def test_readme_fleet_bench_command_runs_on_the_shipped_table():
+    args = next(a for a in readme_bench_commands() if "--devices" in a)
+    assert args[args.index("--table") + 1] == "benchmarks/data/nb201_devices.csv.gz"
+    args[args.index("--budget") + 1] = "30"   # the README's budget and seeds, made small
+    args[args.index("--seeds") + 1] = "1"
+    r = run_cli(["bench", *args], cwd=REPO, timeout_s=600)
+    assert_no_traceback(r)
+    assert r.returncode == 0, r.stderr[-2000:]
+    data = json.loads(r.stdout)
+    assert len(data["devices"]) == 4 and data["validations_median"] <= 350
+    assert "hwnb_fpga_lat_ms" in json.dumps(data)   # the joining device is reported
