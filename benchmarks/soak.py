@@ -20,7 +20,6 @@ import argparse
 import collections
 import json
 import math
-import os
 import random
 import signal
 import subprocess
