@@ -76,10 +76,15 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     if args.json:
-        json.dump({k: v for k, v in result.items() if k != "per_seed"}, sys.stdout)
-        print()
-        return 0
+        return _print_json(result)
     _print_table(result)
+    return 0
+
+
+def _print_json(result: dict) -> int:
+    """The result as one JSON object (the per-seed detail stays out: scripts want the medians)."""
+    json.dump({k: v for k, v in result.items() if k != "per_seed"}, sys.stdout)
+    print()
     return 0
 
 
@@ -112,9 +117,7 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     if args.json:
-        json.dump({k: v for k, v in result.items() if k != "per_seed"}, sys.stdout)
-        print()
-        return 0
+        return _print_json(result)
     print(f"fleet search ({result['mode']}), {len(seeds)} seeds, budget {args.budget} measurements per device; "
           f"validations {result['validations_median']:.0f} (median); host s per round: median "
           f"{result['round_s_median']:.2f}, max {result['round_s_max']:.2f}")
