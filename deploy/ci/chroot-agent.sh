@@ -42,19 +42,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 chroot_prerequisites "$ARCH"
-WORK=$(mktemp -d /var/tmp/fleetnas-chroot-agent.XXXXXX)
-ROOT=$WORK/root
-cleanup() {
-    local rc=$?
-    # The mounts belong to the private namespace, gone once the agent is; --one-file-system is a second guard.
-    if [[ "$KEEP" == no ]] && ! findmnt -rn -o TARGET | grep -q "^$ROOT"; then
-        rm -rf --one-file-system "$WORK"
-    else
-        log "kept $WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
+make_workdir fleetnas-chroot-agent
 trap 'exit 143' TERM
 trap 'exit 130' INT
 

@@ -44,19 +44,7 @@ done
 
 chroot_prerequisites "$ARCH"
 
-WORK=$(mktemp -d /var/tmp/fleetnas-chroot.XXXXXX)
-ROOT=$WORK/root
-cleanup() {
-    local rc=$?
-    # Mounts were made in a private namespace that is gone by now; --one-file-system is a second guard.
-    if [[ "$KEEP" == no ]] && ! findmnt -rn -o TARGET | grep -q "^$ROOT"; then
-        rm -rf --one-file-system "$WORK"
-    else
-        log "kept $WORK"
-    fi
-    exit "$rc"
-}
-trap cleanup EXIT
+make_workdir fleetnas-chroot
 
 # ---------------------------------------------------------------- a clean Debian root with the checkout in it
 make_root "$ROOT" "$SUITE" "$ARCH" "$MIRROR" "$BASE_CACHE"

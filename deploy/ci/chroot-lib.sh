@@ -17,6 +17,25 @@ chroot_prerequisites() {
     fi
 }
 
+# make_workdir NAME: a fresh folder under /var/tmp (sets WORK, and ROOT inside it for the Debian root), removed when
+# the script exits unless KEEP=yes or something is still mounted under it.
+make_workdir() {
+    WORK=$(mktemp -d "/var/tmp/$1.XXXXXX")
+    ROOT=$WORK/root
+    trap remove_workdir EXIT
+}
+
+remove_workdir() {
+    local rc=$?
+    # Mounts are made in a private namespace that is gone by now; --one-file-system is a second guard.
+    if [[ "${KEEP:-no}" == no ]] && ! findmnt -rn -o TARGET | grep -q "^$ROOT"; then
+        rm -rf --one-file-system "$WORK"
+    else
+        log "kept $WORK"
+    fi
+    exit "$rc"
+}
+
 # make_root ROOT SUITE ARCH MIRROR [BASE_CACHE]: a minimal Debian in ROOT that reaches the mirror and the package
 # index the way this machine does (same resolver, same CA bundle).
 make_root() {
