@@ -166,6 +166,10 @@ class OnnxExporter:
     """The ``onnx`` entry of the exporter registry (fleetnas.host.export.registry)."""
     format = "onnx"
     suffix = ".onnx"
+    precisions = ("fp32",)
+
+    def __init__(self, precision: str = "fp32") -> None:
+        self.precision = precision
 
     def check(self) -> None:
         """torch and onnx come with fleetnas[host]: nothing to check."""

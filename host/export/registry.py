@@ -5,8 +5,12 @@ An exporter turns a sub-network of a super-network into one model file an agent'
     class MyExporter:
         format = "pte"          # the format name the agents report for their runtimes (RuntimeInfo.formats)
         suffix = ".pte"         # model files of this format end so
+        precisions = ("fp32",)  # numeric precisions it can export: "fp32", "int8"
+        def __init__(self, precision: str = "fp32") -> None: ...
         def check(self) -> None: ...                                   # raise ExportError with an install hint
         def export(self, supernet, config, cache_dir) -> ExportedModel: ...
+
+An int8 exporter calibrates on ``supernet.calibration_inputs(config)`` and must key its cache on the precision.
 
 registered under ``[project.entry-points."fleetnas.exporters"]`` as ``pte = "my_package.export:MyExporter"``.
 The search exports candidates in the format the boards report for the chosen runtime; `fleetnas export --format`
@@ -15,7 +19,7 @@ offers the names registered here; a model file's format is read from its suffix.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, List, Mapping, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, List, Mapping, Protocol, Sequence, Tuple, Union
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.plugins import Registry
@@ -27,9 +31,13 @@ EXPORTERS = Registry("fleetnas.exporters", {"onnx": "fleetnas.host.export.onnx:O
                                             "tflite": "fleetnas.host.export.tflite:TfliteExporter"}, "model format")
 
 
+PRECISIONS = ("fp32", "int8")
+
+
 class Exporter(Protocol):
     format: str
     suffix: str
+    precisions: Tuple[str, ...]
 
     def check(self) -> None:
         """Raise ExportError (with the install hint) when this host cannot export the format."""
@@ -38,15 +46,21 @@ class Exporter(Protocol):
         """Export (or fetch from ``cache_dir``) sub-network ``config`` of ``supernet``, verified."""
 
 
-def get_exporter(model_format: str) -> Exporter:
-    return EXPORTERS.load(model_format)()
+def get_exporter(model_format: str, precision: str = "fp32") -> Exporter:
+    """The exporter of ``model_format`` at ``precision``; a UsageError names the precisions it has otherwise."""
+    factory = EXPORTERS.load(model_format)
+    precisions = tuple(getattr(factory, "precisions", ("fp32",)))
+    if precision not in precisions:
+        raise UsageError(f"fleetnas exports {model_format} models in {', '.join(precisions)}, not {precision}; "
+                         f"choose --precision {precisions[0]} or another runtime")
+    return factory(precision=precision) if precision != "fp32" else factory()
 
 
-def exporter_for(formats: Sequence[str], runtime: str) -> Exporter:
+def exporter_for(formats: Sequence[str], runtime: str, precision: str = "fp32") -> Exporter:
     """The exporter for the first of ``formats`` (as the boards list them for ``runtime``) that has one."""
     for name in formats:
         if name in EXPORTERS:
-            return get_exporter(name)
+            return get_exporter(name, precision)
     raise UsageError(f"runtime {runtime!r} loads {', '.join(formats) or 'no model format'}; fleetnas exports "
                      f"{', '.join(EXPORTERS.names())} (install a package that registers an exporter for one of them)")
 

@@ -74,6 +74,10 @@ class TfliteExporter:
     """The ``tflite`` entry of the exporter registry (fleetnas.host.export.registry)."""
     format = "tflite"
     suffix = ".tflite"
+    precisions = ("fp32",)
+
+    def __init__(self, precision: str = "fp32") -> None:
+        self.precision = precision
 
     def check(self) -> None:
         _converter()

@@ -140,6 +140,24 @@ class SuperNet:
             self._macs_cache[key] = (macs, sum(p.numel() for p in module.parameters()))
         return self._macs_cache[key]
 
+    def calibration_inputs(self, config: Mapping[str, Any], count: int = 8) -> List[Inputs]:
+        """Batch-1 inputs that int8 exporters calibrate activation ranges on.
+
+        The default draws seeded normal noise shaped like ``example_input``; super-networks with built-in data
+        override it with real samples (quantization ranges fitted to noise cost accuracy on real images).
+        """
+        import torch
+
+        example = self.example_input(config)
+        generator = torch.Generator().manual_seed(0)
+
+        def like(t):
+            return torch.randn(t.shape, generator=generator, dtype=t.dtype) if t.is_floating_point() else t.clone()
+
+        if isinstance(example, tuple):
+            return [tuple(like(t) for t in example) for _ in range(count)]
+        return [like(example) for _ in range(count)]
+
     def accuracy(self, config: Mapping[str, Any], data: Any = None) -> float:
         return float(self.evaluator(data).evaluate(config))
 

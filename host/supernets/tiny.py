@@ -239,6 +239,12 @@ class TinySuperNet(SuperNet):
     def _example_input(self, config: Dict[str, Any]) -> torch.Tensor:
         return torch.randn(1, 1, config["res"], config["res"], generator=torch.Generator().manual_seed(0))
 
+    def calibration_inputs(self, config: Dict[str, Any], count: int = 8) -> List[torch.Tensor]:
+        """Training digits (never the held-out split accuracy is measured on), one image per input."""
+        config = self.validate(config)
+        images = prepare_images(self.split()[0][:count], config["res"])
+        return [images[i:i + 1].contiguous() for i in range(len(images))]
+
     def macs(self, config: Dict[str, Any]) -> int:
         """Closed form (searches call this often); tests check it against the hook count."""
         config = self.validate(config)
