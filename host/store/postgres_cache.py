@@ -122,11 +122,14 @@ class _Database:
         self._conn = None
         self._down_until = 0.0      # after giving up: until then calls step aside at once
         try:
-            self._kwargs = {} if "connect_timeout" in self.psycopg.conninfo.conninfo_to_dict(url) else {
-                "connect_timeout": CONNECT_TIMEOUT_S}
+            options = self.psycopg.conninfo.conninfo_to_dict(url)
+            bad_ports = [p for p in str(options.get("port", "")).split(",") if p and not p.isdigit()]
+            if bad_ports:
+                raise self.psycopg.ProgrammingError(f"port {bad_ports[0]!r} is not a number")
         except self.psycopg.Error as exc:
             raise UsageError(f"{self.location} is not a valid database URL ({self._text(exc)}); give "
                              f"postgresql://USER@HOST[:PORT]/DB") from None
+        self._kwargs = {} if "connect_timeout" in options else {"connect_timeout": CONNECT_TIMEOUT_S}
         with self._lock:
             try:
                 self._migrate(self._connection())
