@@ -163,3 +163,36 @@ def test_passwords_are_masked_wherever_a_url_is_shown():
     assert redact_url("postgres://h/db") == "postgres://h/db"
     assert describe("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
     assert describe("/tmp/cache.sqlite") == "/tmp/cache.sqlite"
+
+
+def test_only_the_postgres_module_imports_psycopg():
+    from import_scan import all_modules, imports
+    users = {name for name, path in all_modules().items()
+             for target, _line, _inside in imports(name, path, type_checking=True) if target.split(".")[0] == "psycopg"}
+    assert users == {"fleetnas.host.store.postgres_cache"}
+
+
+def test_search_with_an_unreachable_store_stops_in_one_line_before_the_fleet_starts(tmp_path, capsys):
+    from fleetnas.host.cli import main
+    url = f"postgresql://fleet:hunter2-secret@127.0.0.1:{free_port()}/cache"
+    code = main(["search", "--supernet", "tiny", "--devices", str(tmp_path / "devices.toml"), "--budget", "2",
+                 "--out", str(tmp_path / "run"), "--measurement-cache", url, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: cannot reach the measurements cache at postgresql://fleet:***@")
+    assert err.count("\n") == 1 and "hunter2-secret" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_resume_command_masks_the_password():
+    import argparse
+
+    from fleetnas.host.commands.search import add_arguments, resume_command
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--supernet", "tiny", "--devices", "d.toml", "--budget", "2", "--out", "run",
+                              "--measurement-cache", "postgresql://u:hunter2-secret@h/db",
+                              "--accuracy-cache", "postgres://u:hunter2-secret@h/acc"])
+    command = resume_command(args)
+    assert "hunter2-secret" not in command
+    assert "--measurement-cache postgresql://u:***@h/db --accuracy-cache postgres://u:***@h/acc" in command.replace(
+        "'", "")
