@@ -196,3 +196,16 @@ def test_the_resume_command_masks_the_password():
     assert "hunter2-secret" not in command
     assert "--measurement-cache postgresql://u:***@h/db --accuracy-cache postgres://u:***@h/acc" in command.replace(
         "'", "")
+
+
+def test_a_serialization_failure_is_tried_again(postgres_url):
+    cache = PostgresMeasurementCache(postgres_url, backoff_s=(0.01, 0.05))
+    attempts = []
+
+    def work(conn):   # the server answers SQLSTATE 40001 the first time, as a conflicting writer would cause
+        attempts.append(1)
+        if len(attempts) == 1:
+            conn.execute("DO $$ BEGIN RAISE EXCEPTION 'conflict' USING ERRCODE = 'serialization_failure'; END $$")
+        return conn.execute("SELECT 42").fetchone()[0]
+    assert cache._db.run("read", work, lambda: None) == 42 and len(attempts) == 2
+    cache.close()
