@@ -113,9 +113,9 @@ def main() -> int:
         return 0
     print(f"{'run':<18} {'evaluated':>9} {'measured':>9} {'cache hits':>10} {'accuracy rows':>14} {'wall s':>7}")
     for r in runs:
+        rows = f"{r['accuracy_rows_before']} -> {r['accuracy_rows_after']}"
         print(f"{r['host'] + ' budget ' + str(r['budget']):<18} {r['evaluated']:>9} {r['measured_on_boards']:>9} "
-              f"{r['from_shared_cache']:>10} {str(r['accuracy_rows_before']) + ' -> ' + str(r['accuracy_rows_after']):>14}"
-              f" {r['wall_s']:>7}")
+              f"{r['from_shared_cache']:>10} {rows:>14} {r['wall_s']:>7}")
     return 0
 
 
