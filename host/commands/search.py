@@ -54,8 +54,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              ".tflite, which needs pip install 'fleetnas[tflite-export]' on the host)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
     parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
-    parser.add_argument("--measurement-cache", type=Path,
-                        help="cross-run measurement cache (default ~/.cache/fleetnas/measurements.sqlite)")
+    parser.add_argument("--measurement-cache", metavar="FILE|URL",
+                        help="cross-run measurement cache (default ~/.cache/fleetnas/measurements.sqlite), or a "
+                             "postgresql://USER@HOST/DB URL several hosts share (pip install 'fleetnas[postgresql]')")
+    parser.add_argument("--accuracy-cache", metavar="FILE|URL",
+                        help="cross-run accuracy cache, a file or a postgresql:// URL (default: with the measurement "
+                             "cache)")
     parser.add_argument("--no-measurement-cache", action="store_true",
                         help="measure (and evaluate accuracy) everything again")
     parser.add_argument("--export-dir", type=Path, help="where sub-networks are exported (default DIR/models)")
@@ -104,8 +108,12 @@ def open_fleet(devices: str, run_dir: Path):
         yield load_devices(Path(devices))
 
 
+CACHE_OPTIONS = ("measurement_cache", "accuracy_cache")   # may be URLs: printed with the password masked
+
+
 def resume_command(args: argparse.Namespace) -> str:
     """The command that continues this run: every option that differs from its default, plus --resume."""
+    from fleetnas.host.store.caches import describe
     defaults = argparse.ArgumentParser(add_help=False)
     add_arguments(defaults)
     words = ["fleetnas", "search"]
@@ -121,19 +129,19 @@ def resume_command(args: argparse.Namespace) -> str:
         elif isinstance(value, list):         # repeatable (--tactic-option)
             words += [w for item in value for w in (flag, str(item))]
         else:
-            words += [flag, str(value)]
+            words += [flag, describe(value) if action.dest in CACHE_OPTIONS else str(value)]
     words += ["--resume", "--out", str(args.out)]
     return " ".join(shlex.quote(w) for w in words)
 
 
 def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.errors import UsageError
-    from fleetnas.host.fleet.measurements import MeasurementStore, default_cache_path
     from fleetnas.host.report.render import fleet_lines, replayed_note, write_report
     from fleetnas.host.run.controller import SearchController, SearchSettings, parse_objectives
     from fleetnas.host.run.fleet_loop import check_fleet_mode
     from fleetnas.host.run.preflight import preflight
     from fleetnas.host.run.progress import search_progress
+    from fleetnas.host.store.caches import open_accuracy_cache, open_measurement_cache
     from fleetnas.host.supernets.base import check_weights, get_supernet
 
     quiet_predictor_warnings()
@@ -153,13 +161,22 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     if args.budget > supernet.space.size:
         print(f"warning: --budget {args.budget} is more than the {supernet.space.size} sub-networks of "
               f"{args.supernet}: each class's search ends once it has measured every one", file=sys.stderr)
-    cache = None if args.no_measurement_cache else MeasurementStore(args.measurement_cache or default_cache_path())
+    cache = accuracy_cache = None
+    if not args.no_measurement_cache:
+        cache = open_measurement_cache(args.measurement_cache)
+        if getattr(args, "accuracy_cache", None):
+            try:
+                accuracy_cache = open_accuracy_cache(args.accuracy_cache)
+            except BaseException:
+                cache.close()
+                raise
     try:
         with open_fleet(args.devices, args.out) as registry:
             preflight(registry, objectives, settings.runtime.runtime)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
-                                          export_dir=getattr(args, "export_dir", None))
+                                          export_dir=getattr(args, "export_dir", None),
+                                          accuracy_cache=accuracy_cache)
             if args.resume:
                 print(controller.resume_summary(), file=sys.stderr)
             try:
@@ -177,6 +194,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     finally:
         if cache is not None:
             cache.close()
+        if accuracy_cache is not None:
+            accuracy_cache.close()
     data = write_report(args.out)
     if print_tables and not args.json:
         for table in data["tables"].values():

@@ -27,6 +27,7 @@ from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeCo
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
 from fleetnas.host.run.fleet_loop import JointLoop, check_fleet_mode
 from fleetnas.host.store.accuracy_cache import AccuracyCache
+from fleetnas.host.store.caches import accuracy_cache_beside
 from fleetnas.host.store.run_store import PendingTrial, RunStore, Subnet
 
 log = logging.getLogger("fleetnas.host.run")
@@ -135,7 +136,7 @@ class SearchController:
                       if resume else RunStore.create(self.run_dir, wanted))
         try:
             if self._own_accuracy_cache:
-                self.accuracy_cache = AccuracyCache(cache.path)
+                self.accuracy_cache = accuracy_cache_beside(cache)
             self.subnets: Dict[str, Subnet] = self.store.subnets()      # computed before an interruption
             self._pending: Dict[int, PendingTrial] = {}
             self.joint: Optional[JointLoop] = None
