@@ -5,11 +5,13 @@ suspected and re-dispatched exactly as a device the host connects to.
 from __future__ import annotations
 
 import threading
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from fleetnas.host.errors import UsageError
-from fleetnas.host.fleet.devices import Device
 from fleetnas.host.fleet.hub import Hub
+
+if TYPE_CHECKING:   # devices.py reaches this module through Device.client(): type-only, no cycle
+    from fleetnas.host.fleet.devices import Device
 
 _lock = threading.Lock()
 _hub: Optional[Hub] = None
@@ -27,11 +29,11 @@ def current_hub() -> Optional[Hub]:
         return _hub
 
 
-def dial_in_devices(devices) -> List[Device]:
+def dial_in_devices(devices) -> List["Device"]:
     return [d for d in devices if d.dial_in]
 
 
-def dial_in_client(device: Device, timeout_s: float = 30.0):
+def dial_in_client(device: "Device", timeout_s: float = 30.0):
     """An AgentClient whose calls travel over ``device``'s stream to the current hub."""
     from fleetnas.host.fleet.client import AgentClient
     from fleetnas.host.fleet.tunnel import TunnelChannel

@@ -18,14 +18,16 @@ import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence
 
 import grpc
 
 from fleetnas.agent.v1 import hub_pb2, hub_pb2_grpc
 from fleetnas.host.errors import UsageError
-from fleetnas.host.fleet.devices import Device
 from fleetnas.host.fleet.tunnel import AgentStream
+
+if TYPE_CHECKING:   # devices.py reaches this module through Device.client(): type-only, no cycle
+    from fleetnas.host.fleet.devices import Device
 
 log = logging.getLogger("fleetnas.host.fleet")
 HANDSHAKE_S = 15.0
@@ -79,9 +81,9 @@ def _certificate_names(context: grpc.ServicerContext) -> List[str]:
 class Hub:
     """Accepts dial-in agents for ``devices`` (the dial-in entries of a devices file)."""
 
-    def __init__(self, devices: Sequence[Device], *, tls: Optional[HubTls] = None, ping_s: float = DEFAULT_PING_S,
+    def __init__(self, devices: Sequence["Device"], *, tls: Optional[HubTls] = None, ping_s: float = DEFAULT_PING_S,
                  on_change: Optional[Callable[[str, Optional[Connection]], None]] = None) -> None:
-        self.devices: Dict[str, Device] = {d.name: d for d in devices}
+        self.devices: Dict[str, "Device"] = {d.name: d for d in devices}
         self.tls, self.ping_s = tls, ping_s
         self.verifies_certificates = bool(tls and tls.client_ca)
         unproven = [d.name for d in devices if d.token_file is None and not self.verifies_certificates]
@@ -159,7 +161,7 @@ class Hub:
                 self._changed.wait(min(left, 0.5))
 
     # -------------------------------------------------------------- streams
-    def authenticate(self, hello: hub_pb2.Hello, challenge: bytes, context: grpc.ServicerContext) -> Device:
+    def authenticate(self, hello: hub_pb2.Hello, challenge: bytes, context: grpc.ServicerContext) -> "Device":
         name = hello.device_name
         device = self.devices.get(name)
         if device is None:
