@@ -166,6 +166,15 @@ class _MultiCallable:
         return self._deserialize(stream.call(self._method, payloads, timeout if timeout else 30.0))
 
 
+class _Unimplemented:
+    def __init__(self, method: str) -> None:
+        self._method = method
+
+    def __call__(self, *args, **kwargs):
+        raise TunnelRpcError(grpc.StatusCode.UNIMPLEMENTED,
+                             f"{self._method}: the dial-in tunnel carries unary and client-streaming calls only")
+
+
 class TunnelChannel(grpc.Channel):
     """A grpc.Channel to the device ``device_name`` through ``lookup(device_name)``'s current stream."""
 
@@ -189,10 +198,10 @@ class TunnelChannel(grpc.Channel):
         return _MultiCallable(self, method, request_serializer, response_deserializer, streaming_requests=True)
 
     def unary_stream(self, method, request_serializer=None, response_deserializer=None, **_):
-        raise NotImplementedError("the dial-in tunnel carries unary and client-streaming calls only")
+        return _Unimplemented(method)   # stubs make every method's callable up front; only a call is refused
 
     def stream_stream(self, method, request_serializer=None, response_deserializer=None, **_):
-        raise NotImplementedError("the dial-in tunnel carries unary and client-streaming calls only")
+        return _Unimplemented(method)
 
     def subscribe(self, callback, try_to_connect=False) -> None:
         """READY once the device has dialled in (what grpc.channel_ready_future waits for)."""

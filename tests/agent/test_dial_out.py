@@ -1,0 +1,125 @@
+"""Dial-out: a real `fleetnas-agent connect` process dials a real hub on 127.0.0.1 and is measured through the stream
+as through a direct connection; wrong tokens, impersonation and a second stream are refused; a restarted hub is
+dialled again."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from dial_in_harness import connect_process, running_hub, write_devices
+from fleetnas.host.errors import AgentUnreachable
+from fleetnas.host.fleet.contract import RuntimeConfig, TimingConfig
+from fleetnas.host.fleet.devices import load_devices
+
+FAST = RuntimeConfig(timing=TimingConfig(warmup_runs=2, warmup_s=0.05, blocks=3, min_runs_per_block=5,
+                                         min_block_s=0.05, timeout_s=60.0))
+
+
+def test_an_agent_that_dials_out_is_measured_through_the_stream_and_dials_a_restarted_hub_again(tmp_path):
+    from models import make_onnx_model
+    devices_file = write_devices(tmp_path, {"board-a": "token-a"})
+    device = load_devices(devices_file).by_name["board-a"]
+    model = make_onnx_model(tmp_path / "m.onnx")
+    with running_hub(devices_file) as hub:
+        port = hub.address.rpartition(":")[2]
+        with connect_process(tmp_path / "a", hub.address, "board-a", tmp_path / "board-a.token") as agent:
+            assert hub.hub.wait_for(["board-a"], 90) == [], agent.log()
+            with device.client(timeout_s=30) as client:
+                info = client.device_info()
+                assert info.fingerprint_sha256 == hub.hub.connections()["board-a"].fingerprint_sha256
+                assert client.health()
+                sha, uploaded = client.ensure_model(model)
+                assert uploaded and client.ensure_model(model) == (sha, False)   # upload-once holds
+                first = client.measure(sha, FAST, request_id="run1/cfg@dialin-x86")
+                again = client.measure(sha, FAST, request_id="run1/cfg@dialin-x86")   # a retry: not re-measured
+                assert first.outcome in ("OK", "UNSTABLE") and first.overall.median_ms > 0 and not first.replayed
+                assert again.replayed and again.overall == first.overall
+                assert client.device_info().measurements_done == 1
+
+            hub.hub.stop()   # the host goes away: calls fail as for any unreachable agent ...
+            with device.client(timeout_s=5) as client, pytest.raises(AgentUnreachable):
+                client.device_info()
+            with running_hub(devices_file, listen=f"127.0.0.1:{port}") as restarted:   # ... and comes back
+                assert restarted.hub.wait_for(["board-a"], 30) == [], agent.log()
+                with device.client(timeout_s=30) as client:
+                    assert client.has_model(sha), "the agent's store survives the reconnect"
+                    assert client.device_info().measurements_done == 1
+            assert agent.log().count("connected to hub") >= 2
+
+
+@pytest.fixture(scope="module")
+def in_process_agent(tmp_path_factory):
+    """The agent's own service and servicer, dialling from this process (refusals need no separate process)."""
+    from fleetnas.agent import __version__
+    from fleetnas.agent.app import make_service
+    from fleetnas.agent.board.device_info import DeviceInfoSource
+    from fleetnas.agent.rpc.server import make_servicer
+    from fleetnas.agent.rpc.tunnel import TunnelServer
+    from fleetnas.agent.rpc.dialout import Identity
+    from fleetnas.agent.store.model_store import ModelStore
+    cache = tmp_path_factory.mktemp("agent")
+    service = make_service(ModelStore(cache / "store", quota_bytes=2**24), cache)
+    source = DeviceInfoSource(service, state_dir=cache)
+    tunnel = TunnelServer(make_servicer(service, source.device_info, source.device_id), workers=4)
+
+    def identity(name: str) -> Identity:
+        return Identity(name, source.device_id, lambda: source.fingerprint.fingerprint_sha256, __version__)
+    yield tunnel, identity
+    tunnel.close()
+
+
+def dial_once(hub_address: str, tunnel, identity, token: str):
+    """One connection attempt; (outcome, dialout). A refused one returns at once, an accepted one when stopped."""
+    from fleetnas.agent.rpc.dialout import DialOut
+    dialout = DialOut(hub_address, tunnel, identity, token=token)
+    return dialout._attempt(threading.Event()), dialout
+
+
+def test_wrong_tokens_and_impersonation_are_refused(tmp_path, in_process_agent):
+    tunnel, identity = in_process_agent
+    devices_file = write_devices(tmp_path, {"board-a": "token-a", "board-b": "token-b"})
+    with running_hub(devices_file) as hub:
+        outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "not-the-token")
+        assert not outcome.established and "wrong token for device board-a" in outcome.why
+        # b's agent, with its own valid token, claiming to be a
+        outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "token-b")
+        assert not outcome.established and "UNAUTHENTICATED" in outcome.why
+        outcome, _ = dial_once(hub.address, tunnel, identity("board-z"), "token-a")
+        assert not outcome.established and "no dial-in device named 'board-z'" in outcome.why
+        assert hub.hub.connections() == {}
+
+
+def test_a_second_stream_for_a_connected_device_is_refused_and_a_hub_with_another_token_refuses(
+        tmp_path, in_process_agent):
+    from fleetnas.agent.rpc.dialout import DialOut
+    tunnel, identity = in_process_agent
+    devices_file = write_devices(tmp_path, {"board-a": "token-a"})
+    with running_hub(devices_file) as hub:
+        first = DialOut(hub.address, tunnel, identity("board-a"), token="token-a")
+        stop = threading.Event()
+        runner = threading.Thread(target=first.run, args=(stop,), daemon=True)
+        runner.start()
+        try:
+            assert hub.hub.wait_for(["board-a"], 60) == []
+            outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "token-a")
+            assert not outcome.established and "already connected" in outcome.why
+        finally:
+            stop.set()
+            runner.join(timeout=10)
+    # a hub whose devices file holds another token for the device: no stream, nothing served
+    other = write_devices(tmp_path / "other", {"board-a": "someone-elses-token"})
+    with running_hub(other) as hub:
+        outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "token-a")
+        assert not outcome.established and "wrong token" in outcome.why
+
+
+def test_unknown_method_names_are_refused_by_the_agent(in_process_agent):
+    from fleetnas.agent.v1 import hub_pb2
+    tunnel, _ = in_process_agent
+    sent = []
+    session = tunnel.session(sent.append, peer="test")
+    session.on_frame(hub_pb2.TunnelFrame(call_id=7, method="/os.System/Run", timeout_s=5))
+    assert [f.WhichOneof("kind") for f in sent] == ["status"]
+    assert sent[0].call_id == 7 and sent[0].status.code == 12 and "does not serve" in sent[0].status.details
