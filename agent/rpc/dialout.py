@@ -78,7 +78,9 @@ def _read(path: Optional[Path], what: str) -> Optional[bytes]:
 
 def make_channel(target: str, tls: Optional[DialTls]) -> grpc.Channel:
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)]
+               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+               # each attempt gets a fresh channel and our own backoff: grpc's (up to 2 min) would only add to it
+               ("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 2000)]
     if tls is None:
         return grpc.insecure_channel(target, options=options)
     if tls.server_name:

@@ -48,6 +48,7 @@ def check_device(device, timeout_s: float, contact: bool = True) -> Dict[str, An
         cpus=fp.cpu_count_logical, board=fp.board_model, os=fp.os_name, runtimes=runtimes,
         sensors=[f"{s.name}{'' if s.readable else ' (unreadable)'}" for s in info.power_sensors],
         max_temp_c=max(temps) if temps else None, emulated=info.emulated, queue_length=info.queue_length,
+        measurements_done=info.measurements_done,
         # agent clock minus the midpoint of our request: what timestamps from this board are off by
         clock_offset_ms=(info.clock_unix_ns - (sent + received) / 2) / 1e6, rtt_ms=(received - sent) / 1e6)
     if not info.available_runtimes:
