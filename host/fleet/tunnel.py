@@ -95,14 +95,18 @@ class AgentStream:
             self.closed.set()
             calls, self._calls = list(self._calls.values()), {}
         for pending in calls:
-            pending.code, pending.details = grpc.StatusCode.UNAVAILABLE, f"the agent's dial-in connection dropped ({self.why_closed})"
+            pending.code, pending.details = grpc.StatusCode.UNAVAILABLE, self._lost()
             pending.done.set()
+
+    def _lost(self) -> str:
+        # worded from "the agent ": the client passes such UNAVAILABLE details on as they are
+        return f"the agent of dial-in device {self.device_name} lost its connection ({self.why_closed})"
 
     # -------------------------------------------------------------- the callers' side
     def _send(self, frame: hub_pb2.TunnelFrame, deadline: float) -> None:
         while True:
             if self.closed.is_set():
-                raise TunnelRpcError(grpc.StatusCode.UNAVAILABLE, f"the agent's dial-in connection dropped ({self.why_closed})")
+                raise TunnelRpcError(grpc.StatusCode.UNAVAILABLE, self._lost())
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TunnelRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline passed while sending")
@@ -117,7 +121,7 @@ class AgentStream:
         call_id, pending = next(self._ids), _Pending()
         with self._lock:
             if self.closed.is_set():
-                raise TunnelRpcError(grpc.StatusCode.UNAVAILABLE, f"the agent's dial-in connection dropped ({self.why_closed})")
+                raise TunnelRpcError(grpc.StatusCode.UNAVAILABLE, self._lost())
             self._calls[call_id] = pending
         try:
             self._send(hub_pb2.TunnelFrame(call_id=call_id, method=method, timeout_s=timeout_s), deadline)

@@ -77,7 +77,7 @@ def test_an_unreachable_board_dials_in_is_cut_mid_run_reconnects_and_nothing_is_
                 [sys.executable, "-m", "fleetnas.host.cli", "search", "--supernet", "tiny", "--devices", str(devices),
                  "--objectives", "accuracy,latency", "--budget", "6", "--seed", "0", "--out", str(out),
                  "--no-progress", "--measurement-cache", str(tmp_path / "measurements.sqlite"),
-                 "--listen", listen, "--dial-in-wait-s", "90", "--dial-in-ping-s", "0.5",
+                 "--listen", listen, "--dial-in-wait-s", "90", "--dial-in-ping-s", "1",
                  "--warmup-runs", "1", "--warmup-s", "0.01", "--blocks", "3", "--min-runs", "3",
                  "--min-block-s", "0.01"],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
