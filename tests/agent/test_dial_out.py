@@ -123,3 +123,14 @@ def test_unknown_method_names_are_refused_by_the_agent(in_process_agent):
     session.on_frame(hub_pb2.TunnelFrame(call_id=7, method="/os.System/Run", timeout_s=5))
     assert [f.WhichOneof("kind") for f in sent] == ["status"]
     assert sent[0].call_id == 7 and sent[0].status.code == 12 and "does not serve" in sent[0].status.details
+
+
+def test_a_board_with_another_fingerprint_than_its_entry_is_refused(tmp_path, in_process_agent):
+    tunnel, identity = in_process_agent
+    actual = identity("board-a").fingerprint_sha256()
+    other = "0123456789" if not actual.startswith("0123456789") else "9876543210"
+    devices_file = write_devices(tmp_path, {"board-a": "token-a"}, extra=f'fingerprint = "{other}"\n')
+    with running_hub(devices_file) as hub:
+        outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "token-a")
+    assert not outcome.established and "PERMISSION_DENIED" in outcome.why
+    assert f"fingerprint {actual[:16]}, its devices.toml entry expects {other}" in outcome.why
