@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Dict, Iterator, NamedTuple, Optional
 
 import grpc
+from grpc_health.v1 import health_pb2
 
 from fleetnas.agent.rpc.servicer import AgentServicer
 from fleetnas.agent.v1 import agent_pb2 as pb
@@ -168,7 +169,6 @@ class TunnelSession:
         self.server.pool.submit(self._run, call)
 
     def _health(self) -> bytes:
-        from grpc_health.v1 import health_pb2
         # as the direct server's health service: serving for as long as the agent runs (the stream is up)
         return health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVING).SerializeToString()
 

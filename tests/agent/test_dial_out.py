@@ -134,3 +134,29 @@ def test_a_board_with_another_fingerprint_than_its_entry_is_refused(tmp_path, in
         outcome, _ = dial_once(hub.address, tunnel, identity("board-a"), "token-a")
     assert not outcome.established and "PERMISSION_DENIED" in outcome.why
     assert f"fingerprint {actual[:16]}, its devices.toml entry expects {other}" in outcome.why
+
+
+def test_over_mutual_tls_the_client_certificate_must_be_issued_for_the_device(tmp_path, in_process_agent):
+    from fleetnas.agent.rpc.dialout import DialOut, DialTls
+    from fleetnas.host.fleet.hub import HubTls
+    from tls_certs import make_certs
+    tunnel, identity = in_process_agent
+    certs = make_certs(tmp_path / "tls", client_name="board-a")
+    devices_file = write_devices(tmp_path, {"board-a": "token-a", "board-b": "token-b"})
+    tls = DialTls(ca=certs["ca"], cert=certs["client_cert"], key=certs["client_key"], server_name="localhost")
+    with running_hub(devices_file, tls=HubTls(certs["server_cert"], certs["server_key"], certs["ca"])) as hub:
+        # b's agent, with b's token but a's certificate
+        outcome = DialOut(hub.address, tunnel, identity("board-b"), token="token-b", tls=tls)._attempt(
+            threading.Event())
+        assert not outcome.established and "client certificate is not issued for device board-b" in outcome.why
+        # a's agent with its own certificate: connected, and measured through the encrypted stream
+        dialout, stop = DialOut(hub.address, tunnel, identity("board-a"), token="token-a", tls=tls), threading.Event()
+        runner = threading.Thread(target=dialout.run, args=(stop,), daemon=True)
+        runner.start()
+        try:
+            assert hub.hub.wait_for(["board-a"], 60) == []
+            with load_devices(devices_file).by_name["board-a"].client(timeout_s=30) as client:
+                assert client.device_info().fingerprint_sha256 == identity("board-a").fingerprint_sha256()
+        finally:
+            stop.set()
+            runner.join(timeout=10)
