@@ -163,7 +163,6 @@ class DialOut:
                     state["ping_s"] = frame.welcome.ping_interval_s or DEFAULT_PING_S
                     self.connections += 1
                     log.info("connected to hub %s as %s", self.target, self.identity.device_name)
-                    print(f"connected to hub {self.target} as {self.identity.device_name}", flush=True)
                 elif kind != "ping" and state["established"]:
                     session.on_frame(frame)
             return Outcome(state["established"], "the hub closed the stream")
