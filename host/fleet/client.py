@@ -1,4 +1,4 @@
-"""The host's thin client for one agent: the only module on the host that imports grpc.
+"""The host's thin client for one agent: with the dial-in hub and tunnel, the only modules on the host that import grpc.
 
 Every call has a deadline. A gRPC error status comes back as the ``AgentCallError`` subclass that mirrors the agent's
 error table (``AgentUnreachable``, ``ModelNotFound``, ``AgentBusy``, ``AgentAuthError``, ``AgentRejected``,
