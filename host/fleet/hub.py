@@ -179,8 +179,8 @@ class Hub:
                           f"alternative name must be {name!r}")
         if device.fingerprint and not hello.fingerprint_sha256.startswith(device.fingerprint):
             raise Refused(grpc.StatusCode.PERMISSION_DENIED,
-                          f"device {name} dialled in with fingerprint {hello.fingerprint_sha256[:16]}, its devices.toml "
-                          f"entry expects {device.fingerprint[:16]}: another board, or update the entry")
+                          f"device {name} dialled in with fingerprint {hello.fingerprint_sha256[:16]}, its "
+                          f"devices.toml entry expects {device.fingerprint[:16]}: another board, or update the entry")
         return device
 
     def claim(self, stream: AgentStream, hello: hub_pb2.Hello) -> None:

@@ -32,7 +32,7 @@ def test_playbook_and_example_inventory_pass_syntax_check(tmp_path):
 
 def test_devices_file_lists_provisioned_boards_and_fleetnas_reads_it(tmp_path):
     from fleetnas.host.fleet.devices import load_devices
-    # Four boards, one dialling out; rpi5-03 was not provisioned (no registered install result), so it must not be listed.
+    # Four boards, one dialling out; rpi5-03 was not provisioned (no registered install result): it is not listed.
     (tmp_path / "inventory.yml").write_text(
         "all:\n  hosts:\n    localhost: {ansible_connection: local}\n"
         "fleetnas_agents:\n  children:\n    rpi5:\n      vars: {fleetnas_class: rpi5}\n      hosts:\n"
