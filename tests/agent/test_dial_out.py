@@ -160,3 +160,16 @@ def test_over_mutual_tls_the_client_certificate_must_be_issued_for_the_device(tm
         finally:
             stop.set()
             runner.join(timeout=10)
+
+
+def test_connect_refuses_a_malformed_hub_address_and_a_missing_credential_in_one_line(tmp_path, capsys):
+    from fleetnas.agent.cli import main
+    cases = [(["connect", "nas-host", "--token-file", str(tmp_path / "t")], "the hub address must be HOST:PORT"),
+             (["connect", "nas-host:0", "--token-file", str(tmp_path / "t")], "the hub address must be HOST:PORT"),
+             (["connect", "nas-host:50052"], "connect needs --token-file"),
+             (["connect", "nas-host:50052", "--tls-cert", str(tmp_path / "c")], "--tls-cert and --tls-key go together"),
+             (["connect", "nas-host:50052", "--token-file", str(tmp_path / "missing")], "cannot read token file")]
+    for argv, message in cases:
+        assert main(argv + ["--cache-dir", str(tmp_path / "cache")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, (argv, err)
