@@ -173,3 +173,34 @@ def test_connect_refuses_a_malformed_hub_address_and_a_missing_credential_in_one
         assert main(argv + ["--cache-dir", str(tmp_path / "cache")]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_the_agent_serves_nothing_to_a_hub_that_cannot_prove_the_token(in_process_agent):
+    """A stand-in for a hub at a spoofed address: it answers the hello with a made-up proof and then sends a call."""
+    from concurrent import futures
+
+    import grpc
+
+    from fleetnas.agent.v1 import hub_pb2, hub_pb2_grpc
+    tunnel, identity = in_process_agent
+    answers = []
+
+    class ImpostorHub(hub_pb2_grpc.HubServicer):
+        def Connect(self, request_iterator, context):
+            yield hub_pb2.TunnelFrame(challenge=hub_pb2.Challenge(nonce=b"n" * 32))
+            next(request_iterator)
+            yield hub_pb2.TunnelFrame(welcome=hub_pb2.Welcome(token_proof=b"x" * 32, ping_interval_s=1))
+            yield hub_pb2.TunnelFrame(call_id=1, method="/fleetnas.agent.v1.Agent/ListModels", timeout_s=5)
+            yield hub_pb2.TunnelFrame(call_id=1, request=b"")
+            answers.extend(f.WhichOneof("kind") for f in request_iterator)
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    hub_pb2_grpc.add_HubServicer_to_server(ImpostorHub(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        outcome, _ = dial_once(f"127.0.0.1:{port}", tunnel, identity("board-a"), "token-a")
+    finally:
+        server.stop(grace=None).wait()
+    assert not outcome.established and "could not prove it knows this device's token" in outcome.why
+    assert "response" not in answers and "status" not in answers
