@@ -32,6 +32,9 @@ BUILD_DIR=""
 PYTHON=python3
 LITERT=auto
 LISTEN=""
+CONNECT=""
+CONNECT_NAME=""
+CONNECT_TLS_CA=""
 CACHE_QUOTA_MB=""
 TLS_CERT=""
 TLS_KEY=""
@@ -56,6 +59,11 @@ usage: install.sh [options]
                           service user, systemd unit or udev rule; prints how to start the agent
   --python PATH           interpreter for the venv, >= 3.9 (default: python3)
   --listen HOST:PORT      address the agent serves on (default 0.0.0.0:50051, token required)
+  --connect HOST:PORT     dial-out mode, for a board the host cannot reach (NAT, firewall, mobile network): the
+                          agent connects to the host's hub (fleetnas search|hub --listen HOST:PORT) instead of
+                          listening; runs fleetnas-agent-connect.service. --no-connect goes back to listening
+  --name NAME             with --connect: this board's name in the host's devices.toml (default: the host name)
+  --connect-tls-ca F      with --connect: verify the hub's TLS certificate with this CA (copied to /etc/fleetnas/tls)
   --cache-quota-mb N      model cache size (default 2048)
   --tls-cert F --tls-key F [--tls-client-ca F]
                           serve TLS with these files (copied to /etc/fleetnas/tls); --tls-client-ca demands client certs
@@ -87,6 +95,10 @@ parse_args() {
             --prefix) need_arg "$@"; USER_PREFIX=$2; shift ;;
             --python) need_arg "$@"; PYTHON=$2; shift ;;
             --listen) need_arg "$@"; LISTEN=$2; shift ;;
+            --connect) need_arg "$@"; CONNECT=$2; shift ;;
+            --no-connect) CONNECT=none ;;
+            --name) need_arg "$@"; CONNECT_NAME=$2; shift ;;
+            --connect-tls-ca) need_arg "$@"; CONNECT_TLS_CA=$2; shift ;;
             --cache-quota-mb) need_arg "$@"; CACHE_QUOTA_MB=$2; shift ;;
             --tls-cert) need_arg "$@"; TLS_CERT=$2; shift ;;
             --tls-key) need_arg "$@"; TLS_KEY=$2; shift ;;
@@ -118,6 +130,15 @@ parse_args() {
     fi
     if [[ -n "$LISTEN" && ! "$LISTEN" =~ ^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$ ]]; then
         die "--listen must be HOST:PORT (e.g. 0.0.0.0:50051 or [::]:50051), got '$LISTEN'"
+    fi
+    if [[ -n "$CONNECT" && "$CONNECT" != none && ! "$CONNECT" =~ ^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$ ]]; then
+        die "--connect must be the host's HOST:PORT (e.g. nas-host.example.org:50052), got '$CONNECT'"
+    fi
+    if [[ -n "$CONNECT_NAME" && ! "$CONNECT_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]]; then
+        die "--name may hold only letters, digits, '.', '_' and '-', got '$CONNECT_NAME'"
+    fi
+    if [[ -n "$CONNECT_TLS_CA" && ! -r "$CONNECT_TLS_CA" ]]; then
+        die "--connect-tls-ca: '$CONNECT_TLS_CA' does not exist or is not readable"
     fi
     if [[ -n "$CACHE_QUOTA_MB" && ! "$CACHE_QUOTA_MB" =~ ^[1-9][0-9]*$ ]]; then
         die "--cache-quota-mb must be a positive whole number of MiB, got '$CACHE_QUOTA_MB'"
@@ -355,12 +376,27 @@ write_config() {
         fi
     fi
     local nvp=${NVPMODEL_MODE:-$(env_value FLEETNAS_NVPMODEL_MODE)}
+    local connect name connect_args
+    connect=${CONNECT:-$(env_value FLEETNAS_CONNECT)}
+    [[ "$connect" != none ]] || connect=""
+    name=${CONNECT_NAME:-$(env_value FLEETNAS_NAME)}
+    name=${name:-$(hostname -s 2>/dev/null || echo board)}
+    connect_args=$(env_value FLEETNAS_CONNECT_ARGS)
+    if [[ -n "$CONNECT_TLS_CA" ]]; then
+        conf_install -d -m 0750 "$tls_dir"
+        conf_install -m 0644 "$CONNECT_TLS_CA" "$tls_dir/hub-ca.crt"
+        connect_args="--tls-ca $tls_dir/hub-ca.crt"
+    fi
     (umask 0027 && cat >"$CONF_DIR/agent.env.new" <<ENV
 # Written by deploy/install.sh; re-running it keeps these values unless new flags are given.
 FLEETNAS_LISTEN=${listen:-0.0.0.0:50051}
 FLEETNAS_CACHE_QUOTA_MB=${quota:-2048}
 FLEETNAS_EXTRA_ARGS="${extra}"
 FLEETNAS_NVPMODEL_MODE=${nvp}
+# Dial-out mode (fleetnas-agent-connect.service) when FLEETNAS_CONNECT is set: the host's hub address.
+FLEETNAS_CONNECT=${connect}
+FLEETNAS_NAME=${name}
+FLEETNAS_CONNECT_ARGS="${connect_args}"
 ENV
     )
     own_root_group "$CONF_DIR/agent.env.new"
@@ -370,6 +406,7 @@ ENV
 install_unit_files() {
     user_install && return 0
     install -m 0644 "$SCRIPT_DIR/systemd/fleetnas-agent.service" "$UNIT_DIR/fleetnas-agent.service"
+    install -m 0644 "$SCRIPT_DIR/systemd/fleetnas-agent-connect.service" "$UNIT_DIR/fleetnas-agent-connect.service"
     install -D -m 0644 "$SCRIPT_DIR/udev/60-fleetnas-power.rules" "$UDEV_RULE"
     if [[ "$(board_kind)" == jetson ]]; then
         install -m 0644 "$SCRIPT_DIR/systemd/fleetnas-fixed-clocks.service" "$UNIT_DIR/fleetnas-fixed-clocks.service"
@@ -389,12 +426,20 @@ systemd_running() { [[ -d /run/systemd/system ]] && command -v systemctl >/dev/n
 
 # The command that runs the agent in the foreground with the installed settings.
 serve_command() {
-    local as_user="runuser -u $SERVICE_USER -- "
+    local as_user="runuser -u $SERVICE_USER -- " extra
     user_install && as_user=""
+    if [[ -n "$(env_value FLEETNAS_CONNECT)" ]]; then
+        printf '%s%s connect %s --name %s --token-file %s --cache-dir %s --cache-quota-mb %s' "$as_user" \
+            "$VENV/bin/fleetnas-agent" "$(env_value FLEETNAS_CONNECT)" "$(env_value FLEETNAS_NAME)" "$CONF_DIR/token" \
+            "$STATE_DIR/cache" "$(env_value FLEETNAS_CACHE_QUOTA_MB)"
+        extra=$(env_value FLEETNAS_CONNECT_ARGS)
+        [[ -z "$extra" ]] || printf ' %s' "$extra"
+        printf '\n'
+        return 0
+    fi
     printf '%s%s serve --listen %s --token-file %s --cache-dir %s --cache-quota-mb %s' "$as_user" \
         "$VENV/bin/fleetnas-agent" "$(env_value FLEETNAS_LISTEN)" "$CONF_DIR/token" "$STATE_DIR/cache" \
         "$(env_value FLEETNAS_CACHE_QUOTA_MB)"
-    local extra
     extra=$(env_value FLEETNAS_EXTRA_ARGS)
     [[ -z "$extra" ]] || printf ' %s' "$extra"
     printf '\n'
@@ -416,12 +461,19 @@ start_service() {
     elif [[ -e "$UNIT_DIR/fleetnas-fixed-clocks.service" ]]; then
         systemctl disable --now fleetnas-fixed-clocks.service 2>/dev/null || true
     fi
-    systemctl enable fleetnas-agent.service
-    systemctl restart fleetnas-agent.service   # restart, not start: an upgrade must load the new code
+    local unit=fleetnas-agent.service other=fleetnas-agent-connect.service where
+    where="on $(env_value FLEETNAS_LISTEN)"
+    if [[ -n "$(env_value FLEETNAS_CONNECT)" ]]; then
+        unit=fleetnas-agent-connect.service other=fleetnas-agent.service
+        where="dialling $(env_value FLEETNAS_CONNECT) as $(env_value FLEETNAS_NAME)"
+    fi
+    systemctl disable --now "$other" 2>/dev/null || true
+    systemctl enable "$unit"
+    systemctl restart "$unit"   # restart, not start: an upgrade must load the new code
     sleep 2
-    systemctl is-active --quiet fleetnas-agent.service \
-        || die "fleetnas-agent.service did not stay up: journalctl -u fleetnas-agent -n 50"
-    log "fleetnas-agent.service is running on $(env_value FLEETNAS_LISTEN)"
+    systemctl is-active --quiet "$unit" \
+        || die "$unit did not stay up: journalctl -u ${unit%.service} -n 50"
+    log "$unit is running $where"
 }
 
 run_selftest() {
@@ -452,9 +504,11 @@ uninstall() {
     fi
     [[ $EUID -eq 0 ]] || die "run as root (sudo $0 --uninstall)"
     if systemd_running; then
-        systemctl disable --now fleetnas-agent.service fleetnas-fixed-clocks.service 2>/dev/null || true
+        systemctl disable --now fleetnas-agent.service fleetnas-agent-connect.service fleetnas-fixed-clocks.service \
+            2>/dev/null || true
     fi
-    rm -f "$UNIT_DIR/fleetnas-agent.service" "$UNIT_DIR/fleetnas-fixed-clocks.service" "$UDEV_RULE"
+    rm -f "$UNIT_DIR/fleetnas-agent.service" "$UNIT_DIR/fleetnas-agent-connect.service" \
+        "$UNIT_DIR/fleetnas-fixed-clocks.service" "$UDEV_RULE"
     if systemd_running; then systemctl daemon-reload; fi
     rm -rf --one-file-system "$PREFIX"
     log "removed the service, the udev rule and $PREFIX"
@@ -494,7 +548,11 @@ main() {
     else
         log "done. Token: $CONF_DIR/token. This board: runuser -u $SERVICE_USER -- $VENV/bin/fleetnas-agent info --cache-dir $STATE_DIR/cache"
     fi
-    log "from the host: fleetnas devices check --devices devices.toml"
+    if [[ -n "$(env_value FLEETNAS_CONNECT)" ]]; then
+        log "on the host: a [[device]] with name = \"$(env_value FLEETNAS_NAME)\", address = \"dial-in\" and this token as its token_file; then: fleetnas devices check --devices devices.toml --listen HOST:PORT"
+    else
+        log "from the host: fleetnas devices check --devices devices.toml"
+    fi
 }
 
 main "$@"

@@ -24,6 +24,7 @@ COMMANDS = {
     "bench": "fleetnas.host.commands.bench",
     "supernets": "fleetnas.host.commands.supernets",
     "export": "fleetnas.host.commands.export",
+    "hub": "fleetnas.host.commands.hub",
 }
 
 

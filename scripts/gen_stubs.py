@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTO_ROOT = ROOT / "proto"
-PROTOS = ["fleetnas/agent/v1/agent.proto"]
-GENERATED = ["agent_pb2.py", "agent_pb2.pyi", "agent_pb2_grpc.py"]
+PROTOS = ["fleetnas/agent/v1/agent.proto", "fleetnas/agent/v1/hub.proto"]
+GENERATED = ["agent_pb2.py", "agent_pb2.pyi", "agent_pb2_grpc.py", "hub_pb2.py", "hub_pb2.pyi", "hub_pb2_grpc.py"]
 OUT_DIR = PROTO_ROOT / "fleetnas" / "agent" / "v1"
 
 

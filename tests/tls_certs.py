@@ -21,7 +21,7 @@ def _write_key(key, path: Path) -> None:
                                        serialization.NoEncryption()))
 
 
-def make_certs(directory: Path) -> Dict[str, Path]:
+def make_certs(directory: Path, client_name: str = "fleetnas test client") -> Dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -34,7 +34,8 @@ def make_certs(directory: Path) -> Dict[str, Path]:
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     for role in ("server", "client"):
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder().subject_name(_name(f"fleetnas test {role}")).issuer_name(ca.subject)
+        subject = _name(client_name if role == "client" else f"fleetnas test {role}")
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
                    .not_valid_before(now - datetime.timedelta(minutes=5))
                    .not_valid_after(now + datetime.timedelta(days=1)))

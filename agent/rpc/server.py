@@ -55,6 +55,16 @@ def _server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
                                        require_client_auth=client_ca is not None)
 
 
+def make_servicer(service: AgentService, device_info: Callable[[], pb.DeviceInfo], device_id: str, *,
+                  upload_slots: int = 4, uploads_per_peer: int = 2, upload_idle_s: float = DEFAULT_UPLOAD_IDLE_S,
+                  watch_streams: int = 2) -> AgentServicer:
+    """The servicer with its admission limits: the direct server and the dial-out tunnel serve through the same one."""
+    measure_slots = service.max_queue + 1
+    admission = Admission({"upload": (upload_slots, uploads_per_peer), "measure": (measure_slots, measure_slots),
+                           "watch": (watch_streams, 1)})
+    return AgentServicer(service, device_info, device_id, admission, IdleWatch(upload_idle_s))
+
+
 def make_server(service: AgentService, *, listen: str, device_info: Callable[[], pb.DeviceInfo], device_id: str,
                 token: Optional[str] = None, tls: Optional[TlsFiles] = None, upload_slots: int = 4,
                 uploads_per_peer: int = 2, upload_idle_s: float = DEFAULT_UPLOAD_IDLE_S, watch_streams: int = 2
@@ -66,10 +76,10 @@ def make_server(service: AgentService, *, listen: str, device_info: Callable[[],
     ``service.max_queue`` waiting measurements, ``watch_streams`` health-watch or reflection streams; beyond that a
     call is refused with RESOURCE_EXHAUSTED at once."""
     check_listen(listen)
-    measure_slots = service.max_queue + 1
-    admission = Admission({"upload": (upload_slots, uploads_per_peer), "measure": (measure_slots, measure_slots),
-                           "watch": (watch_streams, 1)})
-    idle = IdleWatch(upload_idle_s)
+    servicer = make_servicer(service, device_info, device_id, upload_slots=upload_slots,
+                             uploads_per_peer=uploads_per_peer, upload_idle_s=upload_idle_s,
+                             watch_streams=watch_streams)
+    admission = servicer.admission
     interceptors = [ThreadWaitInterceptor(admission)] + ([TokenAuthInterceptor(token)] if token else [])
     threads = admission.slots + QUICK_CALL_THREADS
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rpc"),
@@ -77,8 +87,7 @@ def make_server(service: AgentService, *, listen: str, device_info: Callable[[],
                          options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                                   ("grpc.so_reuseport", 0)])
-    agent_pb2_grpc.add_AgentServicer_to_server(AgentServicer(service, device_info, device_id, admission, idle),
-                                               server)
+    agent_pb2_grpc.add_AgentServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

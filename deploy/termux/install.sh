@@ -2,8 +2,9 @@
 # Install or upgrade the fleetnas agent on Android, inside Termux (no root). See deploy/termux/README.md first:
 # Android 12+ kills the agent's measurement workers unless the phantom process killer is turned off.
 #
-#   bash install.sh [--package SPEC] [--listen HOST:PORT] [--no-service] [--no-selftest]
-#
+#   bash install.sh [--package SPEC] [--listen HOST:PORT | --connect HOST:PORT [--name NAME]] [--no-service]
+#                   [--no-selftest]
+#   --connect: the phone dials the host's hub (fleetnas search|hub --listen HOST:PORT): for mobile data and NAT.
 # grpcio, onnxruntime and tflite-runtime do not build with pip on Android: they come from Termux's own packages,
 # and the venv sees them through --system-site-packages. fleetnas itself and its pure-Python dependencies are
 # installed with pip --no-deps so that pip never tries to compile grpcio. Re-running upgrades in place.
@@ -11,6 +12,8 @@ set -euo pipefail
 
 PACKAGE=fleetnas
 LISTEN=0.0.0.0:50051
+CONNECT=""
+NAME=""
 SERVICE=yes
 SELFTEST=yes
 VENV=${HOME}/.fleetnas/venv
@@ -26,13 +29,18 @@ while [[ $# -gt 0 ]]; do
         --listen) [[ $# -ge 2 ]] || die "--listen needs a value"; LISTEN=$2; shift ;;
         --no-service) SERVICE=no ;;
         --no-selftest) SELFTEST=no ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        --connect) [[ $# -ge 2 ]] || die "--connect needs a value"; CONNECT=$2; shift ;;
+        --name) [[ $# -ge 2 ]] || die "--name needs a value"; NAME=$2; shift ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) die "unknown option '$1' (see --help)" ;;
     esac
     shift
 done
 listen_re='^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$'
 [[ "$LISTEN" =~ $listen_re ]] || die "--listen must be HOST:PORT, got '$LISTEN'"
+[[ -z "$CONNECT" || "$CONNECT" =~ $listen_re ]] || die "--connect must be the host's HOST:PORT, got '$CONNECT'"
+[[ -z "$NAME" || "$NAME" =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] \
+    || die "--name may hold only letters, digits, '.', '_' and '-', got '$NAME'"
 
 if [[ -z "${TERMUX_VERSION:-}" || -z "${PREFIX:-}" || ! -d "${PREFIX:-/nonexistent}/var" ]]; then
     die "this script runs inside Termux on Android; on Debian, Raspberry Pi OS or JetPack use deploy/install.sh"
@@ -73,11 +81,18 @@ fi
 if [[ "$SERVICE" == yes ]]; then
     # termux-services (runit): the agent is restarted if it dies and started with Termux (and Termux:Boot).
     svc_dir=$PREFIX/var/service/fleetnas-agent
+    if [[ -n "$CONNECT" ]]; then
+        NAME=${NAME:-$(getprop ro.product.model 2>/dev/null | tr -c 'A-Za-z0-9._\n-' '-' || true)}
+        NAME=${NAME:-phone}
+        agent_cmd="connect $CONNECT --name $NAME"
+    else
+        agent_cmd="serve --listen $LISTEN"
+    fi
     mkdir -p "$svc_dir/log"
     cat >"$svc_dir/run" <<RUN
 #!/data/data/com.termux/files/usr/bin/sh
 exec 2>&1
-exec $VENV/bin/fleetnas-agent serve --listen $LISTEN --token-file $CONF_DIR/token --cache-dir $CACHE_DIR
+exec $VENV/bin/fleetnas-agent $agent_cmd --token-file $CONF_DIR/token --cache-dir $CACHE_DIR
 RUN
     ln -sf "$PREFIX/share/termux-services/svlogger" "$svc_dir/log/run"
     chmod 0755 "$svc_dir/run"
@@ -86,6 +101,9 @@ RUN
         sv restart fleetnas-agent 2>/dev/null || true
     fi
     log "service: sv status fleetnas-agent; logs in $PREFIX/var/log/sv/fleetnas-agent/current"
+    if [[ -n "$CONNECT" ]]; then
+        log "dialling $CONNECT as $NAME: on the host, a [[device]] with name = \"$NAME\", address = \"dial-in\" and this token"
+    fi
 fi
 
 if [[ "$SELFTEST" == yes ]]; then

@@ -9,6 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict
 
+from fleetnas.host.commands.listen import add_listen_arguments
+
 HELP = "check the boards of a devices file: reachable, fingerprint, runtimes, sensors, temperature, clock offset"
 
 
@@ -17,12 +19,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=Path, required=True, help="devices.toml ([[device]] name, address, class)")
     parser.add_argument("--timeout-s", type=float, default=10.0, help="per-device deadline")
     parser.add_argument("--json", action="store_true")
+    add_listen_arguments(parser, wait_s=10.0)
 
 
-def check_device(device, timeout_s: float) -> Dict[str, Any]:
+def check_device(device, timeout_s: float, contact: bool = True) -> Dict[str, Any]:
     from fleetnas.host.errors import FleetnasError
     row: Dict[str, Any] = {"name": device.name, "class": device.device_class, "address": device.address,
                            "reachable": False, "usable": False, "problem": ""}
+    if device.dial_in:
+        row["last_seen"] = last_seen(device.name)
+    if not contact:
+        row["problem"] = "dial-in device: add --listen HOST:PORT to let its agent connect and check it"
+        return row
     try:
         with device.client(timeout_s=timeout_s) as client:
             sent = time.time_ns()
@@ -40,6 +48,7 @@ def check_device(device, timeout_s: float) -> Dict[str, Any]:
         cpus=fp.cpu_count_logical, board=fp.board_model, os=fp.os_name, runtimes=runtimes,
         sensors=[f"{s.name}{'' if s.readable else ' (unreadable)'}" for s in info.power_sensors],
         max_temp_c=max(temps) if temps else None, emulated=info.emulated, queue_length=info.queue_length,
+        measurements_done=info.measurements_done,
         # agent clock minus the midpoint of our request: what timestamps from this board are off by
         clock_offset_ms=(info.clock_unix_ns - (sent + received) / 2) / 1e6, rtt_ms=(received - sent) / 1e6)
     if not info.available_runtimes:
@@ -49,12 +58,24 @@ def check_device(device, timeout_s: float) -> Dict[str, Any]:
     return row
 
 
+def last_seen(name: str) -> str:
+    """"connected" while its agent is connected to this process's hub, else when it last was."""
+    from fleetnas.host.fleet.dial_in import current_hub
+    from fleetnas.host.fleet.last_seen import LastSeen, describe
+    hub = current_hub()
+    if hub is not None and hub.stream(name) is not None:
+        return "connected"
+    entry = LastSeen().get(name)
+    return describe(entry["unix_s"] if entry else None)
+
+
 def format_rows(rows) -> str:
     from rich.console import Console
     from rich.table import Table
     table = Table(title="devices")
+    dial_in = any("last_seen" in r for r in rows)
     for col in ("device", "class", "reachable", "fingerprint", "runtimes", "sensors", "temp °C", "clock offset ms",
-                "problem"):
+                *(("last seen",) if dial_in else ()), "problem"):
         table.add_column(col)
     for r in rows:
         fp = f"{r['fingerprint_sha256'][:10]} {r['cpu']} x{r['cpus']}" if r["reachable"] else ""
@@ -64,6 +85,7 @@ def format_rows(rows) -> str:
                       ", ".join(r.get("sensors", [])) or ("none" if r["reachable"] else ""),
                       "" if r.get("max_temp_c") is None else f"{r['max_temp_c']:.0f}",
                       "" if not r["reachable"] else f"{r['clock_offset_ms']:+.1f}",
+                      *((r.get("last_seen", ""),) if dial_in else ()),
                       r["problem"] if len(r["problem"]) <= 40 else r["problem"][:37] + "...")
     console = Console(width=None if sys.stdout.isatty() else 160)
     with console.capture() as cap:
@@ -73,9 +95,14 @@ def format_rows(rows) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from fleetnas.host.fleet.devices import load_devices
+    from fleetnas.host.commands.listen import dial_in_hub
     registry = load_devices(args.devices)
-    with ThreadPoolExecutor(max_workers=min(16, len(registry))) as pool:
-        rows = list(pool.map(lambda d: check_device(d, args.timeout_s), registry.devices))
+    contact_dial_in = bool(args.listen)
+    # without --listen the dial-in devices are listed (with when they were last seen), not contacted
+    with dial_in_hub(args, registry if contact_dial_in else [d for d in registry if not d.dial_in]):
+        with ThreadPoolExecutor(max_workers=min(16, len(registry))) as pool:
+            rows = list(pool.map(lambda d: check_device(d, args.timeout_s, contact_dial_in or not d.dial_in),
+                                 registry.devices))
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
     else:

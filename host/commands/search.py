@@ -7,7 +7,9 @@ import json
 import shlex
 import sys
 from pathlib import Path
+from typing import Optional
 
+from fleetnas.host.commands.listen import add_listen_arguments
 from fleetnas.host.search.registry import TACTICS
 
 HELP = "search a super-network on a fleet of agents: one Pareto front per device class"
@@ -67,6 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no live display: plain progress lines (as when stdout is not a terminal)")
     parser.add_argument("--json", action="store_true", help="print the report JSON at the end")
     add_timing_arguments(parser)
+    add_listen_arguments(parser)
 
 
 def runtime_from_args(args: argparse.Namespace, energy: bool):
@@ -98,14 +101,17 @@ def parse_tactic_options(items, tactic: str = "") -> tuple:
 
 
 @contextlib.contextmanager
-def open_fleet(devices: str, run_dir: Path):
+def open_fleet(devices: str, run_dir: Path, args: Optional[argparse.Namespace] = None):
     if devices == "local":
         from fleetnas.host.fleet.local import local_agent
         with local_agent() as registry:
             yield registry
     else:
+        from fleetnas.host.commands.listen import dial_in_hub
         from fleetnas.host.fleet.devices import load_devices
-        yield load_devices(Path(devices))
+        registry = load_devices(Path(devices))
+        with dial_in_hub(args, registry, announce=True):
+            yield registry
 
 
 CACHE_OPTIONS = ("measurement_cache", "accuracy_cache")   # may be URLs: printed with the password masked
@@ -171,7 +177,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                 cache.close()
                 raise
     try:
-        with open_fleet(args.devices, args.out) as registry:
+        with open_fleet(args.devices, args.out, args) as registry:
             preflight(registry, objectives, settings.runtime.runtime)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,

@@ -1,4 +1,4 @@
-"""The host's thin client for one agent: the only module on the host that imports grpc.
+"""The host's thin client for one agent: with the dial-in hub and tunnel, the only modules on the host that import grpc.
 
 Every call has a deadline. A gRPC error status comes back as the ``AgentCallError`` subclass that mirrors the agent's
 error table (``AgentUnreachable``, ``ModelNotFound``, ``AgentBusy``, ``AgentAuthError``, ``AgentRejected``,
@@ -123,11 +123,15 @@ class WireClient:
     """Calls with the contract's messages in and out (fleetnas.agent.v1), errors already typed."""
 
     def __init__(self, address: str, *, token: Optional[str] = None, tls: Optional[ClientTls] = None,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, channel: Optional[grpc.Channel] = None) -> None:
+        """``channel``: calls go through it instead of a connection to ``address`` (a dial-in device's tunnel,
+        fleetnas.host.fleet.tunnel); ``address`` then only names the device in messages."""
         self.address = address
         self.timeout_s = timeout_s
         options = [("grpc.max_receive_message_length", 8 << 20), ("grpc.max_send_message_length", 8 << 20)]
-        if tls is not None:
+        if channel is not None:
+            self._channel = channel
+        elif tls is not None:
             creds = grpc.ssl_channel_credentials(_read(tls.ca, "TLS CA file"), _read(tls.key, "TLS key file"),
                                                  _read(tls.cert, "TLS certificate file"))
             if tls.server_name:
@@ -225,8 +229,8 @@ class AgentClient:
     """One agent, in the host's records: what every host module above the seam uses."""
 
     def __init__(self, address: str, *, token: Optional[str] = None, tls: Optional[ClientTls] = None,
-                 timeout_s: float = 30.0) -> None:
-        self.wire = WireClient(address, token=token, tls=tls, timeout_s=timeout_s)
+                 timeout_s: float = 30.0, channel: Optional[grpc.Channel] = None) -> None:
+        self.wire = WireClient(address, token=token, tls=tls, timeout_s=timeout_s, channel=channel)
         self.address = address
         self.timeout_s = timeout_s
 

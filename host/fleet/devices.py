@@ -8,6 +8,13 @@
     tls_ca = "ca.pem"                                   # optional; tls_cert + tls_key for mutual TLS
     tls_server_name = "rpi5-01"                         # optional
 
+    [[device]]                      # a board behind NAT: its agent dials in (`fleetnas-agent connect HOST:PORT`)
+    name = "phone-01"
+    address = "dial-in"
+    class = "pixel7"
+    token_file = "~/.config/fleetnas/phone-01.token"    # its own token: proves the agent is this device
+    fingerprint = "3fa2c1d09e"                          # optional: the board must have this fingerprint (a prefix)
+
 Devices of one class are interchangeable: a candidate is measured on one of them and the front is per class.
 Relative paths are relative to the devices file. Every mistake is reported with the file, the device and the fix.
 """
@@ -20,20 +27,27 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from fleetnas.host.errors import UsageError
 
-_KNOWN_KEYS = {"name", "address", "class", "token_file", "tls_ca", "tls_cert", "tls_key", "tls_server_name"}
+_KNOWN_KEYS = {"name", "address", "class", "token_file", "tls_ca", "tls_cert", "tls_key", "tls_server_name",
+               "fingerprint"}
+DIAL_IN = "dial-in"   # the address of a device whose agent connects to the host (fleetnas.host.fleet.dial_in)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 @dataclass(frozen=True)
 class Device:
     name: str
-    address: str                 # HOST:PORT
+    address: str                 # HOST:PORT, or "dial-in"
     device_class: str
     token_file: Optional[Path] = None
     tls_ca: Optional[Path] = None
     tls_cert: Optional[Path] = None
     tls_key: Optional[Path] = None
     tls_server_name: Optional[str] = None
+    fingerprint: Optional[str] = None   # expected fingerprint_sha256 (or a prefix of it)
+
+    @property
+    def dial_in(self) -> bool:
+        return self.address == DIAL_IN
 
     @property
     def uses_tls(self) -> bool:
@@ -51,7 +65,11 @@ class Device:
         return token
 
     def client(self, timeout_s: float = 30.0):
-        """A connected-on-demand AgentClient for this device (grpc is imported only here)."""
+        """A connected-on-demand AgentClient for this device (grpc is imported only here); a dial-in device's
+        calls go through the hub it connected to."""
+        if self.dial_in:
+            from fleetnas.host.fleet.dial_in import dial_in_client
+            return dial_in_client(self, timeout_s)
         from fleetnas.host.fleet.client import AgentClient, ClientTls
         tls = None
         if self.uses_tls:
@@ -87,9 +105,12 @@ class DeviceRegistry:
 
 
 def _check_address(address: str, where: str) -> str:
+    if address == DIAL_IN:
+        return address
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"{where}: address must be HOST:PORT (e.g. rpi5-01.local:50051), got {address!r}")
+        raise UsageError(f"{where}: address must be HOST:PORT (e.g. rpi5-01.local:50051) or 'dial-in', got "
+                         f"{address!r}")
     return address
 
 
@@ -117,12 +138,17 @@ def device_from_table(table: Mapping[str, object], base: Path, where: str) -> De
     tls = {k: _path(table.get(k), k, base, where) for k in ("tls_ca", "tls_cert", "tls_key")}
     if bool(tls["tls_cert"]) != bool(tls["tls_key"]):
         raise UsageError(f"{where}: tls_cert and tls_key go together (mutual TLS)")
+    fingerprint = table.get("fingerprint")
+    if fingerprint is not None and (not isinstance(fingerprint, str) or len(fingerprint) < 8
+                                    or not re.fullmatch(r"[0-9a-f]+", fingerprint)):
+        raise UsageError(f"{where}: fingerprint must be the board's fingerprint_sha256 or a prefix of at least 8 "
+                         f"hex digits (see `fleetnas devices check`), got {fingerprint!r}")
     server_name = table.get("tls_server_name")
     if server_name is not None and not isinstance(server_name, str):
         raise UsageError(f"{where}: tls_server_name must be a string")
     return Device(name=name, address=_check_address(str(table["address"]), where), device_class=cls,
                   token_file=_path(table.get("token_file"), "token_file", base, where),
-                  tls_server_name=server_name, **tls)
+                  tls_server_name=server_name, fingerprint=fingerprint, **tls)
 
 
 def _load_toml(text: str, path: Path) -> dict:

@@ -32,13 +32,14 @@ def test_playbook_and_example_inventory_pass_syntax_check(tmp_path):
 
 def test_devices_file_lists_provisioned_boards_and_fleetnas_reads_it(tmp_path):
     from fleetnas.host.fleet.devices import load_devices
-    # Three boards; rpi5-03 was not provisioned (no registered install result), so it must not be listed.
+    # Four boards, one dialling out; rpi5-03 was not provisioned (no registered install result): it is not listed.
     (tmp_path / "inventory.yml").write_text(
         "all:\n  hosts:\n    localhost: {ansible_connection: local}\n"
         "fleetnas_agents:\n  children:\n    rpi5:\n      vars: {fleetnas_class: rpi5}\n      hosts:\n"
         "        rpi5-01: {ansible_host: rpi5-01.local, fleetnas_install: {rc: 0}}\n"
         "        rpi5-02: {ansible_host: 192.0.2.12, fleetnas_port: 50052, fleetnas_install: {rc: 0}}\n"
         "        rpi5-03: {ansible_host: rpi5-03.local}\n"
+        "        rpi5-04: {fleetnas_connect: 'nas-host.example.org:50052', fleetnas_install: {rc: 0}}\n"
         "    orin_nano:\n      vars: {fleetnas_class: orin-nano}\n      hosts:\n"
         "        orin-01: {ansible_host: orin-01.local, fleetnas_install: {rc: 0}}\n")
     proc = ansible("-i", "inventory.yml", str(ANSIBLE / "playbook.yml"), "--limit", "localhost", cwd=tmp_path)
@@ -50,6 +51,7 @@ def test_devices_file_lists_provisioned_boards_and_fleetnas_reads_it(tmp_path):
         "orin-01": ("orin-01.local:50051", "orin-nano", tokens / "orin-01.token"),
         "rpi5-01": ("rpi5-01.local:50051", "rpi5", tokens / "rpi5-01.token"),
         "rpi5-02": ("192.0.2.12:50052", "rpi5", tokens / "rpi5-02.token"),
+        "rpi5-04": ("dial-in", "rpi5", tokens / "rpi5-04.token"),   # behind NAT: it dials the host's hub
     }
     assert (tmp_path / "devices.toml").stat().st_mode & 0o077 == 0, "devices.toml names token files: keep it 0600"
 

@@ -93,3 +93,28 @@ def test_exec_start_flags_are_ones_the_agent_accepts():
     args = build_parser().parse_args(argv)
     assert args.command == "serve" and args.listen == "0.0.0.0:50051"
     assert str(args.token_file) == "/etc/fleetnas/token" and str(args.tls_key) == "/etc/fleetnas/tls/agent.key"
+
+
+def test_the_dial_out_unit_runs_connect_with_flags_the_agent_accepts_and_replaces_the_listening_one():
+    from fleetnas.agent.cli import build_parser
+    text = (SYSTEMD_DIR / "fleetnas-agent-connect.service").read_text()
+    assert "Conflicts=fleetnas-agent.service" in text
+    assert "Conflicts=fleetnas-agent-connect.service" in (SYSTEMD_DIR / "fleetnas-agent.service").read_text()
+    agent_unit = (SYSTEMD_DIR / "fleetnas-agent.service").read_text()
+    hardening = [l for l in agent_unit.splitlines() if l.startswith(("Protect", "Restrict", "NoNewPrivileges",
+                                                                     "CapabilityBoundingSet", "SystemCall"))]
+    assert hardening and all(l in text.splitlines() for l in hardening), "the dial-out unit is hardened alike"
+    line = next(l for l in text.splitlines() if l.startswith("ExecStart="))
+    env = {"FLEETNAS_CONNECT": "nas-host.example.org:50052", "FLEETNAS_NAME": "rpi5-07",
+           "FLEETNAS_CACHE_QUOTA_MB": "2048", "FLEETNAS_CONNECT_ARGS": "--tls-ca /etc/fleetnas/tls/hub-ca.crt"}
+    argv = []
+    for word in line.split("=", 1)[1].split()[1:]:
+        if word.startswith("${"):
+            argv.append(env[word[2:-1]])
+        elif word.startswith("$"):
+            argv.extend(env[word[1:]].split())
+        else:
+            argv.append(word)
+    args = build_parser().parse_args(argv)
+    assert args.command == "connect" and args.hub == "nas-host.example.org:50052" and args.name == "rpi5-07"
+    assert str(args.token_file) == "/etc/fleetnas/token" and str(args.tls_ca) == "/etc/fleetnas/tls/hub-ca.crt"

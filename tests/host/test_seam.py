@@ -1,4 +1,5 @@
-"""The host/agent seam: only fleetnas.host.fleet.contract and .client import the agent's package or grpc.
+"""The host/agent seam: only fleetnas.host.fleet.contract and .client import the agent's package or grpc, and, for
+dial-in devices, .hub (the server agents dial into) and .tunnel (the grpc.Channel the client uses over their stream).
 
 Every other host module speaks the contract's records (TimingConfig, RuntimeConfig, DeviceInfo, MeasureResult) and
 catches the typed errors of fleetnas.host.errors, so the agent can reorganise its modules and the wire can change
@@ -11,7 +12,8 @@ from typing import List
 
 from import_scan import ROOT, imports, module_table
 
-SEAM = {"fleetnas.host.fleet.contract", "fleetnas.host.fleet.client"}
+SEAM = {"fleetnas.host.fleet.contract", "fleetnas.host.fleet.client", "fleetnas.host.fleet.hub",
+        "fleetnas.host.fleet.tunnel"}
 FORBIDDEN = ("fleetnas.agent", "grpc", "grpc_health")
 
 
