@@ -1,22 +1,26 @@
 """One search for a fleet of device classes: accuracy is validated once and serves every class.
 
 Accuracy does not depend on the device, so one accuracy predictor learns from every validated sub-network; each class
-keeps its own cost predictor (latency or energy), and candidates are chosen for the fleet as a whole. A round:
+keeps its own cost predictors, and candidates are chosen for the fleet as a whole. A class (`DeviceClass`) has one cost
+(latency or energy) or two (latency and energy, measured together: three objectives with the accuracy). A round:
 
 1. **Accuracy**: the model family with the best cross-validated Kendall tau on all validated configs (normal scores,
    as linas), refitted with its uncertainty.
-2. **Cost per class**, with transfer between classes: a ridge model on the encoding (level 0), and, when other classes
-   have measurements, a ridge model that also takes the other classes' *predicted* costs as inputs (level 1). The
-   variant with the smaller leave-one-out error is kept, so a class with ten measurements mostly rescales what the
-   other boards measured, and a class with hundreds relies on its own data.
-3. **Candidates**: random configs, one-gene neighbours of every class's measured front and of the predicted fronts,
-   plus every validated config not yet measured on some class (its accuracy is then exact).
+2. **Each cost of each class**, with transfer (`fleetnas.host.search.fleet_models`): a ridge model on the encoding
+   (level 0), and, when other costs have measurements, a ridge model that also takes the other costs' *predicted*
+   values as inputs (level 1). The variant with the smaller leave-one-out error is kept, so a class with ten
+   measurements mostly rescales what the other boards measured, and a class with hundreds relies on its own data.
+3. **Candidates**: random configs, one-gene neighbours of every class's measured front and of the predicted fronts
+   (at most ``max_neighbours`` configs of each front), plus every validated config not yet measured on some class (its
+   accuracy is then exact); at most ``max_pool`` new configs, so a round on a large space stays within seconds.
 4. **Batch**: for every class, Monte Carlo draws give each candidate's probability of being non-dominated on that
    class's measured front (accuracy draws are shared by all classes). Greedily, the candidate with the largest sum of
    probabilities over the classes that still have room this round is taken and assigned to every class where that
    probability is worth a measurement; a believer fantasy per assigned class spreads the batch. A validated candidate
    costs no validation; new validations are paced so that ``max_validations`` lasts the run. (``acquisition="ehvi"``
    uses the expected hypervolume improvement instead; on NB201 it found fewer front members and a larger gap.)
+   A class with two costs is non-dominated on its 3-D front; by default (``dominance="projections"``) a draw counts as
+   non-dominated when it is so in some (accuracy, cost) projection, cheaper and at least as good on NB201.
    A class's last ``exploit_share`` of its budget are chosen on predicted means only (no draws): by then the models are
    as good as they get, and a pure-exploitation pick is measured on fewer classes, so the run spends its validations
    on new configs. Which configs get validated decides the fronts: on NB201, measuring every validated config on every
@@ -28,18 +32,23 @@ later starts from ``n_reference`` validated configs spread over the other classe
 reusing every validation. Every random choice comes from ``default_rng([seed, round])``.
 
 Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
-is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``.
+is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``
+(``value``: a number, or a mapping cost name -> value for a class with two costs).
 Options: `FleetOptions` (unknown or invalid ones raise `OptionError` naming the field).
 
 ``round_reports``: one dict per model-based round (not the initial design or a reference set)::
 
     {"round": int, "n_validated": int, "pool": int, "picked": int, "assigned": int,
      "accuracy_model": str, "fit_s": float, "total_s": float,
-     "cost_models": {class: {"inputs": "own" | "others" | "own+others", "loo_rmse": float}},
+     "cost_models": {series: {"inputs": "own" | "others" | "own+others", "loo_rmse": float}},
      "quality": {
         "accuracy": {"model": str, "cv_tau": float | None, "recent_tau": float | None, "n_recent": int},
         "classes": {class: {"loo_tau": float | None, "loo_mape": float | None, "n": int,
-                            "recent_tau": float | None, "recent_mape": float | None, "n_recent": int}}}}
+                            "recent_tau": float | None, "recent_mape": float | None, "n_recent": int,
+                            "costs": {cost: {the same keys}}   # a class with two costs; the figures above: its first
+                            }}}}
+
+A series is one cost of one class: named like the class when it has one cost, ``class/cost`` each when it has two.
 
 ``loo_*``: the class's cost model, every measured point predicted by the model fitted without it (``n`` points);
 ``recent_*``: the newest ``quality_window`` values predicted when they were asked and scored once told (the picks, so
