@@ -141,6 +141,8 @@ class FleetOptions:
     others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
     validations_first: bool = False  # each round spends its share of new validations before measuring known configs
     exploit_share: float = 0.15      # the last share of a class's budget is picked on predicted means (no draws)
+    exploit_share_two_costs: float = 0.3   # the same for a class with two costs: its 3-D front is larger, and on
+                                           # NB201 a longer tail found more of it
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
     dominance: str = "projections"   # a class with two costs: its utility from the 3-D front ("full") or from the
                                      # 2-D (accuracy, cost) projections ("projections": cheaper, and on NB201 it
@@ -150,11 +152,11 @@ class FleetOptions:
 
     def __post_init__(self) -> None:
         at_least(self, 0, "n_init", "rescore_every", "n_random_pool", "neighbour_ranks", "pool_steps", "std_scale",
-                 "min_assign_share", "class_share", "exploit_share",
+                 "min_assign_share", "class_share", "exploit_share", "exploit_share_two_costs",
                  "others_weight")
         at_least(self, 1, "n_draws", "quality_window", "max_pool", "max_neighbours")
         at_least(self, 3, "n_reference")
-        for name in ("class_share", "exploit_share"):
+        for name in ("class_share", "exploit_share", "exploit_share_two_costs"):
             if getattr(self, name) > 1:
                 raise OptionError(f"{name}={getattr(self, name)!r}: must be <= 1")
         if self.transfer not in TRANSFERS:
@@ -396,7 +398,8 @@ class FleetSearch:
             means = [mean for mean, _ in predicted]
             # drawn for every class (and cost), so the exploitation tail leaves the stream unchanged
             noise = [rng.standard_normal((S, P)) for _ in predicted]
-            if self._left(c) <= self.options.exploit_share * self.budget[c]:  # its last measurements: means only
+            share = self.options.exploit_share if len(means) == 1 else self.options.exploit_share_two_costs
+            if self._left(c) <= share * self.budget[c]:  # its last measurements: means only
                 s = np.stack([np.broadcast_to(acc_mean, (S, P))] + [np.broadcast_to(m, (S, P)) for m in means],
                              axis=2)
             else:
