@@ -61,6 +61,7 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--budget", type=int, default=300, help="evaluations per problem")
     parser.add_argument("--batch", type=int, default=20)
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="LAT+ENERGY column pairs, comma-separated")
@@ -72,9 +73,10 @@ def main(argv=None) -> int:
         print(f"skipped: {TABLE} not found (it ships with the repository: restore it with git checkout)")
         return 0
     problems = [p for p in args.problems.split(",") if p]
-    result = run(problems, list(range(args.seeds)), args.budget, args.batch, parse_pairs(args.option, "--option"))
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    result = run(problems, seeds, args.budget, args.batch, parse_pairs(args.option, "--option"))
     print(f"NB201 {ACCURACY} + two correlated cost columns (one class, three objectives), budget {args.budget}, "
-          f"{args.seeds} seeds (medians)")
+          f"seeds {seeds[0]}-{seeds[-1]} (medians)")
     for name, r in result.items():
         print(f"\n{name}  (r {r['r']:.3f}, true front {r['true_front']})")
         print(f"{'budget':>8} {'fleet gap':>10} {'random gap':>11} {'ratio':>7} {'fleet rec.':>10} {'rand rec.':>10}")

@@ -141,7 +141,7 @@ class FleetOptions:
     others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
     validations_first: bool = False  # each round spends its share of new validations before measuring known configs
     exploit_share: float = 0.15      # the last share of a class's budget is picked on predicted means (no draws)
-    exploit_share_two_costs: float = 0.3   # the same for a class with two costs: its 3-D front is larger, and on
+    exploit_share_two_costs: float = 0.5   # the same for a class with two costs: its 3-D front is larger, and on
                                            # NB201 a longer tail found more of it
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
     dominance: str = "projections"   # a class with two costs: its utility from the 3-D front ("full") or from the
