@@ -615,7 +615,7 @@ class FleetSearch:
             ranks = nondominated_ranks(F)
             best = self._bounded(np.stack([self._genes[k] for k in keys]), ranks, ranks < ranks_kept, rng)
             parts.append(neighbours_genes(self.space, best))
-        pool = self._dedup(np.vstack(parts))
+        pool = self._capped(self._dedup(np.vstack(parts)), rng)
         for _ in range(self.options.pool_steps):
             if not len(pool):
                 break
@@ -631,10 +631,15 @@ class FleetSearch:
             best_mask = np.zeros(len(pool), dtype=bool)
             for b in best:
                 best_mask[b] = True
-            pool = self._dedup(np.vstack([pool, neighbours_genes(self.space, pool[best_mask])]))
-        if len(pool) > self.options.max_pool:   # a large space: a random subset keeps the round's host time bounded
-            pool = pool[np.sort(rng.choice(len(pool), self.options.max_pool, replace=False))]
+            pool = self._capped(self._dedup(np.vstack([pool, neighbours_genes(self.space, pool[best_mask])])), rng)
         return pool
+
+    def _capped(self, pool: np.ndarray, rng) -> np.ndarray:
+        """At most ``max_pool`` candidates (a random subset, in pool order): on a large space the neighbours of five
+        fronts run to tens of thousands, and every candidate is predicted, so this bounds the round's host time."""
+        if len(pool) <= self.options.max_pool:
+            return pool
+        return pool[np.sort(rng.choice(len(pool), self.options.max_pool, replace=False))]
 
     def _bounded(self, items: np.ndarray, ranks: np.ndarray, keep: np.ndarray, rng) -> np.ndarray:
         """``items[keep]``, at most ``max_neighbours`` of them: the best ranks first, a random choice among ties."""
