@@ -46,6 +46,9 @@ def check_fleet_mode(settings) -> None:
     from fleetnas.host.search.options import from_mapping
     # unknown or invalid --tactic-option values fail here, in one line naming the valid options
     options = from_mapping(FleetOptions, dict(settings.tactic_options), "the joint fleet search")
+    if len(settings.objectives) == 3 and options.acquisition == "ehvi":
+        raise UsageError("--tactic-option acquisition=\"ehvi\" takes one cost per class: drop it (the default "
+                         "\"pnd\" searches accuracy, latency and energy) or search accuracy,latency")
     if options.n_init < MIN_VALIDATIONS:
         raise UsageError(f"--tactic-option n_init={options.n_init}: the joint search starts with at least "
                          f"{MIN_VALIDATIONS} validated sub-networks")

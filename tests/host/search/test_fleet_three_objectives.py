@@ -112,3 +112,15 @@ def test_bench_devices_with_two_costs(fleet_csv, capsys):  # noqa: F811
     assert main([*args, "--devices", "lat_cpu_ms+lat_gpu_ms+lat_npu_ms"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "at most two cost columns" in err and "Traceback" not in err
+
+
+def test_a_joint_search_takes_energy_as_a_second_cost():
+    from fleetnas.host.errors import UsageError
+    from fleetnas.host.run.controller import SearchSettings
+    from fleetnas.host.run.fleet_loop import check_fleet_mode
+
+    three = SearchSettings("tiny", objectives=("accuracy", "latency", "energy"), fleet_mode="joint")
+    check_fleet_mode(three)    # accepted: each class then measures latency and energy
+    with pytest.raises(UsageError, match="takes one cost per class"):
+        check_fleet_mode(SearchSettings("tiny", objectives=("accuracy", "latency", "energy"), fleet_mode="joint",
+                                        tactic_options=(("acquisition", "ehvi"),)))
