@@ -123,7 +123,8 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
           f"validations {result['validations_median']:.0f} (median); host s per round: median "
           f"{result['round_s_median']:.2f}, max {result['round_s_max']:.2f}")
     for name, d in result["devices"].items():
-        print(f"{name} (true front {d['true_front_size']})")
+        pair = f"; 3 objectives, r {d['correlation']:.3f} between its costs" if d["correlation"] is not None else ""
+        print(f"{name} (true front {d['true_front_size']}{pair})")
         print(f"{'budget':>8} {'HV gap':>10} {'recall':>8}")
         for b, gap, rec in zip(result["budgets"], d["hv_gap_median"], d["recall_median"]):
             print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")
