@@ -230,6 +230,8 @@ def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tin
     assert again.joint.finished
     again.close()
     assert f"a: {BUDGET} evaluated, 0 failed, 0 in flight" in screen and "b-01" in screen
+    # the joint table: per class the measurements spent, the shared validations, the cost predictor's quality
+    assert "validations shared by every class" in screen and "tau " in screen and "MAPE" in screen
     # a larger --budget on resume: the calls replay with the budgets they were made with, then the new one holds
     more = SearchController(replace(settings, budget=BUDGET + 2), tiny, registry, run, None, export_dir=export_dir,
                             resume=True)
