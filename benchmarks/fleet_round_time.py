@@ -76,7 +76,8 @@ class Nb201Problem:
         n = len(NB201_DEVICES)
         names = [f"{d}+{NB201_DEVICES[(i + 1) % n]}" if energy else d for i, d in enumerate(NB201_DEVICES)]
         self.table = FleetTable.from_csv(str(TABLE), [f"e{i}" for i in range(6)], Objective("acc_cifar10", True),
-                                         [parse_device(d) for d in names], cell=CellEdges.parse("0-1,0-2,1-2,0-3,1-3,2-3"))
+                                         [parse_device(d) for d in names],
+                                         cell=CellEdges.parse("0-1,0-2,1-2,0-3,1-3,2-3"))
         self.space, self.accuracy, self.classes = self.table.space, self.table.accuracy, self.table.devices
 
     def accuracy_of(self, key: str) -> float:

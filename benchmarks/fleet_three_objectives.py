@@ -18,8 +18,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
 TABLE = Path(__file__).resolve().parent / "data" / "nb201_devices.csv.gz"   # shipped; see data/README.md
 PARAMS = [f"e{i}" for i in range(6)]
 CELL = "0-1,0-2,1-2,0-3,1-3,2-3"

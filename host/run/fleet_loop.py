@@ -1,8 +1,8 @@
 """A joint search over the fleet (``fleetnas search --fleet-mode joint``): one `FleetSearch` for every device class.
 
 Accuracy is evaluated once per sub-network and serves every class; each class's costs (latency, or latency and energy
-with ``--objectives accuracy,latency,energy``) are measured on that class's boards. The controller's loop calls the same four steps as for independent searches: ``start``,
-``fill``, ``on_result`` and ``finished``.
+with ``--objectives accuracy,latency,energy``) are measured on that class's boards. The controller's loop calls the
+same four steps as for independent searches: ``start``, ``fill``, ``on_result`` and ``finished``.
 
 Journal: each class's trials and results are in the class's own journal run (so reports read joint and independent
 runs alike), and every call made to the search is logged in order (journal table ``fleet_calls``). Resume builds a

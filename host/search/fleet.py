@@ -410,7 +410,8 @@ class FleetSearch:
             ck = [key_of_val[k] for k in self._cost[c] if k in key_of_val]
             cost = np.array([self._cost[c][val_keys[i]] for i in ck]).reshape(len(ck), len(means))
             if ehvi:  # one cost per class (checked when the class is added)
-                mean, cost = means[0], cost[:, 0]  # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+                # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+                mean, cost = means[0], cost[:, 0]
                 span = cost if len(cost) > 1 else mean
                 shift = np.array([acc_min_form.min(), span.min()])
                 scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)

@@ -2,8 +2,8 @@
 
 A device written ``LAT+ENERGY`` is one class with two costs (e.g. latency and energy, three objectives with the
 accuracy). Per device the metrics are those of `fleetnas.host.search.benchmark` on the problem (accuracy, that
-device's cost or costs): HV gap and recall after each number of that device's own measurements. Validations are the distinct configs whose
-accuracy was needed (measured on any device). Two modes:
+device's cost or costs): HV gap and recall after each number of that device's own measurements. Validations are the
+distinct configs whose accuracy was needed (measured on any device). Two modes:
 
 - ``joint``: one `FleetSearch` over all devices;
 - ``independent``: one linas search per device (what ``fleetnas search`` runs today), validations = their union.

@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 import pytest
-from test_fleet import DEVICES, FAST, fleet_csv  # noqa: F401  (fleet_csv: the fixture)
+from test_fleet import FAST, fleet_csv  # noqa: F401  (fleet_csv: the fixture)
 
 from fleetnas.host.cli import main
 from fleetnas.host.search.benchmark import bench_table
