@@ -124,3 +124,18 @@ def test_a_joint_search_takes_energy_as_a_second_cost():
     with pytest.raises(UsageError, match="takes one cost per class"):
         check_fleet_mode(SearchSettings("tiny", objectives=("accuracy", "latency", "energy"), fleet_mode="joint",
                                         tactic_options=(("acquisition", "ehvi"),)))
+
+
+@pytest.mark.parametrize("script,args", [("fleet_three_objectives.py", ["--seeds", "1"]),
+                                         ("fleet_round_time.py", ["--seeds", "1", "--spaces", "nb201"])])
+def test_the_benchmarks_explain_a_missing_table(tmp_path, monkeypatch, capsys, script, args):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / script
+    spec = importlib.util.spec_from_file_location(script[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "TABLE", tmp_path / "absent.csv")
+    assert module.main(args) == 0
+    assert "skipped" in capsys.readouterr().out
