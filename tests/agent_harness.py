@@ -40,10 +40,11 @@ class RunningAgent:
 
 @contextlib.contextmanager
 def running_agent(cache_dir: Path, *, token: Optional[str] = None, tls: Optional[TlsFiles] = None,
-                  quota_bytes: int = 64 * 2**20, measure_fn=None) -> Iterator[RunningAgent]:
+                  quota_bytes: int = 64 * 2**20, measure_fn=None, emulated: bool = False) -> Iterator[RunningAgent]:
+    """``emulated``: the agent says so, as ``serve --emulate`` does (``measure_fn`` answers from a table)."""
     service = make_service(ModelStore(Path(cache_dir) / "store", quota_bytes=quota_bytes), Path(cache_dir),
-                           measure_fn=measure_fn)
-    source = DeviceInfoSource(service, state_dir=cache_dir)
+                           measure_fn=measure_fn, emulated=emulated)
+    source = DeviceInfoSource(service, state_dir=cache_dir, emulated=emulated)
     server, port = make_server(service, listen="127.0.0.1:0", device_info=source.device_info,
                                device_id=source.device_id, token=token, tls=tls)
     source.fingerprint  # wait for the background collection: tests start from a fully ready agent

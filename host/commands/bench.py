@@ -30,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--option", "--tactic-option", dest="option", action="append", default=[],
                         metavar="NAME=VALUE", help="tactic option (JSON value), e.g. --option n_init=30; repeatable")
     parser.add_argument("--devices", metavar="COL,COL,...",
-                        help="fleet benchmark (--table): one latency/energy column per device class; the accuracy is "
-                             "the first --objectives column (e.g. --objectives acc:max); --budget is per device")
+                        help="fleet benchmark (--table): one latency/energy column per device class, or LAT+ENERGY "
+                             "for a class with two costs (three objectives); the accuracy is the --objectives column "
+                             "(e.g. --objectives acc:max); --budget is per device")
     parser.add_argument("--new-device", metavar="COL",
                         help="with --devices: search those first, then this device joins; its HV gap is reported "
                              "after 10, 20, 30, 50 and 100 of its own measurements")
@@ -111,7 +112,7 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
     cell = CellEdges.parse(args.cell) if args.cell else None
     try:
         table = fleet_bench.FleetTable.from_csv(args.table, [p.strip() for p in args.params.split(",")],
-                                                objectives[0], [Objective(d) for d in all_devices], cell=cell)
+                                                objectives[0], [fleet_bench.parse_device(d) for d in all_devices], cell=cell)
         result = fleet_bench.bench_fleet(table, devices, args.fleet_mode, args.budget, seeds, args.batch,
                                          args.validations, options, args.new_device)
     except ValueError as exc:
@@ -122,7 +123,8 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
           f"validations {result['validations_median']:.0f} (median); host s per round: median "
           f"{result['round_s_median']:.2f}, max {result['round_s_max']:.2f}")
     for name, d in result["devices"].items():
-        print(f"{name} (true front {d['true_front_size']})")
+        pair = f"; 3 objectives, r {d['correlation']:.3f} between its costs" if d["correlation"] is not None else ""
+        print(f"{name} (true front {d['true_front_size']}{pair})")
         print(f"{'budget':>8} {'HV gap':>10} {'recall':>8}")
         for b, gap, rec in zip(result["budgets"], d["hv_gap_median"], d["recall_median"]):
             print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")

@@ -107,6 +107,11 @@ def fleet_lines(data: Dict[str, Any]) -> List[str]:
         if c in cost_models:
             model = cost_models[c]
             line += f"; cost predictor ({model['inputs']}) leave-one-out RMSE {model['loo_rmse']:.3f} std"
+        else:   # a class with two costs: a predictor per cost, named class/cost
+            for name, model in cost_models.items():
+                if name.startswith(f"{c}/"):
+                    line += (f"; {name.split('/', 1)[1]} predictor ({model['inputs']}) leave-one-out RMSE "
+                             f"{model['loo_rmse']:.3f} std")
         lines.append(line)
     return lines
 

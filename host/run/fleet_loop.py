@@ -1,8 +1,8 @@
 """A joint search over the fleet (``fleetnas search --fleet-mode joint``): one `FleetSearch` for every device class.
 
-Accuracy is evaluated once per sub-network and serves every class; each class's cost (latency or energy) is measured
-on that class's boards. The controller's loop calls the same four steps as for independent searches: ``start``,
-``fill``, ``on_result`` and ``finished``.
+Accuracy is evaluated once per sub-network and serves every class; each class's costs (latency, or latency and energy
+with ``--objectives accuracy,latency,energy``) are measured on that class's boards. The controller's loop calls the
+same four steps as for independent searches: ``start``, ``fill``, ``on_result`` and ``finished``.
 
 Journal: each class's trials and results are in the class's own journal run (so reports read joint and independent
 runs alike), and every call made to the search is logged in order (journal table ``fleet_calls``). Resume builds a
@@ -35,10 +35,10 @@ def check_fleet_mode(settings) -> None:
             raise UsageError("--validations caps a joint search: add --fleet-mode joint (independent searches "
                              "evaluate the accuracy of what each one measures)")
         return
-    if len(settings.objectives) != 2:
-        raise UsageError(f"--fleet-mode joint searches accuracy and one cost per class, not "
-                         f"{','.join(settings.objectives)}: use --objectives accuracy,latency (or accuracy,energy), "
-                         f"or --fleet-mode independent")
+    if len(settings.objectives) not in (2, 3):
+        raise UsageError(f"--fleet-mode joint searches accuracy and one or two costs per class, not "
+                         f"{','.join(settings.objectives)}: use --objectives accuracy,latency or "
+                         f"accuracy,latency,energy, or --fleet-mode independent")
     if settings.validations is not None and settings.validations < MIN_VALIDATIONS:
         raise UsageError(f"--validations must be >= {MIN_VALIDATIONS} (the accuracy model needs them), got "
                          f"{settings.validations}")
@@ -46,6 +46,9 @@ def check_fleet_mode(settings) -> None:
     from fleetnas.host.search.options import from_mapping
     # unknown or invalid --tactic-option values fail here, in one line naming the valid options
     options = from_mapping(FleetOptions, dict(settings.tactic_options), "the joint fleet search")
+    if len(settings.objectives) == 3 and options.acquisition == "ehvi":
+        raise UsageError("--tactic-option acquisition=\"ehvi\" takes one cost per class: drop it (the default "
+                         "\"pnd\" searches accuracy, latency and energy) or search accuracy,latency")
     if options.n_init < MIN_VALIDATIONS:
         raise UsageError(f"--tactic-option n_init={options.n_init}: the joint search starts with at least "
                          f"{MIN_VALIDATIONS} validated sub-networks")
@@ -119,7 +122,7 @@ class JointLoop:
         self.controller = c = controller
         self.store = c.store
         self.space = c.supernet.space
-        self.accuracy, self.cost = c.objectives
+        self.accuracy, *self.costs = c.objectives
         settings = c.settings
         try:
             self.fleet = FleetSearch(self.space, self.accuracy, [], seed=settings.seed, budget=settings.budget,
@@ -151,9 +154,11 @@ class JointLoop:
 
     # ------------------------------------------------------------------ set-up and replay
     def _add_class(self, cls: str, budget: int, log: bool = True) -> None:
-        self.fleet.add_class(Objective(cls), budget)
+        from fleetnas.host.search.fleet import DeviceClass
+        # one cost: the class is that cost under the class's name (as runs made before energy could be searched)
+        self.fleet.add_class(Objective(cls) if len(self.costs) == 1 else DeviceClass(cls, tuple(self.costs)), budget)
         self.run_ids[cls] = self.store.class_run(cls, self._run_settings)
-        self.views[cls] = ClassProgress(cls, budget, (self.accuracy, self.cost), self.space)
+        self.views[cls] = ClassProgress(cls, budget, (self.accuracy, *self.costs), self.space)
         if log:
             self.store.add_fleet_call("add_class", {"class": cls, "budget": budget})
 
@@ -189,7 +194,7 @@ class JointLoop:
             elif call.call == "cost":
                 cls, trial_id = p["class"], int(p["trial_id"])
                 told = values[cls][trial_id]
-                self.fleet.tell_cost(p["key"], cls, told[self.cost.name])
+                self.fleet.tell_cost(p["key"], cls, self._costs_of(told))
                 self.views[cls].told(trial_id, p["key"], told)
                 self._set_stalled(False)
             elif call.call == "fail":
@@ -199,6 +204,12 @@ class JointLoop:
                 else:
                     self.views[p["class"]].failed(p["key"])
                     self._set_stalled(False)
+
+    def _costs_of(self, values: Dict[str, float]):
+        """What the search is told of a measurement: the cost, or each cost by name."""
+        if len(self.costs) == 1:
+            return values[self.costs[0].name]
+        return {c.name: values[c.name] for c in self.costs}
 
     def _register(self, key: str, validate: bool, trial_ids: Dict[str, int]) -> _Asked:
         asked = _Asked(key, validate, trial_ids)
@@ -297,5 +308,5 @@ class JointLoop:
         if not already_journaled:
             self.store.add_measurement(trial_id, m)
         self.store.add_fleet_result(self.run_ids[cls], trial_id, cls, key, values)
-        self.fleet.tell_cost(key, cls, values[self.cost.name])
+        self.fleet.tell_cost(key, cls, self._costs_of(values))
         view.told(trial_id, key, values)

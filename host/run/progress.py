@@ -86,6 +86,37 @@ def _front_rows(controller, state) -> List[List[str]]:
             for e in front[:8]]
 
 
+def _quality_text(q: Optional[dict]) -> str:
+    """``tau 0.91, MAPE 3.2% (n 40)``: a cost predictor's leave-one-out quality, or ``-`` before it has one."""
+    if not q or q.get("loo_tau") is None:
+        return "-"
+    return f"tau {q['loo_tau']:.2f}, MAPE {100 * q['loo_mape']:.1f}% (n {q['n']})"
+
+
+def joint_table(controller) -> Any:
+    """A joint search: per class the measurements spent, the validations every class shares, and each cost
+    predictor's held-out quality (leave-one-out Kendall tau and MAPE at the last model round)."""
+    from rich.table import Table
+
+    joint = controller.joint
+    reports = joint.fleet.round_reports
+    quality = reports[-1]["quality"] if reports else {"accuracy": {}, "classes": {}}
+    acc = quality["accuracy"]
+    title = f"joint search: {joint.n_validations} validations shared by every class"
+    if acc.get("model"):
+        cv = acc.get("cv_tau")
+        title += f"; accuracy model {acc['model']}" + (f" (cv tau {cv:.2f})" if cv is not None else "")
+    table = Table(title=title, expand=False)
+    for col in ("class", "measured", "validations shared", "cost predictor (leave-one-out)"):
+        table.add_column(col)
+    for c, view in list(joint.views.items()):
+        q = quality["classes"].get(c)
+        text = "; ".join(f"{name}: {_quality_text(cq)}" for name, cq in q["costs"].items()) \
+            if q and "costs" in q else _quality_text(q)
+        table.add_row(c, f"{view.n_evaluated}/{view.budget}", str(joint.n_validations), text)
+    return table
+
+
 def render(controller) -> Any:
     from rich.console import Group
     from rich.table import Table
@@ -101,6 +132,8 @@ def render(controller) -> Any:
         devices.add_row(name, s.device.device_class, s.state, str(s.measured), str(s.cache_hits), str(s.uploads),
                         f"{s.busy_s:.0f}", temp, (s.last_error[:50] if s.state == "suspect" else ""))
     parts: List[Any] = [devices]
+    if getattr(controller, "joint", None) is not None:
+        parts.append(joint_table(controller))
     for c, state in list(controller.classes.items()):
         search = state.search
         failed = _used(search) - search.n_evaluated

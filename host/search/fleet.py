@@ -1,22 +1,26 @@
 """One search for a fleet of device classes: accuracy is validated once and serves every class.
 
 Accuracy does not depend on the device, so one accuracy predictor learns from every validated sub-network; each class
-keeps its own cost predictor (latency or energy), and candidates are chosen for the fleet as a whole. A round:
+keeps its own cost predictors, and candidates are chosen for the fleet as a whole. A class (`DeviceClass`) has one cost
+(latency or energy) or two (latency and energy, measured together: three objectives with the accuracy). A round:
 
 1. **Accuracy**: the model family with the best cross-validated Kendall tau on all validated configs (normal scores,
    as linas), refitted with its uncertainty.
-2. **Cost per class**, with transfer between classes: a ridge model on the encoding (level 0), and, when other classes
-   have measurements, a ridge model that also takes the other classes' *predicted* costs as inputs (level 1). The
-   variant with the smaller leave-one-out error is kept, so a class with ten measurements mostly rescales what the
-   other boards measured, and a class with hundreds relies on its own data.
-3. **Candidates**: random configs, one-gene neighbours of every class's measured front and of the predicted fronts,
-   plus every validated config not yet measured on some class (its accuracy is then exact).
+2. **Each cost of each class**, with transfer (`fleetnas.host.search.fleet_models`): a ridge model on the encoding
+   (level 0), and, when other costs have measurements, a ridge model that also takes the other costs' *predicted*
+   values as inputs (level 1). The variant with the smaller leave-one-out error is kept, so a class with ten
+   measurements mostly rescales what the other boards measured, and a class with hundreds relies on its own data.
+3. **Candidates**: random configs, one-gene neighbours of every class's measured front and of the predicted fronts
+   (at most ``max_neighbours`` configs of each front), plus every validated config not yet measured on some class (its
+   accuracy is then exact); at most ``max_pool`` new configs, so a round on a large space stays within seconds.
 4. **Batch**: for every class, Monte Carlo draws give each candidate's probability of being non-dominated on that
    class's measured front (accuracy draws are shared by all classes). Greedily, the candidate with the largest sum of
    probabilities over the classes that still have room this round is taken and assigned to every class where that
    probability is worth a measurement; a believer fantasy per assigned class spreads the batch. A validated candidate
    costs no validation; new validations are paced so that ``max_validations`` lasts the run. (``acquisition="ehvi"``
    uses the expected hypervolume improvement instead; on NB201 it found fewer front members and a larger gap.)
+   A class with two costs is non-dominated on its 3-D front; by default (``dominance="projections"``) a draw counts as
+   non-dominated when it is so in some (accuracy, cost) projection, cheaper and at least as good on NB201.
    A class's last ``exploit_share`` of its budget are chosen on predicted means only (no draws): by then the models are
    as good as they get, and a pure-exploitation pick is measured on fewer classes, so the run spends its validations
    on new configs. Which configs get validated decides the fronts: on NB201, measuring every validated config on every
@@ -28,18 +32,23 @@ later starts from ``n_reference`` validated configs spread over the other classe
 reusing every validation. Every random choice comes from ``default_rng([seed, round])``.
 
 Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
-is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``.
+is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``
+(``value``: a number, or a mapping cost name -> value for a class with two costs).
 Options: `FleetOptions` (unknown or invalid ones raise `OptionError` naming the field).
 
 ``round_reports``: one dict per model-based round (not the initial design or a reference set)::
 
     {"round": int, "n_validated": int, "pool": int, "picked": int, "assigned": int,
      "accuracy_model": str, "fit_s": float, "total_s": float,
-     "cost_models": {class: {"inputs": "own" | "others" | "own+others", "loo_rmse": float}},
+     "cost_models": {series: {"inputs": "own" | "others" | "own+others", "loo_rmse": float}},
      "quality": {
         "accuracy": {"model": str, "cv_tau": float | None, "recent_tau": float | None, "n_recent": int},
         "classes": {class: {"loo_tau": float | None, "loo_mape": float | None, "n": int,
-                            "recent_tau": float | None, "recent_mape": float | None, "n_recent": int}}}}
+                            "recent_tau": float | None, "recent_mape": float | None, "n_recent": int,
+                            "costs": {cost: {the same keys}}   # a class with two costs; the figures above: its first
+                            }}}}
+
+A series is one cost of one class: named like the class when it has one cost, ``class/cost`` each when it has two.
 
 ``loo_*``: the class's cost model, every measured point predicted by the model fitted without it (``n`` points);
 ``recent_*``: the newest ``quality_window`` values predicted when they were asked and scored once told (the picks, so
@@ -53,7 +62,7 @@ import math
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -62,6 +71,7 @@ from fleetnas.host.predictors.registry import PREDICTORS, make_predictor
 from fleetnas.host.predictors.selection import select_and_fit
 from fleetnas.host.search.encoding import features, onehot
 from fleetnas.host.search.fleet_acquisition import DominanceState, HVIState
+from fleetnas.host.search.fleet_models import CostModels, LooRidge, series_names
 from fleetnas.host.search.linas import normal_scores
 from fleetnas.host.search.options import OptionError, at_least, from_mapping
 from fleetnas.host.search.operators import neighbours_genes, sample_genes
@@ -70,6 +80,33 @@ from fleetnas.host.search.space import Config, SearchSpace
 
 TRANSFERS = ("stack", "none")
 ACQUISITIONS = ("pnd", "ehvi")
+DOMINANCE = ("full", "projections")
+_Ridge = LooRidge   # the name the tests and older callers use
+
+
+@dataclass(frozen=True)
+class DeviceClass:
+    """A device class and the costs measured on its boards (one, or two such as latency and energy); a cost's name
+    is what `FleetSearch.tell_cost` is given."""
+
+    name: str
+    costs: Tuple[Objective, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.costs) <= 2:
+            raise ValueError(f"device class {self.name!r}: give one or two costs, not {len(self.costs)}")
+        names = [c.name for c in self.costs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"device class {self.name!r}: the costs {names} must differ")
+
+    @classmethod
+    def of(cls, item: Union["DeviceClass", Objective]) -> "DeviceClass":
+        """An `Objective` is a class with that one cost, named like it."""
+        return item if isinstance(item, DeviceClass) else cls(item.name, (item,))
+
+    @property
+    def series(self) -> List[str]:
+        return series_names(self.name, [c.name for c in self.costs])
 
 
 @dataclass(frozen=True)
@@ -104,19 +141,28 @@ class FleetOptions:
     others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
     validations_first: bool = False  # each round spends its share of new validations before measuring known configs
     exploit_share: float = 0.15      # the last share of a class's budget is picked on predicted means (no draws)
+    exploit_share_two_costs: float = 0.5   # the same for a class with two costs: its 3-D front is larger, and on
+                                           # NB201 a longer tail found more of it
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
+    dominance: str = "projections"   # a class with two costs: its utility from the 3-D front ("full") or from the
+                                     # 2-D (accuracy, cost) projections ("projections": cheaper, and on NB201 it
+                                     # found fronts at least as good)
+    max_pool: int = 8000             # candidates per round at most (a random subset beyond): bounds the host time
+    max_neighbours: int = 128        # configs per front (measured or predicted) whose one-gene neighbours join the pool
 
     def __post_init__(self) -> None:
         at_least(self, 0, "n_init", "rescore_every", "n_random_pool", "neighbour_ranks", "pool_steps", "std_scale",
-                 "min_assign_share", "class_share", "exploit_share",
+                 "min_assign_share", "class_share", "exploit_share", "exploit_share_two_costs",
                  "others_weight")
-        at_least(self, 1, "n_draws", "quality_window")
+        at_least(self, 1, "n_draws", "quality_window", "max_pool", "max_neighbours")
         at_least(self, 3, "n_reference")
-        for name in ("class_share", "exploit_share"):
+        for name in ("class_share", "exploit_share", "exploit_share_two_costs"):
             if getattr(self, name) > 1:
                 raise OptionError(f"{name}={getattr(self, name)!r}: must be <= 1")
         if self.transfer not in TRANSFERS:
             raise OptionError(f"transfer={self.transfer!r}: must be one of {', '.join(TRANSFERS)}")
+        if self.dominance not in DOMINANCE:
+            raise OptionError(f"dominance={self.dominance!r}: must be one of {', '.join(DOMINANCE)}")
         if self.acquisition not in ACQUISITIONS:
             raise OptionError(f"acquisition={self.acquisition!r}: must be one of {', '.join(ACQUISITIONS)}")
         if not self.acc_families:
@@ -127,43 +173,22 @@ class FleetOptions:
                               f"available: {', '.join(PREDICTORS.names())}")
 
 
-class _Ridge:
-    """Standardised ridge with the alpha of smallest leave-one-out error (kept: it selects the transfer variant)."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray) -> None:
-        from sklearn.linear_model import RidgeCV
-
-        self.mu, self.sd = X.mean(axis=0), X.std(axis=0) + 1e-9
-        self._X, self._y = (X - self.mu) / self.sd, y
-        self.model = RidgeCV(alphas=np.logspace(-3, 3, 13)).fit(self._X, y)
-        self.loo_mse = float(-self.model.best_score_)
-
-    def loo_predictions(self) -> np.ndarray:
-        """Each training point predicted by the model fitted without it (closed form: residual / (1 - leverage));
-        the intercept is not penalised, hence the 1 / n in the leverage."""
-        X, n = self._X, self._X.shape[0]
-        gram = X.T @ X + self.model.alpha_ * np.eye(X.shape[1])
-        leverage = 1.0 / n + np.einsum("ij,ji->i", X, np.linalg.solve(gram, X.T))
-        residual = self._y - self.model.predict(X)
-        return self._y - residual / np.maximum(1.0 - leverage, 1e-9)
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict((X - self.mu) / self.sd)
-
-
 class FleetSearch:
-    """See the module docstring. ``classes``: one cost objective per device class (its name names the class)."""
+    """See the module docstring. ``classes``: a `DeviceClass` each, or an `Objective` for a class with that one cost
+    (its name names the class)."""
 
-    def __init__(self, space: SearchSpace, accuracy: Objective, classes: Sequence[Objective], seed: int = 0,
+    def __init__(self, space: SearchSpace, accuracy: Objective,
+                 classes: Sequence[Union[DeviceClass, Objective]], seed: int = 0,
                  budget: int = 300, max_validations: Optional[int] = None, **options: Any) -> None:
         self.options: FleetOptions = from_mapping(FleetOptions, options, "fleet search")
         self.space, self.accuracy, self.seed = space, accuracy, int(seed)
         self.max_validations = max_validations
-        self.classes: List[Objective] = []
+        self.classes: List[DeviceClass] = []
+        self._series: Dict[str, Tuple[str, int]] = {}     # cost series -> (class, index of the cost)
         self.budget: Dict[str, int] = {}
         self._genes: Dict[str, np.ndarray] = {}
         self._acc: Dict[str, float] = {}                 # validated, minimisation form
-        self._cost: Dict[str, Dict[str, float]] = {}     # class -> key -> cost (minimisation form)
+        self._cost: Dict[str, Dict[str, np.ndarray]] = {}  # class -> key -> its costs (minimisation form)
         self._order: Dict[str, List[str]] = {}           # class -> keys in measurement order
         self._pending_val: Set[str] = set()
         self._pending: Dict[str, Set[str]] = {}           # class -> keys asked, no cost yet
@@ -175,7 +200,7 @@ class FleetSearch:
         self._acc_cv_tau: Optional[float] = None
         # Predictions made when a config was asked, paired with the value once told: held-out quality.
         self._predicted_acc: Dict[str, float] = {}
-        self._predicted_cost: Dict[str, Dict[str, float]] = {}
+        self._predicted_cost: Dict[str, Dict[str, float]] = {}   # per cost series
         self._recent_acc: Deque[Tuple[float, float]] = deque(maxlen=self.options.quality_window)
         self._recent_cost: Dict[str, Deque[Tuple[float, float]]] = {}
         self.round = 0
@@ -184,14 +209,26 @@ class FleetSearch:
             self.add_class(objective, budget)
 
     # --- bookkeeping ------------------------------------------------------------------------------------------------
-    def add_class(self, objective: Objective, budget: int) -> None:
-        if objective.name in self.budget:
-            raise ValueError(f"device class {objective.name!r} is already in the search")
-        self.classes.append(objective)
-        self.budget[objective.name] = int(budget)
-        self._cost[objective.name], self._order[objective.name], self._pending[objective.name] = {}, [], set()
-        self._predicted_cost[objective.name] = {}
-        self._recent_cost[objective.name] = deque(maxlen=self.options.quality_window)
+    def add_class(self, device_class: Union[DeviceClass, Objective], budget: int) -> None:
+        dc = DeviceClass.of(device_class)
+        if dc.name in self.budget:
+            raise ValueError(f"device class {dc.name!r} is already in the search")
+        if len(dc.costs) > 1 and self.options.acquisition == "ehvi":
+            raise OptionError(f"device class {dc.name!r} has {len(dc.costs)} costs: acquisition='ehvi' takes one "
+                              "cost per class; use acquisition='pnd'")
+        self.classes.append(dc)
+        self.budget[dc.name] = int(budget)
+        self._cost[dc.name], self._order[dc.name], self._pending[dc.name] = {}, [], set()
+        for j, s in enumerate(dc.series):
+            self._series[s] = (dc.name, j)
+            self._predicted_cost[s] = {}
+            self._recent_cost[s] = deque(maxlen=self.options.quality_window)
+
+    def device_class(self, name: str) -> DeviceClass:
+        for c in self.classes:
+            if c.name == name:
+                return c
+        raise ValueError(f"no device class {name!r} in the search; it has {', '.join(c.name for c in self.classes)}")
 
     @property
     def n_validations(self) -> int:
@@ -218,16 +255,29 @@ class FleetSearch:
         if key in self._predicted_acc:
             self._recent_acc.append((self._predicted_acc.pop(key), self._acc[key]))
 
-    def tell_cost(self, key: str, cls: str, value: float) -> None:
+    def tell_cost(self, key: str, cls: str, value: Union[float, Mapping[str, float]]) -> None:
+        """The measured cost(s) of ``key`` on ``cls``: a number for a class with one cost, else a mapping cost name ->
+        value with every cost of the class."""
         if key not in self._acc:
             raise ValueError(f"{key}: a cost is told only after its accuracy (tell_accuracy first)")
+        dc = self.device_class(cls)
+        if isinstance(value, Mapping):
+            missing = [c.name for c in dc.costs if c.name not in value]
+            if missing:
+                raise ValueError(f"{key} on {cls}: no value for cost(s) {', '.join(missing)}; give every cost of "
+                                 f"the class ({', '.join(c.name for c in dc.costs)})")
+            raw = [float(value[c.name]) for c in dc.costs]
+        elif len(dc.costs) == 1:
+            raw = [float(value)]
+        else:
+            raise ValueError(f"{key} on {cls}: the class has {len(dc.costs)} costs; give a mapping cost -> value")
         self._pending[cls].discard(key)
-        sign = -1.0 if next(c for c in self.classes if c.name == cls).maximize else 1.0
         if key not in self._cost[cls]:
             self._order[cls].append(key)
-        self._cost[cls][key] = sign * float(value)
-        if key in self._predicted_cost[cls]:
-            self._recent_cost[cls].append((self._predicted_cost[cls].pop(key), self._cost[cls][key]))
+        self._cost[cls][key] = np.array([-v if c.maximize else v for c, v in zip(dc.costs, raw)])
+        for j, s in enumerate(dc.series):
+            if key in self._predicted_cost[s]:
+                self._recent_cost[s].append((self._predicted_cost[s].pop(key), float(self._cost[cls][key][j])))
 
     def fail(self, key: str, cls: Optional[str] = None) -> None:
         """A measurement on ``cls`` failed (it counts against that class's budget and is never asked again), or, with
@@ -235,14 +285,16 @@ class FleetSearch:
         if cls is not None:
             self._pending[cls].discard(key)
             self._failed.setdefault(cls, set()).add(key)
-            self._predicted_cost[cls].pop(key, None)
+            for s in self.device_class(cls).series:
+                self._predicted_cost[s].pop(key, None)
             return
         self._pending_val.discard(key)
         self._predicted_acc.pop(key, None)
         self._invalid.add(key)
         for c in self._pending:
             self._pending[c].discard(key)
-            self._predicted_cost[c].pop(key, None)
+        for s in self._predicted_cost:
+            self._predicted_cost[s].pop(key, None)
 
     def _register(self, config: Config, validate: bool, classes: Sequence[str]) -> FleetProposal:
         key = self.space.key(config)
@@ -306,8 +358,9 @@ class FleetSearch:
         return out
 
     def _standardised_costs(self, cls: str, keys: Sequence[str]) -> np.ndarray:
+        """Each cost of the class standardised over ``keys``, averaged over its costs."""
         v = np.array([self._cost[cls][k] for k in keys])
-        return (v - v.mean()) / (v.std() + 1e-12)
+        return ((v - v.mean(axis=0)) / (v.std(axis=0) + 1e-12)).mean(axis=1)
 
     # --- one round --------------------------------------------------------------------------------------------------
     def _round(self, n: int, rng, active: List[str]) -> List[FleetProposal]:
@@ -339,19 +392,26 @@ class FleetSearch:
         acc_min_form = self._acc_min_form(val_keys)
         acc_raw = self._ns_to_raw(acc_ns, acc_min_form) if ehvi else None
         states, rank = {}, {}
+        projections = self.options.dominance == "projections"
         for c in active:
-            mean, std = cost_mean[c]
-            noise = rng.standard_normal((S, P))  # drawn for every class, so the tail leaves the stream unchanged
-            if self._left(c) <= self.options.exploit_share * self.budget[c]:  # its last measurements: means only
-                s = np.stack([np.broadcast_to(acc_mean, (S, P)), np.broadcast_to(mean, (S, P))], axis=2)
+            predicted = [cost_mean[sname] for sname in self.device_class(c).series]
+            means = [mean for mean, _ in predicted]
+            # drawn for every class (and cost), so the exploitation tail leaves the stream unchanged
+            noise = [rng.standard_normal((S, P)) for _ in predicted]
+            share = self.options.exploit_share if len(means) == 1 else self.options.exploit_share_two_costs
+            if self._left(c) <= share * self.budget[c]:  # its last measurements: means only
+                s = np.stack([np.broadcast_to(acc_mean, (S, P))] + [np.broadcast_to(m, (S, P)) for m in means],
+                             axis=2)
             else:
-                s = np.stack([acc_draws, mean[None, :] + std * noise], axis=2)
+                s = np.stack([acc_draws] + [m[None, :] + sd * z for (m, sd), z in zip(predicted, noise)], axis=2)
             failed = self._failed.get(c, set())
             measured = np.array([k in self._cost[c] or k in self._pending[c] or k in failed for k in val_keys]
                                 + [False] * len(pool))
             ck = [key_of_val[k] for k in self._cost[c] if k in key_of_val]
-            cost = np.array([self._cost[c][val_keys[i]] for i in ck])
-            if ehvi:  # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+            cost = np.array([self._cost[c][val_keys[i]] for i in ck]).reshape(len(ck), len(means))
+            if ehvi:  # one cost per class (checked when the class is added)
+                # HV in the measured ranges (raw accuracy), as the benchmark's normalised HV
+                mean, cost = means[0], cost[:, 0]
                 span = cost if len(cost) > 1 else mean
                 shift = np.array([acc_min_form.min(), span.min()])
                 scale = np.maximum(np.array([np.ptp(acc_min_form), np.ptp(span)]), 1e-12)
@@ -360,12 +420,13 @@ class FleetSearch:
                 states[c] = HVIState(s, front[non_dominated_mask(front)], measured)
                 means = (np.column_stack([acc_raw(acc_mean), mean]) - shift) / scale
             else:
-                front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 2))
-                states[c] = DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured)
-                means = np.column_stack([acc_mean, mean])
+                front = np.column_stack([acc_ns[ck], cost]) if ck else np.zeros((0, 1 + len(means)))
+                states[c] = DominanceState(s, front[non_dominated_mask(front)] if len(front) else front, measured,
+                                           projections)
+                means = np.column_stack([acc_mean] + means)
             states[c].means = means
-            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2,
-                               nondominated_ranks(np.column_stack([acc_mean, mean])))
+            rank[c] = np.where(measured, np.iinfo(np.int64).max // 2, nondominated_ranks(means)
+                               if not ehvi else nondominated_ranks(np.column_stack([acc_mean, mean])))
         validated = np.zeros(P, dtype=bool)
         validated[:n_val] = True
         picks: Dict[int, List[str]] = {}
@@ -443,20 +504,19 @@ class FleetSearch:
             if proposal.validate:
                 self._predicted_acc[proposal.key] = float(acc_mean[i])
             for c in cls:
-                self._predicted_cost[c][proposal.key] = float(cost_mean[c][0][i])
+                for sname in self.device_class(c).series:
+                    self._predicted_cost[sname][proposal.key] = float(cost_mean[sname][0][i])
         t2 = time.perf_counter()
         self.round_reports.append({"round": self.round, "n_validated": n_val, "pool": int(len(pool)),
                                    "assigned": int(sum(len(v) for v in picks.values())), "picked": len(picks),
                                    "accuracy_model": self._acc_family,
-                                   # leave-one-out RMSE in units of the class's measured std
-                                   "cost_models": {c: {"inputs": m["variant"], "loo_rmse": round(m["rmse"], 4)}
-                                                   for c, m in cost_models.items()},
+                                   "cost_models": cost_models.report(),
                                    "quality": self._quality(cost_models),
                                    "fit_s": round(t1 - t0, 3), "total_s": round(t2 - t0, 3)})
         self.round += 1
         return out
 
-    def _quality(self, cost_models: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    def _quality(self, cost_models: CostModels) -> Dict[str, Any]:
         """The predictors' quality on held-out points, in the shape the module docstring gives."""
         def rounded(x: Optional[float]) -> Optional[float]:
             return None if x is None else round(float(x), 4)
@@ -468,17 +528,22 @@ class FleetSearch:
             return kendall_tau(true, pred), mape(true, pred), len(pairs)
 
         acc_tau, _, acc_n = recent(self._recent_acc)  # accuracy is predicted in normal scores: rank quality only
-        classes = {}
-        for c in self.classes:
-            m = cost_models.get(c.name)
-            tau, err, n = recent(self._recent_cost[c.name])
+        def series_quality(sname: str) -> Dict[str, Any]:
+            tau, err, n = recent(self._recent_cost[sname])
             entry = {"loo_tau": None, "loo_mape": None, "n": 0,
                      "recent_tau": rounded(tau), "recent_mape": rounded(err), "n_recent": n}
-            if m is not None:
-                pred = (m["stack"] or m["model"]).loo_predictions() * m["sd"] + m["mu"]
-                entry.update(loo_tau=rounded(kendall_tau(m["y"], pred)), loo_mape=rounded(mape(m["y"], pred)),
-                             n=len(m["y"]))
-            classes[c.name] = entry
+            if sname in cost_models:
+                y, pred = cost_models.models[sname]["y"], cost_models.loo_predictions(sname)
+                entry.update(loo_tau=rounded(kendall_tau(y, pred)), loo_mape=rounded(mape(y, pred)), n=len(y))
+            return entry
+
+        classes = {}
+        for c in self.classes:
+            # a class with two costs: its first cost's figures, and every cost's under "costs"
+            per_cost = {cost.name: series_quality(sname) for cost, sname in zip(c.costs, c.series)}
+            classes[c.name] = dict(per_cost[c.costs[0].name])
+            if len(c.costs) > 1:
+                classes[c.name]["costs"] = per_cost
         return {"accuracy": {"model": self._acc_family, "cv_tau": rounded(self._acc_cv_tau),
                              "recent_tau": rounded(acc_tau), "n_recent": acc_n},
                 "classes": classes}
@@ -522,55 +587,24 @@ class FleetSearch:
             return selection.predictor
         return make_predictor(self._acc_family, seed=seed, with_uncertainty=True).fit(X, y)
 
-    # --- cost models with transfer ----------------------------------------------------------------------------------
+    # --- cost models with transfer (see `fleetnas.host.search.fleet_models`) ---------------------------------------
     def _cost_X(self, genes: np.ndarray) -> np.ndarray:
         return onehot(self.space, genes)  # costs are close to additive in the ops actually run
 
-    def _fit_costs(self) -> Dict[str, Dict[str, Any]]:
-        level0: Dict[str, Dict[str, Any]] = {}
-        for c in self.classes:
-            keys = self._order[c.name]
-            if len(keys) < 3:
-                continue
-            y = np.array([self._cost[c.name][k] for k in keys])
-            mu, sd = y.mean(), y.std() + 1e-12
-            level0[c.name] = {"model": _Ridge(self._cost_X(np.stack([self._genes[k] for k in keys])), (y - mu) / sd),
-                              "mu": mu, "sd": sd, "keys": keys, "y": y}
-        models: Dict[str, Dict[str, Any]] = {}
-        for c, m in level0.items():
-            m = dict(m, variant="own", stack=None)
-            m["rmse"] = math.sqrt(m["model"].loo_mse)
-            others = [o for o in level0 if o != c]
-            if self.options.transfer == "stack" and others:
-                G = np.stack([self._genes[k] for k in m["keys"]])
-                Z = np.column_stack([level0[o]["model"].predict(self._cost_X(G)) for o in others])
-                target = (m["y"] - m["mu"]) / m["sd"]
-                best_mse = m["model"].loo_mse
-                for variant, feats in (("others", Z), ("own+others", np.hstack([self._cost_X(G), Z]))):
-                    model = _Ridge(feats, target)
-                    if model.loo_mse < best_mse:
-                        best_mse = model.loo_mse
-                        m.update(variant=variant, stack=model, rmse=math.sqrt(model.loo_mse), others=others)
-            models[c] = m
-        self._level0 = level0
-        return models
+    def _fit_costs(self) -> CostModels:
+        data = {}
+        for sname, (c, j) in self._series.items():
+            keys = self._order[c]
+            data[sname] = (keys, np.array([self._cost[c][k][j] for k in keys]))
+        return CostModels(data, self._cost_X, self._genes, self.options.transfer)
 
-    def _predict_costs(self, models: Dict[str, Dict[str, Any]],
-                       genes: np.ndarray) -> Dict[str, Tuple[np.ndarray, float]]:
-        Xc = self._cost_X(genes)
-        base = {c: m["model"].predict(Xc) for c, m in self._level0.items()}
-        out = {}
-        for c, m in models.items():
-            if m["stack"] is None:
-                z = base[c]
-            else:
-                Z = np.column_stack([base[o] for o in m["others"]])
-                z = m["stack"].predict(Z if m["variant"] == "others" else np.hstack([Xc, Z]))
-            out[c] = (z * m["sd"] + m["mu"], max(m["rmse"], 1e-3) * m["sd"])
-        return out
+    @staticmethod
+    def _predict_costs(models: CostModels, genes: np.ndarray) -> Dict[str, Tuple[np.ndarray, float]]:
+        return models.predict(genes)
 
     # --- candidate pool ---------------------------------------------------------------------------------------------
-    def _pool(self, rng, cost_models, acc_model) -> np.ndarray:
+    def _pool(self, rng, cost_models: CostModels, acc_model) -> np.ndarray:
+        """Random configs, and one-gene neighbours of the measured and predicted fronts, at most ``max_pool``."""
         parts = [sample_genes(self.space, rng, self.options.n_random_pool)]
         ranks_kept = self.options.neighbour_ranks
         acc_of = self._acc
@@ -578,21 +612,43 @@ class FleetSearch:
             keys = self._order[c.name]
             if len(keys) < 2:
                 continue
-            F = np.array([[acc_of[k], self._cost[c.name][k]] for k in keys])
-            best = np.stack([self._genes[k] for k in keys])[nondominated_ranks(F) < ranks_kept]
+            F = np.array([np.concatenate([[acc_of[k]], self._cost[c.name][k]]) for k in keys])
+            ranks = nondominated_ranks(F)
+            best = self._bounded(np.stack([self._genes[k] for k in keys]), ranks, ranks < ranks_kept, rng)
             parts.append(neighbours_genes(self.space, best))
-        pool = self._dedup(np.vstack(parts))
+        pool = self._capped(self._dedup(np.vstack(parts)), rng)
         for _ in range(self.options.pool_steps):
             if not len(pool):
                 break
             X = features(self.space, pool)
             acc = acc_model.predict_mean(X)
             costs = self._predict_costs(cost_models, pool)
-            best = np.zeros(len(pool), dtype=bool)
-            for c, (mean, _) in costs.items():
-                best |= nondominated_ranks(np.column_stack([acc, mean])) == 0
-            pool = self._dedup(np.vstack([pool, neighbours_genes(self.space, pool[best])]))
+            best = []
+            for c in self.classes:
+                if not all(sname in costs for sname in c.series):
+                    continue
+                ranks = nondominated_ranks(np.column_stack([acc] + [costs[sname][0] for sname in c.series]))
+                best.append(self._bounded(np.arange(len(pool)), ranks, ranks == 0, rng))
+            best_mask = np.zeros(len(pool), dtype=bool)
+            for b in best:
+                best_mask[b] = True
+            pool = self._capped(self._dedup(np.vstack([pool, neighbours_genes(self.space, pool[best_mask])])), rng)
         return pool
+
+    def _capped(self, pool: np.ndarray, rng) -> np.ndarray:
+        """At most ``max_pool`` candidates (a random subset, in pool order): on a large space the neighbours of five
+        fronts run to tens of thousands, and every candidate is predicted, so this bounds the round's host time."""
+        if len(pool) <= self.options.max_pool:
+            return pool
+        return pool[np.sort(rng.choice(len(pool), self.options.max_pool, replace=False))]
+
+    def _bounded(self, items: np.ndarray, ranks: np.ndarray, keep: np.ndarray, rng) -> np.ndarray:
+        """``items[keep]``, at most ``max_neighbours`` of them: the best ranks first, a random choice among ties."""
+        idx = np.flatnonzero(keep)
+        if len(idx) > self.options.max_neighbours:
+            order = np.lexsort((rng.random(len(idx)), ranks[idx]))
+            idx = np.sort(idx[order[:self.options.max_neighbours]])
+        return items[idx]
 
     def _dedup(self, genes: np.ndarray) -> np.ndarray:
         g = self.space.canonical_genes(genes)

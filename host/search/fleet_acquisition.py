@@ -1,5 +1,6 @@
-"""The fleet search's per-class batch utilities: Monte Carlo probability of non-dominance and expected hypervolume
-improvement on two objectives (accuracy, one cost), each with a believer fantasy (``take``) so a batch spreads."""
+"""The fleet search's per-class batch utilities: Monte Carlo probability of non-dominance (two objectives, or three
+for a class with two costs) and expected hypervolume improvement on two objectives (accuracy, one cost), each with a
+believer fantasy (``take``) so a batch spreads."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,12 +20,43 @@ def dominated_2d(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
     return (idx > 0) & (best_f1[np.maximum(idx - 1, 0)] <= samples[..., 1])
 
 
-class DominanceState:
-    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies."""
+def dominated_nd(samples: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """samples (S, P, d), front (k, d) -> bool (S, P): some front point is <= in every objective (minimisation).
+    One front point at a time: memory stays at S x P whatever the front's size."""
+    if samples.shape[-1] == 2:
+        return dominated_2d(samples, front)
+    out = np.zeros(samples.shape[:2], dtype=bool)
+    for f in front:
+        out |= np.all(f <= samples, axis=-1)
+    return out
 
-    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray) -> None:
+
+def dominated_projections(samples: np.ndarray, front: np.ndarray) -> list:
+    """Accuracy and several costs: per 2-D projection (accuracy, one cost), whether each sample is dominated there. A
+    sample dominated in every projection stands in for a 3-D dominated one (cheap; a sample non-dominated in some
+    projection is non-dominated in 3-D, not the reverse)."""
+    out = []
+    for j in range(1, samples.shape[-1]):
+        proj = front[:, [0, j]]
+        out.append(dominated_2d(samples[..., [0, j]], proj[non_dominated_mask(proj)] if len(proj) else proj))
+    return out
+
+
+class DominanceState:
+    """Per class: Monte Carlo probability that each candidate is non-dominated, with believer fantasies.
+    ``projections``: with more than two objectives, dominance in every (accuracy, cost) projection instead."""
+
+    def __init__(self, samples: np.ndarray, front: np.ndarray, measured: np.ndarray,
+                 projections: bool = False) -> None:
         self.samples = samples
-        self.dominated = dominated_2d(samples, front)
+        self.projections = projections and samples.shape[-1] > 2
+        if self.projections:
+            self._per_projection = dominated_projections(samples, front)
+            for d in self._per_projection:
+                d[:, measured] = True
+            self.dominated = np.logical_and.reduce(self._per_projection)
+        else:
+            self.dominated = dominated_nd(samples, front)
         self.dominated[:, measured] = True
         self.means: np.ndarray = np.zeros((samples.shape[1], 2))
 
@@ -33,7 +65,16 @@ class DominanceState:
 
     def take(self, i: int) -> None:
         m, s = self.means[i], self.samples
-        self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
+        if s.shape[-1] == 2:
+            self.dominated |= (m[0] <= s[..., 0]) & (m[1] <= s[..., 1])
+        elif self.projections:
+            better_acc = m[0] <= s[..., 0]
+            for j, d in enumerate(self._per_projection, start=1):
+                d |= better_acc & (m[j] <= s[..., j])
+                d[:, i] = True
+            self.dominated = np.logical_and.reduce(self._per_projection)
+        else:
+            self.dominated |= np.all(m <= s, axis=-1)
         self.dominated[:, i] = True
 
 

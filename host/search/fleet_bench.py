@@ -1,8 +1,9 @@
-"""Benchmarking a fleet search on a table: one accuracy column, one cost column per device class.
+"""Benchmarking a fleet search on a table: one accuracy column, one or two cost columns per device class.
 
-Per device the metrics are those of `fleetnas.host.search.benchmark` on the problem (accuracy, that device's cost):
-HV gap and recall after each number of that device's own measurements. Validations are the distinct configs whose
-accuracy was needed (measured on any device). Two modes:
+A device written ``LAT+ENERGY`` is one class with two costs (e.g. latency and energy, three objectives with the
+accuracy). Per device the metrics are those of `fleetnas.host.search.benchmark` on the problem (accuracy, that
+device's cost or costs): HV gap and recall after each number of that device's own measurements. Validations are the
+distinct configs whose accuracy was needed (measured on any device). Two modes:
 
 - ``joint``: one `FleetSearch` over all devices;
 - ``independent``: one linas search per device (what ``fleetnas search`` runs today), validations = their union.
@@ -19,14 +20,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.search.benchmark import GAP_TARGET, TableProblem, budgets_for, read_table, run_search
 from fleetnas.host.search.cells import CellEdges
-from fleetnas.host.search.fleet import FleetSearch
+from fleetnas.host.search.fleet import DeviceClass, FleetSearch
 from fleetnas.host.search.pareto import MinMaxNormalizer, Objective, hypervolume, to_minimization
 from fleetnas.host.search.space import SearchSpace
 
@@ -36,36 +37,61 @@ MODES = ("joint", "independent")
 
 @dataclass
 class FleetTable:
-    """The table once, and per device the two-objective `TableProblem` (accuracy, that device's cost)."""
+    """The table once, and per device the `TableProblem` (accuracy, that device's cost or costs)."""
 
     space: SearchSpace
     accuracy: Objective
-    devices: List[Objective]
+    devices: List[DeviceClass]
     problems: Dict[str, TableProblem]
     raw: Dict[str, np.ndarray]            # column -> value per row
     row_of_key: Dict[str, int]
 
     @classmethod
-    def from_csv(cls, path: str, params: Sequence[str], accuracy: Objective, devices: Sequence[Objective],
-                 cell: Optional[CellEdges] = None) -> "FleetTable":
+    def from_csv(cls, path: str, params: Sequence[str], accuracy: Objective,
+                 devices: Sequence[Union[DeviceClass, Objective]], cell: Optional[CellEdges] = None) -> "FleetTable":
+        devices = [DeviceClass.of(d) for d in devices]
         names = [d.name for d in devices]
-        if len(set(names)) != len(names) or accuracy.name in names:
+        columns = list(dict.fromkeys(c.name for d in devices for c in d.costs))
+        if len(set(names)) != len(names) or accuracy.name in columns:
             raise UsageError(f"--devices must be distinct columns other than the accuracy, got {names}")
-        space, raw, row_of_key = read_table(path, params, [accuracy.name] + names, cell)
+        space, raw, row_of_key = read_table(path, params, [accuracy.name] + columns, cell)
         problems = {}
         for d in devices:
-            objectives = (accuracy, d)
-            F = to_minimization(np.column_stack([raw[accuracy.name], raw[d.name]]), objectives)
+            objectives = (accuracy,) + tuple(d.costs)
+            F = to_minimization(np.column_stack([raw[o.name] for o in objectives]), objectives)
             problems[d.name] = TableProblem(space, objectives, F, MinMaxNormalizer.fit(F)(F), row_of_key)
         return cls(space, accuracy, list(devices), problems, raw, row_of_key)
 
     def value(self, column: str, key: str) -> float:
         return float(self.raw[column][self.row_of_key[key]])
 
+    def costs(self, device: str, key: str) -> Dict[str, float]:
+        """What a board of ``device`` measures for ``key``: cost column -> value."""
+        d = next(d for d in self.devices if d.name == device)
+        return {c.name: self.value(c.name, key) for c in d.costs}
+
+    def correlation(self, device: str) -> Optional[float]:
+        """Pearson r of a two-cost device's columns over the table (None for one cost)."""
+        d = next(d for d in self.devices if d.name == device)
+        if len(d.costs) < 2:
+            return None
+        return float(np.corrcoef(self.raw[d.costs[0].name], self.raw[d.costs[1].name])[0, 1])
+
+
+def parse_device(text: str) -> DeviceClass:
+    """``COL`` (one cost) or ``COL+COL`` (two costs of one class, e.g. latency and energy columns)."""
+    costs = [c.strip() for c in text.split("+")]
+    if not 1 <= len(costs) <= 2 or not all(costs):
+        raise UsageError(f"device {text!r}: write COL or LAT_COL+ENERGY_COL (one class, at most two cost columns)")
+    try:
+        return DeviceClass(text.strip(), tuple(Objective(c) for c in costs))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
 
 def device_metrics(problem: TableProblem, keys: Sequence[str], budgets: Sequence[int]) -> Dict[str, Any]:
     rows = np.array([problem.row_of_key[k] for k in keys], dtype=np.int64)
-    ref = [1.1, 1.1]
+    ref = [1.1] * problem.Z.shape[1]
     gaps, recalls = [], []
     for b in budgets:
         sel = rows[:b]
@@ -101,7 +127,7 @@ def drive_fleet(table: FleetTable, search: FleetSearch, batch: int) -> List[floa
             if p.validate:
                 search.tell_accuracy(p.key, table.value(table.accuracy.name, p.key))
             for c in p.classes:
-                search.tell_cost(p.key, c, table.value(c, p.key))
+                search.tell_cost(p.key, c, table.costs(c, p.key))
     return round_s
 
 
@@ -186,7 +212,9 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
                                           for i in range(len(budgets))],
                         "recall_median": [med([m["devices"][d]["recall"][i] for m in per_seed])
                                           for i in range(len(budgets))],
-                        "true_front_size": int(table.problems[d].true_front.sum())}
+                        "true_front_size": int(table.problems[d].true_front.sum()),
+                        "objectives": len(table.problems[d].objectives),
+                        "correlation": table.correlation(d)}
                     for d in devices},
         "gap_target": GAP_TARGET,
         "per_seed": per_seed,

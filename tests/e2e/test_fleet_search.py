@@ -1,6 +1,6 @@
 """`fleetnas search --fleet-mode joint` on agents of three classes emulated from table columns: a joint search over two
-classes, then the third class joins the finished run through --resume and is measured only for its own front; and a
-joint run interrupted mid-way resumes by replaying its journal."""
+classes, then the third class joins the finished run through --resume and is measured only for its own front; a
+joint run interrupted mid-way resumes by replaying its journal; and a joint search of accuracy, latency and energy."""
 from __future__ import annotations
 
 import contextlib
@@ -45,9 +45,10 @@ def three_device_table(path, tiny, missing=()):
         if tiny.space.key(config) in missing:
             continue
         macs, params = tiny.macs(config), tiny.params(config)
-        rows.append({**config, "lat_a": round(macs / 2e6, 6),
-                     "lat_b": round(macs / 4e6 + config["res"] ** 2 / 200, 6),
-                     "lat_c": round(params / 2e4 + macs / 8e6, 6)})
+        row = {**config, "lat_a": round(macs / 2e6, 6), "lat_b": round(macs / 4e6 + config["res"] ** 2 / 200, 6),
+               "lat_c": round(params / 2e4 + macs / 8e6, 6)}
+        # energy follows latency (as on boards), plus a memory term: fronts of three objectives
+        rows.append({**row, **{f"energy_{c}": round(2.0 * row[f"lat_{c}"] + params / 5e4, 6) for c in CLASSES}})
     return write_table(path, rows)
 
 
@@ -59,9 +60,9 @@ def emulated_fleet(tmp_path, tiny, missing_on_b=()):
     with contextlib.ExitStack() as stack:
         agents = {}
         for c in CLASSES:
-            table = EmulationTable.from_csv(b_path if c == "b" else table_path, params, f"lat_{c}")
+            table = EmulationTable.from_csv(b_path if c == "b" else table_path, params, f"lat_{c}", f"energy_{c}")
             agents[c] = stack.enter_context(running_agent(tmp_path / f"agent-{c}", measure_fn=make_emulated_measure_fn(
-                table, time_scale=0)))
+                table, time_scale=0), emulated=True))
         yield agents
 
 
@@ -71,13 +72,14 @@ def devices_file(path, agents, classes):
     return path
 
 
-def measurement_rows(run_dir):
-    """(class, key, source) of every latency measurement journaled, in order. (The emulating agents run on one
-    machine, so they share a fingerprint: the tests measure without the cross-run cache, which would mix them.)"""
+def measurement_rows(run_dir, metric="latency_ms"):
+    """(class, key, source) of every latency (or ``metric``) measurement journaled, in order. (The emulating agents
+    run on one machine, so they share a fingerprint: the tests measure without the cross-run cache, which would mix
+    them.)"""
     with sqlite3.connect(str(run_dir / "journal.sqlite")) as db:
         rows = db.execute("SELECT r.name, t.key, m.payload_json FROM measurements m JOIN trials t USING (trial_id) "
-                          "JOIN runs r USING (run_id) WHERE m.metric = 'latency_ms' ORDER BY m.measurement_id")
-        return [(c, k, json.loads(p)["source"]) for c, k, p in rows.fetchall()]
+                          "JOIN runs r USING (run_id) WHERE m.metric = ? ORDER BY m.measurement_id", (metric,))
+        return [(c, k, json.loads(p).get("source")) for c, k, p in rows.fetchall()]
 
 
 def subnet_keys(run_dir):
@@ -151,6 +153,30 @@ def test_a_third_class_joins_a_finished_joint_run_and_is_measured_only_for_its_f
                          f"cost predictor (" in out
 
 
+def test_a_joint_search_of_accuracy_latency_and_energy(tmp_path, tiny, export_dir, capsys, isolated_cache):
+    """Each class measures latency and energy together; the search fits a predictor per cost and shares validations."""
+    run = tmp_path / "run"
+    with emulated_fleet(tmp_path, tiny) as agents:
+        two = devices_file(tmp_path / "two.toml", agents, ("a", "b"))
+        code, out, err = cli(search_args(two, run, export_dir, "--objectives", "accuracy,latency,energy", "--json"),
+                             capsys)
+        assert code == 0, err
+    latency, energy = measurement_rows(run), measurement_rows(run, "energy_mj")
+    assert sorted(c for c, _, _ in latency) == ["a"] * BUDGET + ["b"] * BUDGET
+    assert [(c, k) for c, k, _ in energy] == [(c, k) for c, k, _ in latency]     # measured together
+    subnets = subnet_keys(run)
+    assert len(subnets) == len({k for _, k, _ in latency}) <= 20
+    assert len(subnets) < 2 * BUDGET    # validations were shared by the two classes
+    data = json.loads(out)
+    assert data["objectives"] == ["accuracy", "latency", "energy"] and data["validations"] == len(subnets)
+    assert data["per_class"] == {c: {"measured": BUDGET, "from_cache": 0, "failed": 0} for c in ("a", "b")}
+    for c in ("a", "b"):
+        assert data["fronts"][c] and all(p["energy_mj"] > 0 for p in data["fronts"][c])
+    assert set(data["predictors"]["cost_models"]) == {"a/latency_ms", "a/energy_mj", "b/latency_ms", "b/energy_mj"}
+    code, out, err = cli(["report", run, "--no-plots"], capsys)
+    assert code == 0 and "energy_mj predictor (" in out
+
+
 class _StopAfter:
     """on_update that interrupts the run (as Ctrl-C would) once ``n`` measurements are journaled."""
 
@@ -204,6 +230,8 @@ def test_an_interrupted_joint_run_resumes_by_replaying_its_journal(tmp_path, tin
     assert again.joint.finished
     again.close()
     assert f"a: {BUDGET} evaluated, 0 failed, 0 in flight" in screen and "b-01" in screen
+    # the joint table: per class the measurements spent, the shared validations, the cost predictor's quality
+    assert "validations shared by every class" in screen and "tau " in screen and "MAPE" in screen
     # a larger --budget on resume: the calls replay with the budgets they were made with, then the new one holds
     more = SearchController(replace(settings, budget=BUDGET + 2), tiny, registry, run, None, export_dir=export_dir,
                             resume=True)
