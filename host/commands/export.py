@@ -27,8 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
     parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
     parser.add_argument("--weights", type=Path, help="checkpoint to load into the super-network")
-    from fleetnas.host.export.registry import EXPORTERS
+    from fleetnas.host.export.registry import EXPORTERS, PRECISIONS
     parser.add_argument("--format", choices=EXPORTERS.names(), default="onnx", help="model format (default onnx)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="int8: statically quantized, calibrated on the super-network's data (default fp32)")
     parser.add_argument("--out", type=Path, help="output file")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="export cache (default $FLEETNAS_CACHE_DIR/exports or ~/.cache/fleetnas/exports)")
@@ -82,7 +84,9 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = args.cache_dir or default_cache_dir()
     from fleetnas.host.export.registry import get_exporter
 
-    exported = get_exporter(args.format).export(supernet, config, cache_dir)
+    exporter = get_exporter(args.format, args.precision)
+    exporter.check()   # a missing converter is named before any work
+    exported = exporter.export(supernet, config, cache_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported.path, args.out)
     record = dict(exported.to_dict(), path=str(args.out), cache_path=str(exported.path),
@@ -90,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
-        print(f"wrote {args.out} ({exported.format}, {exported.size_bytes} bytes, sha256 {exported.sha256[:16]}, "
+        print(f"wrote {args.out} ({exported.format} {exported.precision}, {exported.size_bytes} bytes, sha256 {exported.sha256[:16]}, "
               f"{record['macs'] / 1e6:.2f} MMACs, {record['params']} params{', cached' if exported.cache_hit else ''})")
         print(f"config {exported.config_key}")
     return 0
