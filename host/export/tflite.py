@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Union
+
+import numpy as np
 
 from fleetnas.host.export.onnx import (VERIFY_TOLERANCE, ExportedModel, ExportError, _as_tuple, _read_cached,
                                        cache_name, max_error, store)
@@ -70,6 +72,36 @@ def export_tflite(supernet, config: Mapping[str, Any], cache_dir: Union[str, Pat
     return store(path, data, "tflite", supernet, config_key, error)
 
 
+def tflite_runner(model: Union[str, Path], threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """``run(batch) -> logits`` over a .tflite model in the LiteRT interpreter, one sample at a time (the model was
+    converted for batch 1, as it is measured)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        raise ExportError("running a TFLite model on the host needs LiteRT: pip install 'fleetnas[litert]'") from None
+    interpreter = Interpreter(model_path=str(model), num_threads=threads)
+    interpreter.allocate_tensors()
+    (inp,), (out,) = interpreter.get_input_details(), interpreter.get_output_details()
+
+    def quantize(x: np.ndarray, detail) -> np.ndarray:   # an int8 model with int8 input takes quantized values
+        scale, zero = detail.get("quantization", (0.0, 0))
+        if detail["dtype"] == np.float32 or not scale:
+            return x.astype(detail["dtype"])
+        info = np.iinfo(detail["dtype"])
+        return np.clip(np.round(x / scale) + zero, info.min, info.max).astype(detail["dtype"])
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        logits = []
+        for sample in np.asarray(batch, dtype=np.float32):
+            interpreter.set_tensor(inp["index"], quantize(sample[None], inp))
+            interpreter.invoke()
+            y = interpreter.get_tensor(out["index"])
+            scale, zero = out.get("quantization", (0.0, 0))
+            logits.append((y.astype(np.float32) - zero) * scale if y.dtype != np.float32 and scale else y)
+        return np.concatenate(logits).astype(np.float32)
+    return run
+
+
 class TfliteExporter:
     """The ``tflite`` entry of the exporter registry (fleetnas.host.export.registry)."""
     format = "tflite"
@@ -84,3 +116,7 @@ class TfliteExporter:
 
     def export(self, supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]) -> ExportedModel:
         return export_tflite(supernet, config, cache_dir)
+
+    def host_runner(self, exported: ExportedModel) -> Callable[[np.ndarray], np.ndarray]:
+        """The exported model in LiteRT's interpreter on this host: NCHW float32 batch -> logits (N, classes)."""
+        return tflite_runner(exported.path)
