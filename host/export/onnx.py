@@ -172,6 +172,7 @@ def onnx_runner(model: Union[str, Path, bytes], threads: int = 1) -> Callable[[n
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.log_severity_level = 3   # errors only: the quantized graph's unused-initializer notices are noise
     session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
                                    providers=["CPUExecutionProvider"])
     first = session.get_inputs()[0]
