@@ -68,7 +68,7 @@ class DeployedEvaluator:
         """(run, model name, sha256 of the model evaluated)."""
         if callable(getattr(exporter, "host_runner", None)):
             return exporter.host_runner(exported), f"{exported.format}-{exported.precision}", exported.sha256
-        from fleetnas.host.export.onnx import OnnxExporter
+        from fleetnas.host.export.onnx_exporter import OnnxExporter
 
         proxy = OnnxExporter(precision=self.precision)
         stand_in = proxy.export(self.supernet, config, self.proxy_dir or Path(exported.path).parent)

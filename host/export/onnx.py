@@ -183,26 +183,3 @@ def onnx_runner(model: Union[str, Path, bytes], threads: int = 1) -> Callable[[n
         chunks = [batch] if step is None else [batch[i:i + step] for i in range(0, len(batch), step)]
         return np.concatenate([session.run(None, {first.name: c})[0] for c in chunks])
     return run
-
-
-class OnnxExporter:
-    """The ``onnx`` entry of the exporter registry (fleetnas.host.export.registry)."""
-    format = "onnx"
-    suffix = ".onnx"
-    precisions = ("fp32", "int8")
-
-    def __init__(self, precision: str = "fp32") -> None:
-        self.precision = precision
-
-    def check(self) -> None:
-        """torch, onnx and onnxruntime (its quantizer too) come with fleetnas[host]: nothing to check."""
-
-    def export(self, supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]) -> ExportedModel:
-        if self.precision == "int8":
-            from fleetnas.host.export.onnx_int8 import export_onnx_int8
-            return export_onnx_int8(supernet, config, cache_dir)
-        return export_onnx(supernet, config, cache_dir)
-
-    def host_runner(self, exported: ExportedModel) -> Callable[[np.ndarray], np.ndarray]:
-        """The exported model in onnxruntime on this host: NCHW float32 batch -> logits (N, classes)."""
-        return onnx_runner(exported.path)

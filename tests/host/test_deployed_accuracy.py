@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from fleetnas.host.accuracy.deployed import DeployedEvaluator
-from fleetnas.host.export.onnx import OnnxExporter
+from fleetnas.host.export.onnx_exporter import OnnxExporter
 from fleetnas.host.export.registry import get_exporter
 from fleetnas.host.store.accuracy_cache import AccuracyCache
 from fleetnas.host.supernets import get_supernet
