@@ -83,3 +83,22 @@ def test_precisions_of_the_registry():
     assert get_exporter("onnx", "int8").precision == "int8"
     with pytest.raises(UsageError, match="choose --precision fp32"):
         get_exporter("tflite", "int8")
+
+
+def test_export_cli_int8(tmp_path, capsys):
+    from fleetnas.host.cli import main
+
+    out = tmp_path / "tiny-int8.onnx"
+    code = main(["export", "--supernet", "tiny", "--config", tiny_key(), "--precision", "int8", "--out", str(out),
+                 "--cache-dir", str(tmp_path / "cache")])
+    assert code == 0 and "(onnx int8," in capsys.readouterr().out
+    assert "fleetnas.precision" in {p.key for p in onnx.load(str(out)).metadata_props}
+    code = main(["export", "--supernet", "tiny", "--config", tiny_key(), "--precision", "int8", "--format", "tflite",
+                 "--out", str(tmp_path / "x.tflite"), "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 2 and "exports tflite models in fp32, not int8" in err and len(err.strip().splitlines()) == 1
+
+
+def tiny_key() -> str:
+    import json
+    return json.dumps(CONFIG)
