@@ -19,7 +19,7 @@ import logging
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -90,27 +90,20 @@ def quantize_qdq(fp32_model: bytes, input_names: Sequence[str], samples: Sequenc
     return model.SerializeToString()
 
 
-def verify_int8(data: bytes, module, samples: Sequence[Tuple[Any, ...]], tolerance: float = INT8_TOLERANCE,
-                min_agreement: float = MIN_TOP1_AGREEMENT) -> float:
-    """Compare the quantized model with the float torch module on ``samples``; return the mean relative error.
-
-    Raises ExportError when the error exceeds ``tolerance`` or the top-1 agreement on clearly-predicted samples is
-    below ``min_agreement``."""
-    import onnxruntime as ort
+def compare_int8(run_sample: Callable[[Tuple[Any, ...]], np.ndarray], module, samples: Sequence[Tuple[Any, ...]],
+                 what: str, tolerance: float = INT8_TOLERANCE, min_agreement: float = MIN_TOP1_AGREEMENT) -> float:
+    """Compare an int8 model (``run_sample(inputs) -> logits``) with the float torch module on ``samples``; return the
+    mean relative error. Raises ExportError when it exceeds ``tolerance`` or the top-1 agreement on clearly-predicted
+    samples is below ``min_agreement``. ``what`` names the model in the message ("int8 ONNX")."""
     import torch
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.log_severity_level = 3   # errors only: the quantized graph's unused-initializer notices are noise
-    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
     errors, clear, agree = [], 0, 0
     for sample in samples:
         with torch.no_grad():
             ref = _as_tuple(module(*sample))[0].numpy().astype(np.float64).reshape(-1)
-        out = session.run(None, {n: t.numpy() for n, t in zip(names, sample)})[0].reshape(-1)
+        out = np.asarray(run_sample(sample), dtype=np.float64).reshape(-1)
         if out.shape != ref.shape:
-            raise ExportError(f"int8 ONNX output has {out.size} values, the float network {ref.size}")
+            raise ExportError(f"{what} output has {out.size} values, the float network {ref.size}")
         errors.append(float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-12)))
         if ref.size >= 2:
             top2 = np.sort(ref)[-2:]
@@ -119,15 +112,29 @@ def verify_int8(data: bytes, module, samples: Sequence[Tuple[Any, ...]], toleran
                 agree += int(ref.argmax() == out.argmax())
     worst = float(np.mean(errors)) if errors else 0.0
     if not np.isfinite(worst) or worst > tolerance:
-        raise ExportError(f"int8 ONNX output differs from the float network by {worst:.2f} of the logits' norm "
+        raise ExportError(f"{what} output differs from the float network by {worst:.2f} of the logits' norm "
                           f"(tolerance {tolerance}): the quantization lost the model")
     if clear and agree / clear < min_agreement:
-        raise ExportError(f"int8 ONNX model agrees with the float network's top-1 on {agree} of {clear} clearly "
+        raise ExportError(f"{what} model agrees with the float network's top-1 on {agree} of {clear} clearly "
                           f"predicted inputs (at least {min_agreement:.0%} needed): the quantization lost the model")
     return worst
 
 
-def _samples(supernet, config: Mapping[str, Any]) -> Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]]]:
+def verify_int8(data: bytes, module, samples: Sequence[Tuple[Any, ...]], tolerance: float = INT8_TOLERANCE,
+                min_agreement: float = MIN_TOP1_AGREEMENT) -> float:
+    """``compare_int8`` for a quantized ONNX model (bytes) run in onnxruntime."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3   # errors only: the quantized graph's unused-initializer notices are noise
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return compare_int8(lambda sample: session.run(None, {n: t.numpy() for n, t in zip(names, sample)})[0],
+                        module, samples, "int8 ONNX", tolerance, min_agreement)
+
+
+def calibration_samples(supernet, config: Mapping[str, Any]) -> Tuple[List[Tuple[Any, ...]], List[Tuple[Any, ...]]]:
     """(calibration, verification) inputs: the first CALIBRATION_COUNT calibrate, the rest verify."""
     inputs = [_as_tuple(x) for x in supernet.calibration_inputs(config, count=CALIBRATION_COUNT + VERIFY_COUNT)]
     if len(inputs) <= CALIBRATION_COUNT:   # a super-network with few samples: verify on what there is
@@ -148,7 +155,7 @@ def export_onnx_int8(supernet, config: Mapping[str, Any], cache_dir: Union[str, 
     try:
         fp32, module, inputs = onnx_bytes(supernet, config, opset)
         verify_onnx(fp32, module, inputs)   # quantizing a float export that is already wrong would hide why
-        calibration, held_back = _samples(supernet, config)
+        calibration, held_back = calibration_samples(supernet, config)
         data = quantize_qdq(fp32, list(supernet.input_names), calibration, supernet.name, config_key)
     except FleetnasError:
         raise
@@ -159,4 +166,5 @@ def export_onnx_int8(supernet, config: Mapping[str, Any], cache_dir: Union[str, 
     return store(path, data, "onnx", supernet, config_key, error, precision="int8")
 
 
-__all__ = ["export_onnx_int8", "quantize_qdq", "verify_int8", "onnx_runner", "INT8_TOLERANCE"]
+__all__ = ["export_onnx_int8", "quantize_qdq", "verify_int8", "compare_int8", "calibration_samples", "onnx_runner",
+           "INT8_TOLERANCE"]
