@@ -177,7 +177,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                 raise
     try:
         with open_fleet(args.devices, args.out) as registry:
-            preflight(registry, objectives, settings.runtime.runtime)
+            preflight(registry, objectives, settings.runtime.runtime, precision=settings.precision)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None),
