@@ -4,8 +4,9 @@ An int8 model's accuracy differs from its float network's, and not by the same a
 front ranked by float accuracy can differ from the front of the models deployed. ``DeployedEvaluator`` runs the
 exported model on the host through its exporter's ``host_runner`` (onnxruntime for ONNX, the LiteRT interpreter for
 .tflite) over the super-network's validation batches, the same data the float accuracy is evaluated on. The exported
-model carries what the float evaluation does to the network (tiny bakes its batch-norm recalibration in at
-extraction). An exporter without a host runner gets the int8 ONNX model of the same sub-network evaluated in its
+model must carry what the float evaluation does to the network: tiny bakes its batch-norm recalibration in at
+extraction; the OFA super-networks recalibrate only inside their float evaluator, so their exported (and int8) models
+keep the checkpoint's statistics and their int8 accuracy also reflects that difference. An exporter without a host runner gets the int8 ONNX model of the same sub-network evaluated in its
 place, and the record says it was a proxy.
 
 With ``fp32`` the float accuracy is the deployed one (the float export is verified to match torch to 1e-4).
