@@ -72,7 +72,12 @@ def check_front_is_of_int8_models(tiny, run_dir, capsys):
 
 def test_int8_search_short(tmp_path, tiny, isolated_cache, capsys):
     run_dir = search_int8(tmp_path, 3, ["--tactic", "random"])
-    check_front_is_of_int8_models(tiny, run_dir, capsys)
+    report = check_front_is_of_int8_models(tiny, run_dir, capsys)
+    # exporting a front member of the run gives the int8 file that was measured, byte for byte
+    out = tmp_path / "picked.onnx"
+    assert main(["export", str(run_dir), "--device", "local", "--pick", "0", "--out", str(out), "--json"]) == 0
+    picked = json.loads(capsys.readouterr().out)
+    assert picked["precision"] == "int8" and picked["sha256"] == report["fronts"]["local"][0]["model_sha256"]
     # the same folder at fp32 is refused: its accuracies and models are int8
     code = main(["search", "--supernet", "tiny", "--devices", "local", "--budget", "3", "--out", str(run_dir),
                  "--resume", "--tactic", "random", "--no-progress"])
