@@ -78,6 +78,8 @@ def test_int8_search_short(tmp_path, tiny, isolated_cache, capsys):
     assert main(["export", str(run_dir), "--device", "local", "--pick", "0", "--out", str(out), "--json"]) == 0
     picked = json.loads(capsys.readouterr().out)
     assert picked["precision"] == "int8" and picked["sha256"] == report["fronts"]["local"][0]["model_sha256"]
+    header = (run_dir / "local" / "front.csv").read_text().splitlines()[0].split(",")
+    assert {"accuracy", "float_accuracy", "int8_accuracy", "accuracy_drop", "accuracy_model"} <= set(header)
     # the same folder at fp32 is refused: its accuracies and models are int8
     code = main(["search", "--supernet", "tiny", "--devices", "local", "--budget", "3", "--out", str(run_dir),
                  "--resume", "--tactic", "random", "--no-progress"])
