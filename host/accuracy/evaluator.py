@@ -113,5 +113,10 @@ class AccuracyEvaluator:
             self.cache_path.write_text(json.dumps(self._cache, indent=1, sort_keys=True))
         return self._cache[key]
 
+    def validation_batches(self, config: Dict[str, Any]) -> Iterator[Tuple[Any, Any]]:
+        """The (images, labels) batches ``evaluate`` scores ``config`` on (an exported model is scored on them)."""
+        config = self.supernet.validate(config)
+        return iter(self.data(int(config.get("res", self.default_res))))
+
     def evaluate_many(self, configs: List[Dict[str, Any]]) -> List[float]:
         return [self.evaluate(c) for c in configs]

@@ -27,8 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="the sub-network as a JSON object, or 'random'")
     parser.add_argument("--seed", type=int, default=0, help="seed for --config random (default 0)")
     parser.add_argument("--weights", type=Path, help="checkpoint to load into the super-network")
-    from fleetnas.host.export.registry import EXPORTERS
+    from fleetnas.host.export.registry import EXPORTERS, PRECISIONS
     parser.add_argument("--format", choices=EXPORTERS.names(), default="onnx", help="model format (default onnx)")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="int8: statically quantized, calibrated on the super-network's data (default fp32; "
+                             "with DIR: the precision the run searched)")
     parser.add_argument("--out", type=Path, help="output file")
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="export cache (default $FLEETNAS_CACHE_DIR/exports or ~/.cache/fleetnas/exports)")
@@ -68,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         picked = pick_from_run(args.run_dir, args.device, args.pick)
         args.supernet, args.config = picked.supernet, json.dumps(picked.config)
         args.weights = args.weights or picked.weights_path
+        if args.precision is None:   # the model whose accuracy and latency the front shows
+            from fleetnas.host.store.run_store import RunStore
+            args.precision = RunStore.read_settings(args.run_dir).get("precision", "fp32")
     missing = [flag for flag, value in (("--supernet", args.supernet), ("--config", args.config), ("--out", args.out))
                if value is None]
     if missing:
@@ -82,7 +88,9 @@ def run(args: argparse.Namespace) -> int:
     cache_dir = args.cache_dir or default_cache_dir()
     from fleetnas.host.export.registry import get_exporter
 
-    exported = get_exporter(args.format).export(supernet, config, cache_dir)
+    exporter = get_exporter(args.format, args.precision or "fp32")
+    exporter.check()   # a missing converter is named before any work
+    exported = exporter.export(supernet, config, cache_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported.path, args.out)
     record = dict(exported.to_dict(), path=str(args.out), cache_path=str(exported.path),
@@ -90,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(record, indent=2, sort_keys=True))
     else:
-        print(f"wrote {args.out} ({exported.format}, {exported.size_bytes} bytes, sha256 {exported.sha256[:16]}, "
+        print(f"wrote {args.out} ({exported.format} {exported.precision}, {exported.size_bytes} bytes, "
+              f"sha256 {exported.sha256[:16]}, "
               f"{record['macs'] / 1e6:.2f} MMACs, {record['params']} params{', cached' if exported.cache_hit else ''})")
         print(f"config {exported.config_key}")
     return 0

@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="runtime on the boards, as `fleetnas devices check` lists them (default onnxruntime); "
                              "candidates are exported in the model format the boards load with it (e.g. litert: "
                              ".tflite, which needs pip install 'fleetnas[tflite-export]' on the host)")
+    from fleetnas.host.export.registry import PRECISIONS
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="numeric precision of the models measured and deployed; int8: statically quantized "
+                             "(calibrated on the accuracy data), and accuracy is the int8 model's (default fp32)")
     parser.add_argument("--threads", type=int, default=0, help="inference threads (0: the agent's big cluster)")
     parser.add_argument("--execution-provider", default="", help="onnxruntime EP (default CPU)")
     parser.add_argument("--measurement-cache", metavar="FILE|URL",
@@ -158,7 +162,8 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                               tactic_options=parse_tactic_options(
                                   args.tactic_option, args.tactic if fleet_mode == "independent" else ""),
                               data=getattr(args, "data", None) or "", fleet_mode=fleet_mode,
-                              validations=getattr(args, "validations", None))
+                              validations=getattr(args, "validations", None),
+                              precision=getattr(args, "precision", "fp32"))
     check_fleet_mode(settings)   # before the super-network loads and the fleet starts
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
@@ -178,7 +183,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                 raise
     try:
         with open_fleet(args.devices, args.out, args) as registry:
-            preflight(registry, objectives, settings.runtime.runtime)
+            preflight(registry, objectives, settings.runtime.runtime, precision=settings.precision)
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None),

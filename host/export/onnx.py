@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -35,8 +35,9 @@ class ExportedModel:
     format: str          # "onnx" | "tflite"
     config_key: str      # canonical JSON of the configuration
     supernet: str
-    max_abs_error: float  # largest |runtime - torch| over the outputs, at verification time
+    max_abs_error: float  # largest |runtime - torch| over the outputs at verification (int8: mean relative error)
     cache_hit: bool = False
+    precision: str = "fp32"  # "fp32" | "int8" (weights and activations quantized)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -57,7 +58,7 @@ def cache_name(supernet, config_key: str, fmt: str, extra: str = "") -> str:
     return f"{supernet.name}-{digest[:20]}.{fmt}"
 
 
-def _read_cached(path: Path, fmt: str, supernet, config_key: str) -> Optional[ExportedModel]:
+def _read_cached(path: Path, fmt: str, supernet, config_key: str, precision: str = "fp32") -> Optional[ExportedModel]:
     meta_path = path.with_suffix(path.suffix + ".json")
     if not (path.is_file() and meta_path.is_file()):
         return None
@@ -66,7 +67,8 @@ def _read_cached(path: Path, fmt: str, supernet, config_key: str) -> Optional[Ex
     if hashlib.sha256(data).hexdigest() != meta.get("sha256"):
         return None  # torn or edited file: export again
     return ExportedModel(path, meta["sha256"], len(data), fmt, config_key, supernet.name,
-                         float(meta.get("max_abs_error", 0.0)), cache_hit=True)
+                         float(meta.get("max_abs_error", 0.0)), cache_hit=True,
+                         precision=meta.get("precision", precision))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -83,13 +85,14 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def store(path: Path, data: bytes, fmt: str, supernet, config_key: str, max_abs_error: float) -> ExportedModel:
+def store(path: Path, data: bytes, fmt: str, supernet, config_key: str, max_abs_error: float,
+          precision: str = "fp32") -> ExportedModel:
     sha = hashlib.sha256(data).hexdigest()
     write_atomic(path, data)
     write_atomic(path.with_suffix(path.suffix + ".json"), json.dumps(
-        {"sha256": sha, "supernet": supernet.name, "config": json.loads(config_key),
+        {"sha256": sha, "supernet": supernet.name, "config": json.loads(config_key), "precision": precision,
          "weights": supernet.weights_id, "max_abs_error": max_abs_error}, sort_keys=True).encode())
-    return ExportedModel(path, sha, len(data), fmt, config_key, supernet.name, max_abs_error)
+    return ExportedModel(path, sha, len(data), fmt, config_key, supernet.name, max_abs_error, precision=precision)
 
 
 def max_error(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray]) -> float:
@@ -162,17 +165,21 @@ def export_onnx(supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]
     return store(path, data, "onnx", supernet, config_key, error)
 
 
-class OnnxExporter:
-    """The ``onnx`` entry of the exporter registry (fleetnas.host.export.registry)."""
-    format = "onnx"
-    suffix = ".onnx"
-    precisions = ("fp32",)
+def onnx_runner(model: Union[str, Path, bytes], threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
+    """``run(batch) -> logits`` over an ONNX model in onnxruntime; a model exported for batch 1 is run per sample."""
+    import onnxruntime as ort
 
-    def __init__(self, precision: str = "fp32") -> None:
-        self.precision = precision
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3   # errors only: the quantized graph's unused-initializer notices are noise
+    session = ort.InferenceSession(model if isinstance(model, bytes) else str(model), options,
+                                   providers=["CPUExecutionProvider"])
+    first = session.get_inputs()[0]
+    step = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 else None
 
-    def check(self) -> None:
-        """torch and onnx come with fleetnas[host]: nothing to check."""
-
-    def export(self, supernet, config: Mapping[str, Any], cache_dir: Union[str, Path]) -> ExportedModel:
-        return export_onnx(supernet, config, cache_dir)
+    def run(batch: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        chunks = [batch] if step is None else [batch[i:i + step] for i in range(0, len(batch), step)]
+        return np.concatenate([session.run(None, {first.name: c})[0] for c in chunks])
+    return run

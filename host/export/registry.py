@@ -27,7 +27,7 @@ from fleetnas.host.plugins import Registry
 if TYPE_CHECKING:  # the exporters import numpy; listing the formats (CLI start-up) must not
     from fleetnas.host.export.onnx import ExportedModel
 
-EXPORTERS = Registry("fleetnas.exporters", {"onnx": "fleetnas.host.export.onnx:OnnxExporter",
+EXPORTERS = Registry("fleetnas.exporters", {"onnx": "fleetnas.host.export.onnx_exporter:OnnxExporter",
                                             "tflite": "fleetnas.host.export.tflite:TfliteExporter"}, "model format")
 
 

@@ -33,6 +33,16 @@ class Point:
     params: Optional[int]
     measurement: Dict[str, Any]      # the whole MeasureResponse: every statistic and its provenance
     replayed: bool = False           # answered from an agent's memory of the run's request, not measured for it
+    float_accuracy: Optional[float] = None   # the float network's (``accuracy`` is the int8 model's at int8)
+    int8_accuracy: Optional[float] = None    # the deployed int8 model's (None: an fp32 run)
+    accuracy_model: Optional[str] = None     # which model ``accuracy`` was evaluated on
+
+    @property
+    def accuracy_drop(self) -> Optional[float]:
+        """Float minus int8 accuracy (positive: quantization cost accuracy); None for fp32 models."""
+        if self.int8_accuracy is None or self.float_accuracy is None:
+            return None
+        return self.float_accuracy - self.int8_accuracy
 
     @property
     def config(self) -> Dict[str, Any]:
@@ -67,6 +77,9 @@ class Point:
                    runtime=config.get("runtime"), runtime_version=config.get("runtime_version"),
                    threads=config.get("intra_op_threads"), source=self.source, replayed=self.replayed,
                    model_sha256=self.model_sha256, macs=self.macs, params=self.params, config=self.config_key)
+        if self.int8_accuracy is not None:
+            out.update(float_accuracy=self.float_accuracy, int8_accuracy=self.int8_accuracy,
+                       accuracy_drop=self.accuracy_drop, accuracy_model=self.accuracy_model)
         return out
 
 
@@ -110,7 +123,8 @@ def class_front(store: RunStore, device_class: str, objectives: Tuple[str, ...])
         m, s = t.measurement, t.subnet
         points.append(Point(t.config_key, t.values["accuracy"], float(t.values["latency_ms"]),
                             t.values.get("energy_mj", m.energy_mj), m.outcome, m.device_name, m.source, m.emulated,
-                            m.model_sha256, s.macs, s.params, m.response, m.replayed))
+                            m.model_sha256, s.macs, s.params, m.response, m.replayed, s.float_accuracy,
+                            s.int8_accuracy, s.accuracy_model))
     F = minimization(np.array([[p.value(o) for o in objectives] for p in points], dtype=float).reshape(
         len(points), len(objectives)))
     reference = (1.0,) + tuple(1.1 * float(F[:, j].max()) if len(F) else 1.0 for j in range(1, len(objectives)))

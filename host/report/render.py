@@ -28,7 +28,16 @@ def replayed_note(data: Dict[str, Any]) -> str:
 def point_json(p: Point) -> Dict[str, Any]:
     d = asdict(p)
     d["config"] = p.config
+    d["accuracy_drop"] = p.accuracy_drop
     return d
+
+
+def _int8_keys(p: Point) -> Dict[str, Any]:
+    """For an int8 model: the float network's accuracy, the drop and the model evaluated (nothing for fp32)."""
+    if p.int8_accuracy is None:
+        return {}
+    return {"float_accuracy": p.float_accuracy, "int8_accuracy": p.int8_accuracy, "accuracy_drop": p.accuracy_drop,
+            "accuracy_model": p.accuracy_model}
 
 
 def _write_csv(path: Path, points: Sequence[Point]) -> None:
@@ -72,7 +81,7 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
         "replayed": sum(1 for f in fronts.values() for p in f.points if p.replayed),
         "fronts": {c: [{"config": p.config, "accuracy": p.accuracy, "latency_ms": p.latency_ms,
                         "energy_mj": p.energy_mj, "device": p.device_name, "model_sha256": p.model_sha256,
-                        "stability": p.stability, "block_median_cv": p.block_median_cv}
+                        "stability": p.stability, "block_median_cv": p.block_median_cv, **_int8_keys(p)}
                        for p in f.front] for c, f in fronts.items()},
         "unstable_front_members": {c: sum(1 for p in f.front if p.stability == "UNSTABLE")
                                    for c, f in fronts.items()},
@@ -82,6 +91,7 @@ def report_data(run_dir: Path, fronts: Dict[str, ClassFront]) -> Dict[str, Any]:
         "failed": {c: f.failed for c, f in fronts.items()},
         "errors": {c: list(f.errors[:5]) for c, f in fronts.items() if f.errors},
         "fleet_mode": settings.get("fleet_mode", "independent"),
+        "precision": settings.get("precision", "fp32"),
         # distinct sub-networks whose accuracy was evaluated (or read from the accuracy cache) in this run
         "validations": validations,
         "max_validations": settings.get("validations"),
@@ -172,14 +182,20 @@ def stability_cell(p: Point) -> str:
 
 
 def format_front_table(front: ClassFront) -> str:
-    header = f"{'#':>2}  {'accuracy':>8}  {'latency ms':>10}"
+    int8 = any(p.int8_accuracy is not None for p in front.front)
+    header = f"{'#':>2}  {'accuracy':>8}" + (f"  {'float':>7}  {'drop':>6}" if int8 else "") + f"  {'latency ms':>10}"
     has_energy = "energy" in front.objectives
     header += f"  {'energy mJ':>9}" if has_energy else ""
     header += f"  {'stability (CV)':<15}"
-    lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)",
+    lines = [f"{front.device_class}: front of {len(front.front)} (of {len(front.points)} evaluated)"
+             + ("; accuracy of the int8 models, float: of the float networks, drop in points" if int8 else ""),
              header + "  config"]
     for i, p in enumerate(front.front):
-        line = f"{i:>2}  {100 * p.accuracy:>7.2f}%  {p.latency_ms:>10.4f}"
+        line = f"{i:>2}  {100 * p.accuracy:>7.2f}%"
+        if int8:
+            line += (f"  {100 * p.float_accuracy:>6.2f}%  {100 * p.accuracy_drop:>+5.2f}" if p.accuracy_drop is not None
+                     else f"  {'-':>7}  {'-':>6}")
+        line += f"  {p.latency_ms:>10.4f}"
         line += f"  {p.energy_mj:>9.4f}" if has_energy else ""
         line += f"  {stability_cell(p):<15}"
         lines.append(f"{line}  {json.dumps(p.config, separators=(',', ':'))}")

@@ -73,12 +73,14 @@ class SearchSettings:
     data: str = ""                    # accuracy dataset as given (--data): image folder or module:callable
     fleet_mode: str = "independent"   # "joint": one search for every class (fleetnas.host.run.fleet_loop)
     validations: Optional[int] = None  # joint only: cap on accuracy evaluations for the whole run
+    precision: str = "fp32"           # "int8": candidates exported, measured and evaluated as int8 models
 
     def run_settings(self, registry: DeviceRegistry, weights_id: str, weights_path: Optional[str]) -> Dict[str, Any]:
         return {"supernet": self.supernet, "weights": weights_id, "weights_path": weights_path,
                 "data": self.data, "objectives": list(self.objectives),
                 "seed": self.seed, "tactic": self.tactic, "tactic_options": dict(self.tactic_options),
                 "budget": self.budget, "fleet_mode": self.fleet_mode, "validations": self.validations,
+                "precision": self.precision,
                 "runtime": json.loads(self.runtime.key),
                 "classes": registry.classes, "devices": {d.name: d.device_class for d in registry}}
 
@@ -122,6 +124,9 @@ class SearchController:
         self._accuracy_id = self._weights_id + (f"|data:{settings.data}" if settings.data else "")
         self._data = resolve_data(settings.data)   # a wrong --data fails here, before the run folder is made
         self._evaluator = None  # built on first use: loading a dataset once, not per sub-network
+        self._exporter = None   # the run's exporter, chosen on first use from the formats the boards load
+        from fleetnas.host.accuracy.deployed import DeployedEvaluator
+        self._deployed = DeployedEvaluator(supernet, settings.precision, self._data, self.models_dir)
         self._own_accuracy_cache = accuracy_cache is None and cache is not None
         self.accuracy_cache = accuracy_cache   # default: opened below, in the measurement cache's file
         self.dispatcher: Optional[Dispatcher] = None
@@ -285,21 +290,28 @@ class SearchController:
             t1 = time.monotonic()
             exported = self._export(config)
             t2 = time.monotonic()
+            # with --precision int8 the objective is the int8 model's accuracy, not the float network's
+            deployed = self._deployed.evaluate(config, accuracy, exported, self._exporter,
+                                               cache=cache, accuracy_id=self._accuracy_id)
+            accuracy_s = t1 - t0 + time.monotonic() - t2
             macs = params = None
             try:
                 macs, params = int(self.supernet.macs(config)), int(self.supernet.params(config))
             except (NotImplementedError, AttributeError):
                 pass
-            self.subnets[key] = Subnet(key, accuracy, exported.sha256, str(exported.path), exported.size_bytes,
-                                       macs, params, t1 - t0, t2 - t1)
+            self.subnets[key] = Subnet(key, deployed.accuracy, exported.sha256, str(exported.path),
+                                       exported.size_bytes, macs, params, accuracy_s, t2 - t1, deployed.float_accuracy,
+                                       deployed.int8_accuracy, deployed.accuracy_model)
             self.store.add_subnet(self.subnets[key])
         return self.subnets[key]
 
     def _export(self, config: Dict[str, Any]):
         """In the model format the boards load with the run's runtime, by that format's exporter."""
         from fleetnas.host.export.registry import exporter_for
-        exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime)
-        return exporter.export(self.supernet, config, self.models_dir)
+        if self._exporter is None:
+            self._exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime,
+                                          self.settings.precision)
+        return self._exporter.export(self.supernet, config, self.models_dir)
 
     def objective_values(self, key: str, m: Measurement) -> Optional[Dict[str, float]]:
         if not m.usable:

@@ -61,15 +61,15 @@ def shared_fingerprints(reports: Sequence[DeviceReport]) -> List[List[str]]:
 
 
 def preflight(registry, objectives: Sequence[str], runtime: str, stream: Optional[TextIO] = None,
-              timeout_s: float = INFO_TIMEOUT_S) -> List[DeviceReport]:
+              timeout_s: float = INFO_TIMEOUT_S, precision: str = "fp32") -> List[DeviceReport]:
     """Refuse a search that cannot work; warn (one line each, on ``stream``) about one that measures badly.
 
-    One GetDeviceInfo per device: the runtime must be offered with a format this host can export (checked now, not
-    after the first accuracy evaluation), energy needs a sensor, shared fingerprints are warned about."""
+    One GetDeviceInfo per device: the runtime must be offered with a format this host can export at ``precision``
+    (checked now, not after the first accuracy evaluation), energy needs a sensor, shared fingerprints are warned about."""
     stream = stream or sys.stderr
     infos = ask_fleet(registry, timeout_s)
     if infos:   # none answering: the run waits for them (and says so) as it would mid-run
-        exporter_for(runtime_formats(infos, runtime), runtime).check()
+        exporter_for(runtime_formats(infos, runtime), runtime, precision).check()
     reports = device_reports(infos)
     if "energy" in objectives:
         check_energy(reports)

@@ -20,6 +20,9 @@ Contract (what `fleetnas.host.search.engine.Search` and the fleet controller rel
   that trial's ``values_json``) and ``fail`` {key, class or null}. Replaying them in ``seq`` order through a fresh
   search with the same seed reproduces it. Each class keeps its trials and results in its own run, as independent
   searches do, so reports read both alike. Journals of schema 2 get an empty table.
+- ``subnets`` gains (schema 4) ``float_accuracy``, ``int8_accuracy`` and ``accuracy_model``: with ``--precision int8``
+  ``accuracy`` is the deployed int8 model's and these say of which model and what the float network scored. Rows of
+  schema 3 were float accuracies and are migrated as such.
 - ``schema_version`` has one row; opening a journal written by a newer schema fails with a clear message. Add tables or
   columns in a new version with a migration in ``_MIGRATIONS``; never change the meaning of existing ones.
 
@@ -43,7 +46,7 @@ from fleetnas.host.store.settings import settings_changes
 from fleetnas.host.store.sqlite_errors import database_error as sqlite_database_error
 from fleetnas.host.store.sqlite_errors import database_errors_as
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -105,6 +108,8 @@ CREATE TABLE subnets (
     export_s REAL NOT NULL,
     created_s REAL NOT NULL
 )"""
+_V2_SUBNET_COLUMNS = ("config_key", "accuracy", "model_sha256", "model_path", "size_bytes", "macs", "params",
+                      "accuracy_s", "export_s")
 # schema 1 stored a sub-network as a measurement of the trial that first sent it to the fleet
 _V1_SUBNET_DEVICE, _V1_SUBNET_METRIC = "host", "accuracy"
 
@@ -122,9 +127,9 @@ def _migrate_to_v2(db: sqlite3.Connection) -> None:
         if not payload:
             continue   # not written by fleetnas' controller: keep the row as it is
         p = json.loads(payload)
-        db.execute(f"INSERT OR IGNORE INTO subnets ({', '.join(SUBNET_COLUMNS)}, created_s) "
-                   f"VALUES ({', '.join('?' * len(SUBNET_COLUMNS))}, ?)",
-                   (*(p.get(c) for c in SUBNET_COLUMNS), created_s))
+        db.execute(f"INSERT OR IGNORE INTO subnets ({', '.join(_V2_SUBNET_COLUMNS)}, created_s) "
+                   f"VALUES ({', '.join('?' * len(_V2_SUBNET_COLUMNS))}, ?)",
+                   (*(p.get(c) for c in _V2_SUBNET_COLUMNS), created_s))
         db.execute("DELETE FROM measurements WHERE measurement_id = ?", (measurement_id,))
 
 
@@ -141,8 +146,16 @@ def _migrate_to_v3(db: sqlite3.Connection) -> None:
     db.execute(_FLEET_CALLS_V3)
 
 
+def _migrate_to_v4(db: sqlite3.Connection) -> None:
+    """Sub-networks say which model their accuracy is of; every earlier one was the float network's."""
+    for column in ("float_accuracy REAL", "int8_accuracy REAL", "accuracy_model TEXT"):
+        db.execute(f"ALTER TABLE subnets ADD COLUMN {column}")
+    db.execute(f"UPDATE subnets SET float_accuracy = accuracy, accuracy_model = '{FLOAT_MODEL}'")
+
+
 # version reached -> function that migrates from the previous version (inside the opening transaction).
-_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2, 3: _migrate_to_v3}
+_MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2, 3: _migrate_to_v3,
+                                                                4: _migrate_to_v4}
 
 
 class JournalError(FleetnasError):
@@ -157,6 +170,9 @@ def database_error(path: str, exc: Exception) -> str:
     return sqlite_database_error(path, exc, _DAMAGED_ADVICE)
 
 
+FLOAT_MODEL = "torch-fp32"   # accuracy_model of an accuracy evaluated on the float network
+
+
 @dataclass(frozen=True)
 class Subnet:
     """What the host computed once for a configuration of a run (shared by every device class)."""
@@ -169,6 +185,9 @@ class Subnet:
     params: Optional[int]
     accuracy_s: float
     export_s: float
+    float_accuracy: Optional[float] = None   # of the float network in torch
+    int8_accuracy: Optional[float] = None    # of the int8 model (precision int8), the one ``accuracy`` then is
+    accuracy_model: Optional[str] = None     # which model ``accuracy`` was evaluated on (FLOAT_MODEL, "onnx-int8"...)
 
 
 SUBNET_COLUMNS = tuple(Subnet.__dataclass_fields__)

@@ -5,7 +5,8 @@ What a run keeps, each in its own place:
   configuration, device classes and devices, and ``run_uid``: a random identity made when the run is created and kept
   on resume (the agents' request ids carry it, so no other run is ever answered with this run's measurements);
 - sub-networks (table ``subnets``), once per configuration for the whole run: accuracy, the exported model's sha256,
-  path and size, MACs, params and the seconds spent evaluating and exporting it;
+  path and size, MACs, params and the seconds spent evaluating and exporting it; with ``precision`` int8 the accuracy
+  is the int8 model's, next to the float network's and the name of the model evaluated;
 - per device class, the search engine's run named after the class: trials, ask/result events, round reports; a trial
   is marked dispatched when it is sent to the fleet;
 - with ``fleet_mode`` joint (run.json), the order of the joint search's calls (journal table ``fleet_calls``): what
@@ -46,9 +47,9 @@ RUN_FILE = "run.json"
 MODELS_DIR = "models"
 # run.json settings a resume must keep (the budget, data and fleet may change)
 RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime", "fleet_mode",
-               "validations")
+               "validations", "precision")
 # what a run.json written before a setting existed meant
-SETTING_DEFAULTS = {"fleet_mode": "independent", "validations": None}
+SETTING_DEFAULTS = {"fleet_mode": "independent", "validations": None, "precision": "fp32"}
 # run.json settings every device class's search in the journal was started with
 _CLASS_SEARCH_KEYS = ("seed", "tactic", "tactic_options")
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.plugins import Registry
@@ -157,6 +157,15 @@ class SuperNet:
         if isinstance(example, tuple):
             return [tuple(like(t) for t in example) for _ in range(count)]
         return [like(example) for _ in range(count)]
+
+    def validation_batches(self, config: Mapping[str, Any], data: Any = None) -> Iterable[Tuple[Any, Any]]:
+        """(images, labels) batches the accuracy of ``config`` is evaluated on: an int8 model exported from the
+        sub-network is evaluated on these (fleetnas.host.accuracy.deployed). Default: the evaluator's own."""
+        evaluator = self.evaluator(data)
+        if not callable(getattr(evaluator, "validation_batches", None)):
+            raise UsageError(f"super-network {self.name!r} cannot evaluate an exported model's accuracy: implement "
+                             f"validation_batches(config, data), or search with --precision fp32")
+        return evaluator.validation_batches(config)
 
     def accuracy(self, config: Mapping[str, Any], data: Any = None) -> float:
         return float(self.evaluator(data).evaluate(config))

@@ -267,6 +267,13 @@ class TinySuperNet(SuperNet):
             raise UsageError("the tiny super-network evaluates on its built-in digits split; it takes no dataset")
         return self
 
+    def validation_batches(self, config: Dict[str, Any], data: Any = None) -> List[Tuple[np.ndarray, np.ndarray]]:
+        """The held-out digits ``evaluate`` scores, as one (images, labels) batch."""
+        self.evaluator(data)   # refuses a dataset, as evaluate does
+        config = self.validate(config)
+        _, _, test_x, test_y = self.split()
+        return [(prepare_images(test_x, config["res"]).numpy(), test_y)]
+
     def evaluate(self, config: Dict[str, Any]) -> float:
         """Top-1 accuracy on the held-out digits (cached per configuration)."""
         key = self.key(config)

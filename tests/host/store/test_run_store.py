@@ -36,9 +36,12 @@ def test_old_journal_migrates_on_open_and_keeps_every_figure(tmp_path):
             "SELECT payload_json FROM measurements WHERE device = 'host' AND metric = 'accuracy'")}
     assert host_rows(run / "journal.sqlite") == 4
     with RunStore.open(run) as store:
-        assert store.journal.schema_version == SCHEMA_VERSION == 3
+        assert store.journal.schema_version == SCHEMA_VERSION == 4
         subnets = store.subnets()
-        assert {k: s.__dict__ for k, s in subnets.items()} == old           # every field of every sub-network
+        # every field of every sub-network; what later schemas added says these were float accuracies
+        assert {k: {f: s.__dict__[f] for f in old[k]} for k, s in subnets.items()} == old
+        assert all(s.float_accuracy == s.accuracy and s.int8_accuracy is None and s.accuracy_model == "torch-fp32"
+                   for s in subnets.values())
         trials = store.class_trials("cpu")
         assert [t.state for t in trials] == ["done", "done", "done", "pending"]
         assert all(t.subnet == subnets[t.config_key] for t in trials)
