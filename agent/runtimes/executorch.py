@@ -4,7 +4,9 @@ delegate the host lowered them to, on an explicit number of threads.
 ExecuTorch's Python runtime links against libtorch and importing it imports torch (5-8 s, ~400 MB). The agent's
 server never does: ``info()`` asks a short-lived child process (``python -m fleetnas.agent.runtimes.executorch``),
 and only the measurement worker imports the runtime (``info_in_process()`` then ``load()``), so the server stays
-torch-free and a board without the extra simply lists the runtime as not installed.
+torch-free and a board without the extra simply lists the runtime as not installed. The probe's answer is kept in
+the user's cache folder keyed by the installed executorch and torch (their RECORD of installed files), so a restart does not
+pay the import again; reinstalling either one probes anew.
 
 Threads: ExecuTorch's XNNPACK delegate runs on one process-wide thread pool; the only control it exposes to Python
 is the portable library's ``_unsafe_reset_threadpool(n)``, which is safe here because the worker runs one model
@@ -16,10 +18,14 @@ run on ExecuTorch's portable kernels inside the same program).
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
@@ -39,8 +45,6 @@ _SCALAR_TYPES: Dict[int, str] = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 
 def _import_runtime():
     """(Runtime class, portable pybindings module, version string); ImportError when executorch is missing.
     Lazy: an optional extra that imports torch, so only the worker process (or the probe child) calls this."""
-    from importlib import metadata
-
     import executorch.extension.pybindings.portable_lib as portable
     from executorch.runtime import Runtime
 
@@ -88,6 +92,25 @@ class ExecuTorchRuntime:
         return self._info
 
     def _probe_in_child(self) -> RuntimeInfo:
+        if importlib.util.find_spec("executorch") is None:   # not installed: no child needed to say so
+            return unavailable(self.name, None, INSTALL_HINT)
+        cache = _probe_cache_path()
+        if cache is not None:
+            try:
+                d = json.loads(cache.read_text())
+                return RuntimeInfo(**{**d, "providers": tuple(d["providers"])})
+            except (OSError, ValueError, TypeError, KeyError):
+                pass
+        info = self._run_probe()
+        if cache is not None and info.available:   # failures are probed again next time
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps(asdict(info)))
+            except OSError:   # a read-only home: probe every start instead
+                pass
+        return info
+
+    def _run_probe(self) -> RuntimeInfo:
         try:
             out = subprocess.run([sys.executable, "-m", "fleetnas.agent.runtimes.executorch"], capture_output=True,
                                  text=True, timeout=PROBE_TIMEOUT_S, check=True).stdout
@@ -130,6 +153,22 @@ class ExecuTorchRuntime:
         return LoadedModel(inputs=specs, bind=bind, execution_provider=provider, provider_options=(),
                            intra_op_threads=used_threads, inter_op_threads=0, allow_spinning=False,
                            graph_optimization_level="", runtime_version=version, handle=(program, method))
+
+
+def _probe_cache_path() -> Optional[Path]:
+    """Where the probe's answer for exactly this install is kept (None when the install cannot be identified)."""
+    try:
+        stamp = hashlib.sha256(sys.executable.encode())
+        for name in ("executorch", "torch"):
+            record = metadata.distribution(name).read_text("RECORD")   # every installed file with its hash
+            if not record:
+                return None
+            stamp.update(record.encode())
+    except (metadata.PackageNotFoundError, OSError, ValueError):
+        return None
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    digest = stamp.hexdigest()[:20]
+    return base / "fleetnas-agent" / f"executorch-probe-{digest}.json"
 
 
 if __name__ == "__main__":  # the child probe behind ExecuTorchRuntime.info()

@@ -1,1 +1,1 @@
-"""Export of sub-networks to deployable files: onnx.py (ExportedModel, export_onnx), tflite.py and pte.py (optional extras)."""
+"""Export of sub-networks to deployable files: onnx.py (ExportedModel, export_onnx); tflite.py, pte.py: extras."""
