@@ -73,16 +73,17 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}; e.g. fleetnas export --supernet tiny --config random "
                          "--format onnx --out tiny.onnx")
+    from fleetnas.host.export.registry import get_exporter
     from fleetnas.host.supernets import get_supernet
     from fleetnas.host.supernets.base import warn_random_weights
 
+    exporter = get_exporter(args.format)
+    exporter.check()  # a missing extra is said before the super-network is built
     supernet = get_supernet(args.supernet, weights=args.weights)
     warn_random_weights(supernet)
     config = parse_config(args.config, supernet, args.seed)
     cache_dir = args.cache_dir or default_cache_dir()
-    from fleetnas.host.export.registry import get_exporter
-
-    exported = get_exporter(args.format).export(supernet, config, cache_dir)
+    exported = exporter.export(supernet, config, cache_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported.path, args.out)
     record = dict(exported.to_dict(), path=str(args.out), cache_path=str(exported.path),
