@@ -5,8 +5,8 @@ ExecuTorch's Python runtime links against libtorch and importing it imports torc
 server never does: ``info()`` asks a short-lived child process (``python -m fleetnas.agent.runtimes.executorch``),
 and only the measurement worker imports the runtime (``info_in_process()`` then ``load()``), so the server stays
 torch-free and a board without the extra simply lists the runtime as not installed. The probe's answer is kept in
-the user's cache folder keyed by the installed executorch and torch (their RECORD of installed files), so a restart does not
-pay the import again; reinstalling either one probes anew.
+the user's cache folder, keyed by the installed executorch and torch (their RECORD of installed files), so a restart
+does not pay the import again; reinstalling either one probes anew.
 
 Threads: ExecuTorch's XNNPACK delegate runs on one process-wide thread pool; the only control it exposes to Python
 is the portable library's ``_unsafe_reset_threadpool(n)``, which is safe here because the worker runs one model
