@@ -1,6 +1,6 @@
 """`fleetnas export --supernet NAME --config JSON|random --format FORMAT --out FILE`: one sub-network to a file.
 
-FORMAT is any registered exporter's (fleetnas.host.export.registry: onnx, tflite, and what installed packages add).
+FORMAT is any registered exporter's (fleetnas.host.export.registry: onnx, tflite, pte, and what installed packages add).
 
 The second form, `fleetnas export DIR --device NAME --pick K`, exports entry K of a search's front for that device
 (class or device name; entries numbered by latency as `fleetnas report DIR` prints them).
