@@ -17,12 +17,12 @@ def test_built_in_exporters_declare_format_and_suffix():
 
 def test_the_first_format_the_boards_list_with_an_exporter_is_used():
     assert exporter_for(("xmodel", "tflite", "onnx"), "some-runtime").format == "tflite"
-    with pytest.raises(UsageError, match="runtime 'vendor-npu' loads xmodel; fleetnas exports onnx, tflite, pte"):
+    with pytest.raises(UsageError, match="runtime 'vendor-npu' loads xmodel; fleetnas exports onnx, pte, tflite"):
         exporter_for(("xmodel",), "vendor-npu")
 
 
 def test_unknown_model_file_names_the_suffixes_it_knows():
-    with pytest.raises(UsageError, match=r"model.pt: unknown model type; fleetnas measures .onnx, .tflite, .pte files"):
+    with pytest.raises(UsageError, match=r"model.pt: unknown model type; fleetnas measures .onnx, .pte, .tflite files"):
         format_of_file("model.pt")
 
 
