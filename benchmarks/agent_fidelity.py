@@ -113,7 +113,6 @@ def direct_runner(path: Path, fmt: str, threads: int, shape: Tuple[int, int]):
         import torch
         from executorch.runtime import Runtime
         portable._unsafe_reset_threadpool(threads)
-        torch.set_num_threads(threads)
         method = Runtime.get().load_program(path).load_method("forward")
         return functools.partial(method.execute, [torch.from_numpy(x)]), method
     if fmt == "onnx":

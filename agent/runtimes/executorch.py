@@ -132,7 +132,6 @@ class ExecuTorchRuntime:
                              f"{', '.join(PROVIDERS)} (the host lowers .pte programs to XNNPACK)")
         portable._unsafe_reset_threadpool(int(threads))
         used_threads = int(portable._threadpool_get_thread_count())
-        torch.set_num_threads(int(threads))  # portable kernels outside the delegate: same budget
         program = Runtime.get().load_program(Path(model_path))
         method = program.load_method("forward")
         meta = method.metadata

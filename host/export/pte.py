@@ -8,6 +8,8 @@ on the calibration inputs. The same configuration gives the same bytes (same sha
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 from pathlib import Path
 from typing import Any, Callable, List, Mapping, Tuple, Union
@@ -34,6 +36,23 @@ def executorch_version() -> str:
         raise ExportError(INSTALL_HINT) from None
 
 
+@contextlib.contextmanager
+def _quiet_import():
+    """Importing executorch pulls torchao, which logs a warning per GPU kernel library a CPU host cannot load, and
+    torch, which logs a deprecation about one of torchao's enums: noise for a user who only exports for CPUs."""
+    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def _quantized_program(module, inputs: Tuple[Any, ...], calibration: List[Any]):
     """``module`` quantized to int8 for XNNPACK (PT2E), re-exported: what the lowering takes."""
     import torch
@@ -51,8 +70,10 @@ def _quantized_program(module, inputs: Tuple[Any, ...], calibration: List[Any]):
 def pte_bytes(supernet, config: Mapping[str, Any], precision: str = "fp32") -> Tuple[bytes, Any, Tuple[Any, ...]]:
     """(serialised .pte program, extracted torch module, example inputs)."""
     import torch
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
+    with _quiet_import():
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+        from executorch.backends.xnnpack.quantizer import xnnpack_quantizer  # noqa: F401  (imports torchao)
+        from executorch.exir import to_edge_transform_and_lower
 
     module = supernet.extract(config).eval()
     inputs = _as_tuple(supernet.example_input(config))
@@ -68,7 +89,8 @@ def pte_bytes(supernet, config: Mapping[str, Any], precision: str = "fp32") -> T
 
 def load_forward(program: Union[bytes, Path]):
     """The ``forward`` method of a .pte program in ExecuTorch's runtime (in this process)."""
-    from executorch.runtime import Runtime
+    with _quiet_import():
+        from executorch.runtime import Runtime
 
     return Runtime.get().load_program(program).load_method("forward")
 
