@@ -92,7 +92,11 @@ class ExecuTorchRuntime:
         return self._info
 
     def _probe_in_child(self) -> RuntimeInfo:
-        if importlib.util.find_spec("executorch") is None:   # not installed: no child needed to say so
+        try:
+            installed = importlib.util.find_spec("executorch") is not None
+        except (ImportError, ValueError) as exc:   # a broken or half-removed install
+            return unavailable(self.name, exc, INSTALL_HINT)
+        if not installed:   # no child needed to say so
             return unavailable(self.name, None, INSTALL_HINT)
         cache = _probe_cache_path()
         if cache is not None:

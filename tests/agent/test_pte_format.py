@@ -1,6 +1,9 @@
 """ExecuTorch .pte programs through a real agent on 127.0.0.1: upload, measure on the executorch runtime, `info`;
 damaged or foreign bytes refused at upload by the byte check (nothing runs), deeper damage a typed outcome."""
 import hashlib
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -105,3 +108,30 @@ def test_damage_behind_a_valid_header_is_a_load_failure_not_a_crash(agent, tmp_p
                        timing=pb.TimingConfig(**FAST_TIMING))
     assert outcome_name(r) in ("LOAD_FAILED", "RUN_FAILED", "CRASHED"), outcome_name(r)
     assert r.message and client.device_info().device_id
+
+
+def test_without_executorch_the_runtime_is_listed_unavailable_with_the_install_hint():
+    code = textwrap.dedent("""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "executorch":
+                    raise ImportError("blocked: " + name)
+                return None
+        sys.meta_path.insert(0, Block())
+        from fleetnas.agent import runtimes
+        from fleetnas.agent.errors import RuntimeUnavailable
+        info = [i for i in runtimes.runtime_infos() if i.name == "executorch"][0]
+        assert not info.available and "pip install 'fleetnas[executorch]'" in info.message, info
+        try:
+            runtimes.for_format("executorch", "pte")
+        except RuntimeUnavailable as exc:
+            print("RAISED", exc)
+        print("torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("RAISED runtime 'executorch' not installed on this board") and "fleetnas[executorch]" \
+        in lines[0]
+    assert lines[1] == "False"
