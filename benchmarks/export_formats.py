@@ -22,7 +22,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 
-def export_rows(supernet_name: str, n_configs: int, seed: int, formats: List[str]) -> List[Dict[str, Any]]:
+def export_rows(supernet_name: str, n_configs: int, seed: int, formats: List[str],
+                show=lambda row: None) -> List[Dict[str, Any]]:
     from fleetnas.host.errors import FleetnasError
     from fleetnas.host.export.registry import get_exporter
     from fleetnas.host.supernets import get_supernet
@@ -40,6 +41,7 @@ def export_rows(supernet_name: str, n_configs: int, seed: int, formats: List[str
                 exporter.check()
             except FleetnasError as exc:
                 rows.append({**row, "skipped": str(exc)})
+                show(rows[-1])
                 continue
             cold, cached, sizes, errors, failures = [], [], [], [], []
             for config in configs:
@@ -62,11 +64,23 @@ def export_rows(supernet_name: str, n_configs: int, seed: int, formats: List[str
                          "cached_ms_median": statistics.median(cached) * 1e3 if cached else None,
                          "size_kb_median": statistics.median(sizes) / 1024 if sizes else None,
                          "max_error": max(errors) if errors else None, "failures": failures})
+            show(rows[-1])
     return rows
 
 
 def fmt(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def print_row(r: Dict[str, Any]) -> None:
+    if "skipped" in r:
+        print(f"{r['supernet']:9s} {r['format']:6s} {r['precision']:5s} {r['configs']:2d}  skipped: {r['skipped']}")
+        return
+    notes = f"{len(r['failures'])} failed: {r['failures'][0]}" if r["failures"] else ""
+    print(f"{r['supernet']:9s} {r['format']:6s} {r['precision']:5s} {r['configs']:2d} "
+          f"{fmt(r['first_cold_s'], '10.1f')} {fmt(r['cold_s_median'], '7.1f')} "
+          f"{fmt(r['cached_ms_median'], '9.1f')} {fmt(r['size_kb_median'], '8.0f')} "
+          f"{fmt(r['max_error'], '9.1e')}  {notes}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -80,23 +94,16 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     formats = [f for f in args.formats.split(",") if f]
-    rows = export_rows("tiny", args.tiny, args.seed, formats) if args.tiny else []
+    show = (lambda row: None) if args.json else print_row
+    if not args.json:
+        print(f"{'supernet':9s} {'format':6s} {'prec':5s} {'n':>2s} {'1st cold s':>10s} {'cold s':>7s} "
+              f"{'cached ms':>9s} {'size KB':>8s} {'max error':>9s}  notes", flush=True)
+    rows = export_rows("tiny", args.tiny, args.seed, formats, show) if args.tiny else []
     if args.ofa:
-        rows += export_rows("ofa-mbv3", args.ofa, args.seed, formats)
+        rows += export_rows("ofa-mbv3", args.ofa, args.seed, formats, show)
     if args.json:
         print(json.dumps({"rows": rows, "load_average": os.getloadavg()}, indent=2))
         return 0
-    print(f"{'supernet':9s} {'format':6s} {'prec':5s} {'n':>2s} {'1st cold s':>10s} {'cold s':>7s} "
-          f"{'cached ms':>9s} {'size KB':>8s} {'max error':>9s}  notes")
-    for r in rows:
-        if "skipped" in r:
-            print(f"{r['supernet']:9s} {r['format']:6s} {r['precision']:5s} {r['configs']:2d}  skipped: {r['skipped']}")
-            continue
-        notes = f"{len(r['failures'])} failed: {r['failures'][0]}" if r["failures"] else ""
-        print(f"{r['supernet']:9s} {r['format']:6s} {r['precision']:5s} {r['configs']:2d} "
-              f"{fmt(r['first_cold_s'], '10.1f')} {fmt(r['cold_s_median'], '7.1f')} "
-              f"{fmt(r['cached_ms_median'], '9.1f')} {fmt(r['size_kb_median'], '8.0f')} "
-              f"{fmt(r['max_error'], '9.1e')}  {notes}")
     print(f"load average {os.getloadavg()[0]:.1f} (int8 max error: relative L2 on the calibration inputs)")
     return 0
 
