@@ -29,7 +29,9 @@ def run_selftest(workdir: Path, as_json: bool = False) -> int:
             continue
         fmt = next((f for f in runtimes.get(info.name).model_formats if f in BUILDERS), None)
         if fmt is None:  # a plug-in runtime for a format the agent cannot build a reference model in
-            entry["message"] = f"no built-in reference model in {', '.join(runtimes.get(info.name).model_formats)}"
+            fmts = runtimes.get(info.name).model_formats
+            entry["message"] = (f"no built-in reference model in {', '.join(fmts)}; measure one exported on the "
+                                f"host instead (fleetnas export --format {fmts[0]} ..., then fleetnas measure)")
             report.append(entry)
             continue
         path = write_reference_model(workdir / "models", fmt)

@@ -14,6 +14,10 @@ minus the timed phases, so it adds gRPC, upload checks, queueing and anything th
 measurement such as a drift-canary reference run), the agent's idle RSS (target < 100 MB) and serve-to-ready time (target < 2 s).
 
     nice python benchmarks/agent_fidelity.py [--quick] [--rounds N] [--json] [--threads 1] [--formats onnx,tflite]
+    nice python benchmarks/agent_fidelity.py --quick --formats pte --models mlp~0.1ms,mlp~1ms   # ExecuTorch
+
+pte (ExecuTorch, the [executorch] extra): the same MLPs built in torch and lowered to XNNPACK here; the direct run
+uses ExecuTorch's runtime in this process with its thread pool reset to --threads, as the agent's worker does.
 
 On a shared machine every figure carries the neighbours' noise: run it under ``nice`` on an otherwise idle board
 for numbers worth quoting.
@@ -81,9 +85,36 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+RUNTIME_OF = {"onnx": "onnxruntime", "tflite": "litert", "pte": "executorch"}
+
+
+def model_bytes(fmt: str, rows: int, width: int, depth: int) -> bytes:
+    if fmt == "onnx":
+        return build_onnx_bytes(rows, width, depth)
+    if fmt == "tflite":
+        return build_tflite_bytes(rows, width, depth)
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    torch.manual_seed(0)   # the reference MLP's shape: depth x (Linear width->width, ReLU)
+    layers = [m for _ in range(depth) for m in (torch.nn.Linear(width, width), torch.nn.ReLU())]
+    program = torch.export.export(torch.nn.Sequential(*layers).eval(), (torch.zeros(rows, width),))
+    return bytes(to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()]).to_executorch().buffer)
+
+
 # ---------------------------------------------------------------------------------- direct, in-process baseline
 def direct_runner(path: Path, fmt: str, threads: int, shape: Tuple[int, int]):
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    if fmt == "pte":
+        import functools
+
+        import executorch.extension.pybindings.portable_lib as portable
+        import torch
+        from executorch.runtime import Runtime
+        portable._unsafe_reset_threadpool(threads)
+        method = Runtime.get().load_program(path).load_method("forward")
+        return functools.partial(method.execute, [torch.from_numpy(x)]), method
     if fmt == "onnx":
         import onnxruntime as ort
         so = ort.SessionOptions()
@@ -139,7 +170,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="shorter warm-up and blocks (noisier)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--formats", default="onnx,tflite")
+    parser.add_argument("--formats", default="onnx,tflite", help="onnx, tflite, pte (comma-separated)")
+    parser.add_argument("--models", default=",".join(MODELS), help="which reference MLPs (comma-separated)")
     parser.add_argument("--rounds", type=int, default=1, help="ABBA rounds per model (more: less noise)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -162,10 +194,12 @@ def main(argv=None) -> int:
     rows: List[dict] = []
     try:
         for fmt in args.formats.split(","):
-            runtime = "onnxruntime" if fmt == "onnx" else "litert"
+            runtime = RUNTIME_OF[fmt]
             for name, (r, w, d) in MODELS.items():
+                if name not in args.models.split(","):
+                    continue
                 path = work / f"{name}.{fmt}"
-                path.write_bytes(build_onnx_bytes(r, w, d) if fmt == "onnx" else build_tflite_bytes(r, w, d))
+                path.write_bytes(model_bytes(fmt, r, w, d))
                 sha, _ = client.ensure_model(path)
                 agent_ms, direct_ms, agent_min, direct_min, overheads, affinity = [], [], [], [], [], None
                 for order in ("direct", "agent", "agent", "direct") * args.rounds:

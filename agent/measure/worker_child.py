@@ -71,7 +71,9 @@ def _measure(chan: _Channel, request: dict, phases: Dict[str, float]) -> int:
     options, cfg = job.options, job.timing
     threads = int(request["threads"])
     runtime = get(job.runtime)
-    info = runtime.info()  # imports the runtime now, so load_ms is session creation only, not the import
+    # imports the runtime now, so load_ms is session creation only, not the import (a runtime whose info() probes in
+    # a child process, to keep torch out of the server, offers info_in_process() for exactly this)
+    info = getattr(runtime, "info_in_process", runtime.info)()
     if not info.available:
         chan.send(_error("LOAD_FAILED", info.message, phases))
         return 0

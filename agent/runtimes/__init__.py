@@ -1,5 +1,6 @@
 """Inference runtimes the agent measures with, found in one registry (group ``fleetnas.runtimes``): built-ins
-"onnxruntime" (base install) and "litert" (extra), plus any a package registers (see fleetnas.agent.plugins).
+"onnxruntime" (base install), "litert" and "executorch" (extras), plus any a package registers (see
+fleetnas.agent.plugins).
 
 ``names()`` lists them; ``get(name)`` returns the Runtime object (no heavy import yet); ``require(name)`` also checks
 that the runtime's package is importable and raises RuntimeUnavailable with its install hint otherwise;
@@ -20,7 +21,9 @@ from fleetnas.agent.records import RuntimeInfo
 from fleetnas.agent.runtimes.base import Runtime
 
 RUNTIMES = Registry("fleetnas.runtimes", {"onnxruntime": "fleetnas.agent.runtimes.onnx:OnnxRuntime",
-                                          "litert": "fleetnas.agent.runtimes.litert:LiteRtRuntime"}, "runtime")
+                                          "litert": "fleetnas.agent.runtimes.litert:LiteRtRuntime",
+                                          "executorch": "fleetnas.agent.runtimes.executorch:ExecuTorchRuntime"},
+                   "runtime")
 _instances: Dict[str, Runtime] = {}
 
 

@@ -52,6 +52,9 @@ class Runtime(Protocol):
         """Availability, exact version and EPs/delegates; never raises (unavailable -> message with the hint)."""
         ...
 
+    # Optional: ``info_in_process() -> RuntimeInfo``, for a runtime whose info() probes in a child process (its
+    # package would pull torch into the server); the worker calls it instead of info() to import the runtime there.
+
     def load(self, model_path: Path, options: RuntimeOptions, threads: int) -> LoadedModel:
         """Create the session/interpreter with explicit threads; raises the runtime's own error on a bad model."""
         ...

@@ -3,7 +3,10 @@ upload check, which recognises a file by its bytes without the onnx or tflite pa
 
 ONNX: a serialized ModelProto. We walk the top-level protobuf wire format: every field must be well formed, with an
 ir_version (field 1, varint) and a graph (field 7, bytes). TFLite: a FlatBuffer whose file identifier at bytes 4..8
-is "TFL3" and whose root table offset points inside the file. Deeper damage (a valid container around a garbage
+is "TFL3" and whose root table offset points inside the file. ExecuTorch (.pte): a FlatBuffer whose identifier is
+"ET" and two schema-version digits ("ET12" for ExecuTorch 1.x), root offset inside the file, and, when the optional
+extended header ("eh00" at byte 8) is there, the program and its weight segments within the file's length (what a
+truncated upload breaks). Deeper damage (a valid container around a garbage
 graph) passes here and comes back from Measure as LOAD_FAILED: the runtime is the only complete parser.
 """
 from __future__ import annotations
@@ -83,6 +86,29 @@ def tflite_problem(data: bytes) -> Optional[str]:
     return None
 
 
+def pte_problem(data: bytes) -> Optional[str]:
+    """None when ``data`` looks like an ExecuTorch program, else what is wrong with it (nothing is executed)."""
+    if len(data) < 16:
+        return f"too short for an ExecuTorch program ({len(data)} bytes)"
+    ident = bytes(data[4:8])
+    if not (ident[:2] == b"ET" and ident[2:].isdigit()):
+        return f"ExecuTorch file identifier 'ET' + schema version (e.g. 'ET12') missing at bytes 4..8 (found {ident!r})"
+    root = int.from_bytes(data[0:4], "little")
+    if not 8 <= root < len(data) - 4:
+        return f"ExecuTorch root table offset {root} lies outside the file ({len(data)} bytes)"
+    if bytes(data[8:12]) == b"eh00":   # extended header: uint32 length, uint64 program size, segment offset, size
+        header_len = int.from_bytes(data[12:16], "little")
+        if header_len < 24 or len(data) < 8 + header_len:
+            return f"ExecuTorch extended header is malformed (length {header_len})"
+        program_size = int.from_bytes(data[16:24], "little")
+        segment_base = int.from_bytes(data[24:32], "little")
+        segment_size = int.from_bytes(data[32:40], "little") if header_len >= 32 else 0
+        needed = max(program_size, segment_base + segment_size if segment_base else 0)
+        if needed > len(data):
+            return f"truncated: the ExecuTorch program needs {needed} bytes, the file has {len(data)}"
+    return None
+
+
 @dataclass(frozen=True)
 class ModelFormat:
     name: str                                   # as requests, the store's index and RuntimeInfo name it
@@ -91,9 +117,10 @@ class ModelFormat:
     problem: Callable[[bytes], Optional[str]]   # None when the bytes look like this format, else what is wrong
 
 
-# Sniffing tries them in this order: TFLite first, its file identifier is unambiguous.
+# Sniffing tries them in this order: the FlatBuffers first, their file identifiers are unambiguous.
 FORMATS: Dict[str, ModelFormat] = {f.name: f for f in (
     ModelFormat("tflite", ".tflite", "MODEL_FORMAT_TFLITE", tflite_problem),
+    ModelFormat("pte", ".pte", "MODEL_FORMAT_PTE", pte_problem),
     ModelFormat("onnx", ".onnx", "MODEL_FORMAT_ONNX", onnx_problem),
 )}
 

@@ -1,6 +1,6 @@
 """`fleetnas export --supernet NAME --config JSON|random --format FORMAT --out FILE`: one sub-network to a file.
 
-FORMAT is any registered exporter's (fleetnas.host.export.registry: onnx, tflite, and what installed packages add).
+FORMAT is any registered exporter's (fleetnas.host.export.registry: onnx, tflite, pte, and what installed packages add).
 
 The second form, `fleetnas export DIR --device NAME --pick K`, exports entry K of a search's front for that device
 (class or device name; entries numbered by latency as `fleetnas report DIR` prints them).
@@ -79,17 +79,16 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"missing {', '.join(missing)}; e.g. fleetnas export --supernet tiny --config random "
                          "--format onnx --out tiny.onnx")
+    from fleetnas.host.export.registry import get_exporter
     from fleetnas.host.supernets import get_supernet
     from fleetnas.host.supernets.base import warn_random_weights
 
+    exporter = get_exporter(args.format, args.precision or "fp32")
+    exporter.check()  # a missing extra is said before the super-network is built
     supernet = get_supernet(args.supernet, weights=args.weights)
     warn_random_weights(supernet)
     config = parse_config(args.config, supernet, args.seed)
     cache_dir = args.cache_dir or default_cache_dir()
-    from fleetnas.host.export.registry import get_exporter
-
-    exporter = get_exporter(args.format, args.precision or "fp32")
-    exporter.check()   # a missing converter is named before any work
     exported = exporter.export(supernet, config, cache_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(exported.path, args.out)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from fleetnas.host.commands.connection import add_agent_arguments, client_from_args
 
-HELP = ("measure one model file (.onnx, .tflite, ...) on one agent "
+HELP = ("measure one model file (.onnx, .tflite, .pte, ...) on one agent "
         "(exit 0: OK; 3: UNSTABLE, numbers flagged; 1: the model failed on the device; 2: usage or agent error)")
 EXIT_UNSTABLE = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", type=Path, metavar="MODEL", help="model file, e.g. .onnx or .tflite")
+    parser.add_argument("model", type=Path, metavar="MODEL", help="model file, e.g. .onnx, .tflite or .pte")
     add_agent_arguments(parser)
     parser.add_argument("--runtime", help="a runtime the agent offers (see `fleetnas devices check`); default: the "
                                           "first the agent lists that loads the model's format")

@@ -1,1 +1,1 @@
-"""Export of sub-networks to deployable files: onnx.py (ExportedModel, export_onnx), tflite.py (optional extra)."""
+"""Export of sub-networks to deployable files: onnx.py (ExportedModel, export_onnx); tflite.py, pte.py: extras."""

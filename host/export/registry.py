@@ -12,6 +12,11 @@ An exporter turns a sub-network of a super-network into one model file an agent'
 
 An int8 exporter calibrates on ``supernet.calibration_inputs(config)`` and must key its cache on the precision.
 
+An exporter may also offer ``host_runner(self, exported) -> Callable[[np.ndarray], np.ndarray]``: a function taking
+an NCHW float32 batch and returning float32 logits of shape (N, classes), computed by the EXPORTED model on this host
+(e.g. ``pte``: ExecuTorch in-process, one sample at a time when the program has a static batch of 1), so accuracy
+can be evaluated on the model that is deployed rather than on the torch sub-network.
+
 registered under ``[project.entry-points."fleetnas.exporters"]`` as ``pte = "my_package.export:MyExporter"``.
 The search exports candidates in the format the boards report for the chosen runtime; `fleetnas export --format`
 offers the names registered here; a model file's format is read from its suffix.
@@ -28,7 +33,8 @@ if TYPE_CHECKING:  # the exporters import numpy; listing the formats (CLI start-
     from fleetnas.host.export.onnx import ExportedModel
 
 EXPORTERS = Registry("fleetnas.exporters", {"onnx": "fleetnas.host.export.onnx_exporter:OnnxExporter",
-                                            "tflite": "fleetnas.host.export.tflite:TfliteExporter"}, "model format")
+                                            "tflite": "fleetnas.host.export.tflite:TfliteExporter",
+                                            "pte": "fleetnas.host.export.pte:PteExporter"}, "model format")
 
 
 PRECISIONS = ("fp32", "int8")

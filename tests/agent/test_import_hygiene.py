@@ -5,7 +5,8 @@ import sys
 FORBIDDEN = ("torch", "pymoo", "sklearn", "onnx", "matplotlib", "fleetnas.host")
 AGENT_MODULES = ("fleetnas.agent.rpc.server", "fleetnas.agent.cli", "fleetnas.agent.measure.service",
                  "fleetnas.agent.measure.worker", "fleetnas.agent.measure.worker_child", "fleetnas.agent.runtimes.onnx",
-                 "fleetnas.agent.runtimes.litert", "fleetnas.agent.board.device_info", "fleetnas.agent.selftest")
+                 "fleetnas.agent.runtimes.litert", "fleetnas.agent.runtimes.executorch",
+                 "fleetnas.agent.board.device_info", "fleetnas.agent.selftest")
 
 
 def test_agent_imports_no_host_side_packages():

@@ -8,7 +8,7 @@ from fleetnas.host.supernets import get_supernet
 
 
 def test_built_in_exporters_declare_format_and_suffix():
-    assert {"onnx", "tflite"} <= set(EXPORTERS.names())
+    assert {"onnx", "tflite", "pte"} <= set(EXPORTERS.names())
     for name in EXPORTERS.names():
         exporter = get_exporter(name)
         assert exporter.format == name and exporter.suffix.startswith(".")
@@ -16,13 +16,13 @@ def test_built_in_exporters_declare_format_and_suffix():
 
 
 def test_the_first_format_the_boards_list_with_an_exporter_is_used():
-    assert exporter_for(("pte", "tflite", "onnx"), "some-runtime").format == "tflite"
-    with pytest.raises(UsageError, match="runtime 'executorch' loads pte; fleetnas exports onnx, tflite"):
-        exporter_for(("pte",), "executorch")
+    assert exporter_for(("xmodel", "tflite", "onnx"), "some-runtime").format == "tflite"
+    with pytest.raises(UsageError, match="runtime 'vendor-npu' loads xmodel; fleetnas exports onnx, pte, tflite"):
+        exporter_for(("xmodel",), "vendor-npu")
 
 
 def test_unknown_model_file_names_the_suffixes_it_knows():
-    with pytest.raises(UsageError, match=r"model.pt: unknown model type; fleetnas measures .onnx, .tflite files"):
+    with pytest.raises(UsageError, match=r"model.pt: unknown model type; fleetnas measures .onnx, .pte, .tflite files"):
         format_of_file("model.pt")
 
 
@@ -36,5 +36,5 @@ def test_onnx_exporter_exports_through_the_registry(tmp_path):
 def test_export_command_offers_the_registered_formats(capsys):
     from fleetnas.host.cli import main
     with pytest.raises(SystemExit):
-        main(["export", "--supernet", "tiny", "--config", "random", "--format", "pte", "--out", "x.pte"])
-    assert "invalid choice: 'pte' (choose from" in capsys.readouterr().err
+        main(["export", "--supernet", "tiny", "--config", "random", "--format", "xmodel", "--out", "x.xmodel"])
+    assert "invalid choice: 'xmodel' (choose from" in capsys.readouterr().err

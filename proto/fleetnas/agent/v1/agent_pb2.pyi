@@ -12,6 +12,7 @@ class ModelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MODEL_FORMAT_UNSPECIFIED: _ClassVar[ModelFormat]
     MODEL_FORMAT_ONNX: _ClassVar[ModelFormat]
     MODEL_FORMAT_TFLITE: _ClassVar[ModelFormat]
+    MODEL_FORMAT_PTE: _ClassVar[ModelFormat]
 
 class Outcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +34,7 @@ class Stability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
 MODEL_FORMAT_UNSPECIFIED: ModelFormat
 MODEL_FORMAT_ONNX: ModelFormat
 MODEL_FORMAT_TFLITE: ModelFormat
+MODEL_FORMAT_PTE: ModelFormat
 OUTCOME_UNSPECIFIED: Outcome
 OUTCOME_OK: Outcome
 OUTCOME_LOAD_FAILED: Outcome
