@@ -149,5 +149,6 @@ def fingerprint_sha256(fp: Fingerprint) -> str:
     for volatile in ("device_id", "fingerprint_sha256", "governors", "agent_version"):
         stable.pop(volatile)  # governors are settings, not hardware; DeviceState records them per measurement
     stable["ram_bytes"] = round(fp.ram_bytes / 2**26)  # MemTotal wobbles by a few kB across kernels/boots
-    stable["runtimes"] = [(r.name, r.available, r.version, list(r.providers)) for r in fp.runtimes]
+    # only what is installed: a runtime newly known to the agent but absent from the board changes nothing measured
+    stable["runtimes"] = [(r.name, r.version, list(r.providers)) for r in fp.runtimes if r.available]
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=list).encode()).hexdigest()

@@ -67,6 +67,9 @@ def test_fingerprint_fields_and_hash_stability(board, tmp_path):
     upgraded = replace(fp, runtimes=(RuntimeInfo("onnxruntime", True, "1.33.0", ("CPUExecutionProvider",)),))
     assert fingerprint_sha256(upgraded) != fp.fingerprint_sha256
     assert fingerprint_sha256(replace(fp, ram_bytes=4 * 2**30)) != fp.fingerprint_sha256
+    # A runtime the agent knows but the board lacks changes nothing measured, so it keeps the hash (and the cache).
+    absent = replace(fp, runtimes=RUNTIMES + (RuntimeInfo("executorch", False, "", ()),))
+    assert fingerprint_sha256(absent) == fp.fingerprint_sha256
 
 
 def test_fingerprint_on_this_machine(tmp_path):
