@@ -26,7 +26,7 @@ from fleetnas.host.fleet.devices import DeviceRegistry
 from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeConfig
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
 from fleetnas.host.run.fleet_loop import JointLoop, check_fleet_mode
-from fleetnas.host.run.host_work import (HostWork, InProcessHostWork, SubnetTask, SubnetWorkSpec,
+from fleetnas.host.run.host_work import (HostWork, InProcessHostWork, SubnetTask, SubnetWorkSpec, resolve_data,
                                          write_model_files)
 from fleetnas.host.store.accuracy_cache import AccuracyCache
 from fleetnas.host.store.caches import accuracy_cache_beside
@@ -43,23 +43,6 @@ def parse_objectives(text: str) -> Tuple[str, ...]:
     if unknown or len(names) < 2 or names[0] != "accuracy" or len(set(names)) != len(names):
         raise UsageError(f"--objectives {text!r}: use accuracy,latency or accuracy,latency,energy")
     return names
-
-
-def resolve_data(spec: str) -> Any:
-    """--data: '' (the super-network's own evaluation data), an image folder, or module:callable returning
-    ``f(resolution) -> iterable of (images, labels)`` (see fleetnas.host.accuracy.evaluator)."""
-    if not spec:
-        return None
-    if Path(spec).expanduser().is_dir():
-        return Path(spec).expanduser()
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not attr:
-        raise UsageError(f"--data {spec!r}: give an image folder (one sub-folder per class) or module:callable")
-    import importlib
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"--data {spec!r}: cannot load {attr!r} from module {module_name!r} ({exc})") from None
 
 
 @dataclass(frozen=True)

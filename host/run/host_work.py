@@ -12,7 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Protocol
 
-from fleetnas.host.errors import FleetnasError
+from fleetnas.host.errors import FleetnasError, UsageError
+
+
+def resolve_data(spec: str) -> Any:
+    """--data: '' (the super-network's own evaluation data), an image folder, or module:callable returning
+    ``f(resolution) -> iterable of (images, labels)`` (see fleetnas.host.accuracy.evaluator)."""
+    if not spec:
+        return None
+    if Path(spec).expanduser().is_dir():
+        return Path(spec).expanduser()
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not attr:
+        raise UsageError(f"--data {spec!r}: give an image folder (one sub-folder per class) or module:callable")
+    import importlib
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise UsageError(f"--data {spec!r}: cannot load {attr!r} from module {module_name!r} ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,6 @@ class SubnetWorker:
         accuracy, evaluated = task.accuracy, task.accuracy is None
         if evaluated:
             if self._evaluator is None:
-                from fleetnas.host.run.controller import resolve_data
                 self._evaluator = supernet.evaluator(resolve_data(self.spec.data))
             accuracy = float(self._evaluator.evaluate(task.config))
         t2 = time.monotonic()
