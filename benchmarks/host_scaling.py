@@ -62,15 +62,15 @@ def host_work_rates(n: int, worker_counts: List[int], tmp: Path) -> List[dict]:
     from fleetnas.host.run.host_work import InProcessHostWork, SubnetWorkSpec
     from fleetnas.host.scale.ray_executor import RayHostWork
     from fleetnas.host.supernets.base import get_supernet
-    supernet = get_supernet("tiny")
-    all_configs = configs(n * (len(worker_counts) + 1) + 1 + sum(worker_counts))
+    weights_id = get_supernet("tiny").weights_id
+    # every row times the same sub-networks, from a fresh super-network and its own export cache (no cache hits)
+    all_configs = configs(n + max(worker_counts))
+    todo, warm = all_configs[:n], all_configs[n:]
     rows = []
 
-    def spec(tag: str) -> SubnetWorkSpec:   # its own export cache each: nothing is a cache hit
-        return SubnetWorkSpec("tiny", supernet.weights_id, None, "", "onnx", export_dir=str(tmp / tag))
-    work = InProcessHostWork(spec("in-process"), supernet)
-    rows.append({"workers": "in-process", **timed_rate(work, all_configs[:n], all_configs[n:n + 1])})
-    used = n + 1
+    def spec(tag: str) -> SubnetWorkSpec:
+        return SubnetWorkSpec("tiny", weights_id, None, "", "onnx", export_dir=str(tmp / tag))
+    rows.append({"workers": "in-process", **timed_rate(InProcessHostWork(spec("in-process")), todo, warm[:1])})
     ray = [sys.executable, "-m", "ray.scripts.scripts"]
     for w in worker_counts:
         subprocess.run(ray + ["start", "--head", "--port=6390", f"--num-cpus={w}", "--include-dashboard=false",
@@ -80,9 +80,7 @@ def host_work_rates(n: int, worker_counts: List[int], tmp: Path) -> List[dict]:
             t0 = time.monotonic()
             work = RayHostWork(spec(f"ray{w}"), "127.0.0.1:6390", workers=w)
             connect_s = time.monotonic() - t0
-            todo, warm = all_configs[used:used + n], all_configs[used + n:used + n + w]
-            used += n + w
-            rows.append({"workers": w, "connect_s": connect_s, **timed_rate(work, todo, warm)})
+            rows.append({"workers": w, "connect_s": connect_s, **timed_rate(work, todo, warm[:w])})
             work.close()
         finally:
             subprocess.run(ray + ["stop", "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
