@@ -294,7 +294,7 @@ class SearchController:
                 then(subnet)
 
     def _open_host_work(self) -> HostWork:
-        """In the model format the boards load with the run's runtime, by that format's exporter."""
+        """Where sub-networks are worked on; exported in the model format the boards load with the run's runtime."""
         from fleetnas.host.export.registry import exporter_for
         exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime)
         path = getattr(self.supernet, "weights_path", None)
