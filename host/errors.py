@@ -28,7 +28,8 @@ class AgentCallError(FleetnasError):
 # A board install (`pip install fleetnas`) has none of the host's.
 OPTIONAL_MODULES = {**{m: "host" for m in ("torch", "onnx", "onnxscript", "pymoo", "sklearn", "scipy", "matplotlib",
                                            "rich", "tomli")},
-                    "litert_torch": "tflite-export", "ai_edge_litert": "litert"}
+                    "litert_torch": "tflite-export", "ai_edge_litert": "litert",
+                    "ray": "ray"}
 
 
 def missing_extra(exc: ImportError) -> Optional[str]:

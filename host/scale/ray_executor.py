@@ -5,8 +5,8 @@ object store once and every actor reads it from there. With GPUs in the cluster 
 has one actor per GPU), else one CPU. The controller submits sub-networks and polls the finished ones (`ray.wait`
 without blocking), so the fleet keeps measuring meanwhile. Exported model files come back as bytes; the host writes
 them into its export cache, from where the dispatcher uploads them as usual. A worker process that dies is restarted
-and its sub-networks are run again; one that keeps failing stops the run with the reason, and the run folder keeps
-everything measured (``--resume`` continues it).
+and its sub-networks are run again; a sub-network that fails otherwise stops the run with the reason, and the run
+folder keeps everything measured (``--resume`` continues it).
 This is the only module that imports Ray (the optional extra ``fleetnas[ray]``).
 """
 from __future__ import annotations
@@ -117,9 +117,7 @@ class RayHostWork:
             try:
                 out.append(self.ray.get(ref))
             except self.ray.exceptions.RayError as exc:
-                raise FleetnasError(f"sub-network {task.key} failed on the Ray cluster: {_reason(exc)}; everything "
-                                    f"measured so far is in the run folder: run the same command with --resume "
-                                    f"once the cause is fixed") from None
+                raise FleetnasError(f"sub-network {task.key} failed on the Ray cluster: {_reason(exc)}") from None
         return out
 
     @property

@@ -67,6 +67,17 @@ wait $search
     assert sum(data["failed"].values()) == 0
 
 
+def test_a_sub_network_failing_on_a_worker_stops_the_run_in_one_line(isolated, tmp_path):
+    """The worker's own error reaches the user (tiny takes no --data: its evaluator refuses one on the worker)."""
+    args = search_args(tmp_path / "run", tmp_path / "m.sqlite", tmp_path / "a.sqlite")
+    args += ["--ray", "--data", "json:loads"]
+    result = isolated(fleetnas(args))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "failed on the Ray cluster: UsageError: the tiny super-network evaluates on its " \
+        "built-in digits split" in error[0], result.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_two_node_cluster(isolated, tmp_path):
     """`ray start --head` plus a worker node, and the search given the head's address."""
