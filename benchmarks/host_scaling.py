@@ -3,7 +3,8 @@ same search's fronts with and without Ray.
 
 Everything runs in a loopback-only network namespace (the script re-runs itself under ``unshare``; root, util-linux
 and iproute2 needed), so Ray sends nothing past loopback. For each worker count a local cluster is started with
-``ray start --head --num-cpus=W`` and `RayHostWork` connects to it; the in-process row is `InProcessHostWork`.
+``ray start --head --num-cpus=W`` and `RayHostWork` connects to it; the in-process rows are `InProcessHostWork`
+with torch's default threads and with one thread (as each Ray worker, which holds one CPU, runs).
 Each row first warms every worker up (one sub-network each: the super-network and its data are loaded), then times
 ``--subnets`` distinct sub-networks of the built-in tiny super-network (accuracy + ONNX export + verification).
 Then two `fleetnas search --tactic random` runs with the same seed, one with ``--ray``, sharing a measurement cache
@@ -71,6 +72,12 @@ def host_work_rates(n: int, worker_counts: List[int], tmp: Path) -> List[dict]:
     def spec(tag: str) -> SubnetWorkSpec:
         return SubnetWorkSpec("tiny", weights_id, None, "", "onnx", export_dir=str(tmp / tag))
     rows.append({"workers": "in-process", **timed_rate(InProcessHostWork(spec("in-process")), todo, warm[:1])})
+    # as a Ray worker runs (one CPU each: one torch thread), to tell Ray's cost from the thread count's
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows.append({"workers": "in-proc 1t", **timed_rate(InProcessHostWork(spec("in-process-1t")), todo, warm[:1])})
+    torch.set_num_threads(threads)
     ray = [sys.executable, "-m", "ray.scripts.scripts"]
     for w in worker_counts:
         subprocess.run(ray + ["start", "--head", "--port=6390", f"--num-cpus={w}", "--include-dashboard=false",
