@@ -142,7 +142,8 @@ class SearchController:
         self.subnets_reused = len(self.subnets)
 
     def close(self) -> None:
-        self._close(discard=False)
+        if not self.discarded:     # a failed start removed the run folder already
+            self._close(discard=False)
 
     def _close(self, discard: bool) -> None:
         if discard:
