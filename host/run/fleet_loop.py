@@ -244,6 +244,8 @@ class JointLoop:
     def fill(self) -> None:
         if self._stalled:
             return                  # nothing new to propose until a result arrives
+        if self._awaiting_accuracy:
+            return                  # its models are fitted on every accuracy it asked for (on Ray: still coming)
         active = [c for c, v in self.views.items() if v.left > 0]
         if not active:
             return

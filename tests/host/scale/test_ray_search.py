@@ -12,10 +12,10 @@ import pytest
 QUICK = ["--warmup-runs", "1", "--warmup-s", "0.01", "--blocks", "2", "--min-runs", "3", "--min-block-s", "0.02"]
 
 
-def search_args(out, cache, accuracy_cache, budget=4):
-    return ["search", "--supernet", "tiny", "--devices", "local", "--budget", str(budget), "--tactic", "random",
-            "--seed", "3", "--out", str(out), "--measurement-cache", str(cache), "--accuracy-cache",
-            str(accuracy_cache), "--no-progress", "--json", *QUICK]
+def search_args(out, cache, accuracy_cache, budget=4, tactic=("--tactic", "random")):
+    return ["search", "--supernet", "tiny", "--devices", "local", "--budget", str(budget), *tactic, "--seed", "3",
+            "--out", str(out), "--measurement-cache", str(cache), "--accuracy-cache", str(accuracy_cache),
+            "--no-progress", "--json", *QUICK]
 
 
 def fleetnas(args) -> str:
@@ -80,20 +80,23 @@ def test_a_sub_network_failing_on_a_worker_stops_the_run_in_one_line(isolated, t
 
 @pytest.mark.slow
 def test_two_node_cluster(isolated, tmp_path):
-    """`ray start --head` plus a worker node, and the search given the head's address."""
+    """`ray start --head` plus a worker node, and a joint search given the head's address."""
     ray = f"{shlex.quote(str(sys.executable))} -m ray.scripts.scripts"
     common = "--num-cpus=1 --disable-usage-stats --object-store-memory=100000000"
+    joint = search_args(tmp_path / "run", tmp_path / "m.sqlite", tmp_path / "a.sqlite", budget=7,
+                        tactic=("--fleet-mode", "joint", "--tactic-option", "n_init=6")) + ["--ray", "127.0.0.1:6380"]
     script = f"""
 {ray} start --head --port=6380 --include-dashboard=false {common} >/dev/null &&
 {ray} start --address=127.0.0.1:6380 {common} >/dev/null &&
-{fleetnas(search_args(tmp_path / "run", tmp_path / "m.sqlite", tmp_path / "a.sqlite") + ["--ray", "127.0.0.1:6380"])}
+{fleetnas(joint)}
 status=$?
 {ray} stop --force >/dev/null 2>&1
 exit $status
 """
     result = isolated(script, timeout_s=400)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert report(result.stdout)["candidates_evaluated"] == 4
+    data = report(result.stdout)
+    assert data["candidates_evaluated"] == 7 and data["measurements"] == 7
 
 
 def test_without_ray_the_error_says_what_to_install_before_any_work(monkeypatch, tmp_path, capsys):
