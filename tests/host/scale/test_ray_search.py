@@ -67,6 +67,7 @@ wait $search
     assert sum(data["failed"].values()) == 0
 
 
+@pytest.mark.slow
 def test_a_sub_network_failing_on_a_worker_stops_the_run_in_one_line(isolated, tmp_path):
     """The worker's own error reaches the user (tiny takes no --data: its evaluator refuses one on the worker)."""
     args = search_args(tmp_path / "run", tmp_path / "m.sqlite", tmp_path / "a.sqlite")
