@@ -56,10 +56,6 @@ class _SubnetActor:
                 p.unlink()
         return result
 
-    def node(self) -> str:
-        import ray
-        return ray.get_runtime_context().get_node_id()
-
     def __del__(self) -> None:
         shutil.rmtree(getattr(self, "dir", ""), ignore_errors=True)
 
@@ -123,10 +119,6 @@ class RayHostWork:
     @property
     def pending(self) -> int:
         return len(self._inflight)
-
-    def nodes(self) -> List[str]:
-        """The cluster node of each worker (for tests and the benchmark)."""
-        return self.ray.get([a.node.remote() for a in self.actors])
 
     def close(self) -> None:
         self._inflight.clear()
