@@ -29,7 +29,7 @@ class AgentCallError(FleetnasError):
 OPTIONAL_MODULES = {**{m: "host" for m in ("torch", "onnx", "onnxscript", "pymoo", "sklearn", "scipy", "matplotlib",
                                            "rich", "tomli")},
                     "litert_torch": "tflite-export", "ai_edge_litert": "litert", "executorch": "executorch",
-                    "torchao": "executorch"}
+                    "torchao": "executorch", "ray": "ray"}
 
 
 def missing_extra(exc: ImportError) -> Optional[str]:

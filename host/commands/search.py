@@ -68,6 +68,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "cache)")
     parser.add_argument("--no-measurement-cache", action="store_true",
                         help="measure (and evaluate accuracy) everything again")
+    parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                        help="extract, export and evaluate sub-networks on a Ray cluster (its head node's ADDRESS, "
+                             "e.g. 10.0.0.5:6379; alone: a Ray instance on this machine); pip install 'fleetnas[ray]' "
+                             "here and on every node")
     parser.add_argument("--export-dir", type=Path, help="where sub-networks are exported (default DIR/models)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no live display: plain progress lines (as when stdout is not a terminal)")
@@ -165,6 +169,13 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                               validations=getattr(args, "validations", None),
                               precision=getattr(args, "precision", "fp32"))
     check_fleet_mode(settings)   # before the super-network loads and the fleet starts
+    host_work = None
+    if getattr(args, "ray", None):
+        from fleetnas.host.scale.ray_executor import RayHostWork, check_ray
+        check_ray()              # the install hint before any work
+
+        def host_work(spec):
+            return RayHostWork(spec, args.ray)
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file; give a folder")
     supernet = get_supernet(args.supernet, weights=args.weights)
@@ -187,7 +198,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
             # the run folder is made here, once every setting checked out; a start that fails removes it again
             controller = SearchController(settings, supernet, registry, args.out, cache, resume=args.resume,
                                           export_dir=getattr(args, "export_dir", None),
-                                          accuracy_cache=accuracy_cache)
+                                          accuracy_cache=accuracy_cache, host_work=host_work)
             if args.resume:
                 print(controller.resume_summary(), file=sys.stderr)
             try:

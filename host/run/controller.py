@@ -19,13 +19,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from fleetnas.host.errors import FleetnasError, UsageError
 from fleetnas.host.fleet.devices import DeviceRegistry
 from fleetnas.host.fleet.dispatcher import Dispatcher, Job, JobResult, RuntimeConfig
 from fleetnas.host.fleet.measurements import Measurement, MeasurementStore
 from fleetnas.host.run.fleet_loop import JointLoop, check_fleet_mode
+from fleetnas.host.run.host_work import (HostWork, InProcessHostWork, SubnetTask, SubnetWorkSpec, resolve_data,
+                                         write_model_files)
 from fleetnas.host.store.accuracy_cache import AccuracyCache
 from fleetnas.host.store.caches import accuracy_cache_beside
 from fleetnas.host.store.run_store import PendingTrial, RunStore, Subnet
@@ -41,23 +43,6 @@ def parse_objectives(text: str) -> Tuple[str, ...]:
     if unknown or len(names) < 2 or names[0] != "accuracy" or len(set(names)) != len(names):
         raise UsageError(f"--objectives {text!r}: use accuracy,latency or accuracy,latency,energy")
     return names
-
-
-def resolve_data(spec: str) -> Any:
-    """--data: '' (the super-network's own evaluation data), an image folder, or module:callable returning
-    ``f(resolution) -> iterable of (images, labels)`` (see fleetnas.host.accuracy.evaluator)."""
-    if not spec:
-        return None
-    if Path(spec).expanduser().is_dir():
-        return Path(spec).expanduser()
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not attr:
-        raise UsageError(f"--data {spec!r}: give an image folder (one sub-folder per class) or module:callable")
-    import importlib
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise UsageError(f"--data {spec!r}: cannot load {attr!r} from module {module_name!r} ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -99,13 +84,15 @@ class ClassState:
 
 class SearchController:
     """``cache``: the measurement cache; the accuracy cache is kept in the same file unless ``accuracy_cache`` is
-    given. ``resume``: continue the run in ``run_dir`` (its settings must match)."""
+    given. ``resume``: continue the run in ``run_dir`` (its settings must match). ``host_work``: builds where
+    sub-networks are extracted, exported and evaluated (default: in this process)."""
 
     def __init__(self, settings: SearchSettings, supernet, registry: DeviceRegistry, run_dir: Path,
                  cache: Optional[MeasurementStore] = None, *, resume: bool = False,
                  on_update: Optional[Callable[["SearchController"], None]] = None,
                  dispatcher_options: Optional[Dict[str, Any]] = None, export_dir: Optional[Path] = None,
-                 accuracy_cache: Optional[AccuracyCache] = None) -> None:
+                 accuracy_cache: Optional[AccuracyCache] = None,
+                 host_work: Optional[Callable[[SubnetWorkSpec], HostWork]] = None) -> None:
         from fleetnas.host.search.pareto import Objective
         if settings.budget < 1:
             raise UsageError(f"--budget must be >= 1, got {settings.budget}")
@@ -123,10 +110,9 @@ class SearchController:
         # accuracy cache entries are only shared between runs that evaluate on the same data
         self._accuracy_id = self._weights_id + (f"|data:{settings.data}" if settings.data else "")
         self._data = resolve_data(settings.data)   # a wrong --data fails here, before the run folder is made
-        self._evaluator = None  # built on first use: loading a dataset once, not per sub-network
-        self._exporter = None   # the run's exporter, chosen on first use from the formats the boards load
-        from fleetnas.host.accuracy.deployed import DeployedEvaluator
-        self._deployed = DeployedEvaluator(supernet, settings.precision, self._data, self.models_dir)
+        self._host_work_factory = host_work
+        self.host_work: Optional[HostWork] = None        # opened with the dispatcher (it knows the model format)
+        self._waiting: Dict[str, List[Callable[[Subnet], None]]] = {}   # key -> what runs once it is ready
         self._own_accuracy_cache = accuracy_cache is None and cache is not None
         self.accuracy_cache = accuracy_cache   # default: opened below, in the measurement cache's file
         self.dispatcher: Optional[Dispatcher] = None
@@ -158,7 +144,8 @@ class SearchController:
         self.subnets_reused = len(self.subnets)
 
     def close(self) -> None:
-        self._close(discard=False)
+        if not self.discarded:     # a failed start removed the run folder already
+            self._close(discard=False)
 
     def _close(self, discard: bool) -> None:
         if discard:
@@ -208,14 +195,19 @@ class SearchController:
         with Dispatcher(self.registry, self.settings.runtime, cache=self.cache, run_uid=self.store.run_uid,
                         **self.dispatcher_options) as dispatcher:
             self.dispatcher = dispatcher
-            steps = self.joint if self.joint is not None else self
-            steps.start()
-            while not steps.finished:
-                steps.fill()
-                for result in dispatcher.results(timeout_s=0.2):
-                    steps.on_result(result)
-                if self.on_update:
-                    self.on_update(self)
+            self.host_work = self._open_host_work()
+            try:
+                steps = self.joint if self.joint is not None else self
+                steps.start()
+                while not steps.finished or self._waiting:
+                    steps.fill()
+                    self.collect_subnets()
+                    for result in dispatcher.results(timeout_s=0.2):
+                        steps.on_result(result)
+                    if self.on_update:
+                        self.on_update(self)
+            finally:
+                self.host_work.close()
             if self.on_update:
                 self.on_update(self)
 
@@ -251,8 +243,11 @@ class SearchController:
 
     def _dispatch(self, state: ClassState, proposal) -> None:
         resumed = self._pending.pop(proposal.trial_id, None)
-        subnet = self.subnet(proposal.key, proposal.config)
         state.inflight[proposal.key] = proposal.trial_id
+        self.with_subnet(proposal.key, proposal.config,
+                         lambda subnet: self._dispatch_ready(state, proposal, subnet, resumed))
+
+    def _dispatch_ready(self, state: ClassState, proposal, subnet: Subnet, resumed: Optional[PendingTrial]) -> None:
         if resumed is not None and resumed.measurement is not None:   # measured before an interruption, not told
             self._tell(state, proposal.key, resumed.measurement, already_journaled=True)
             return
@@ -275,43 +270,46 @@ class SearchController:
         log.warning("%s on %s: %s %s", key, m.device_name, m.outcome, reason)
         return f"{m.outcome} on {m.device_name}: {reason}"
 
-    def subnet(self, key: str, config: Dict[str, Any]) -> Subnet:
-        """Accuracy and the exported model, once per configuration for every device class (and across runs)."""
-        if key not in self.subnets:
-            t0 = time.monotonic()
+    def with_subnet(self, key: str, config: Dict[str, Any], then: Callable[[Subnet], None]) -> None:
+        """``then(subnet)`` once the accuracy and exported model of ``key`` are ready: at once when they are known,
+        else from `collect_subnets`. Computed once per configuration for every device class (and across runs)."""
+        if key in self.subnets:
+            then(self.subnets[key])
+            return
+        waiting = self._waiting.setdefault(key, [])
+        waiting.append(then)
+        if len(waiting) == 1:
             cache = self.accuracy_cache
             accuracy = cache.lookup(self.supernet.name, self._accuracy_id, key) if cache else None
-            if accuracy is None:
-                if self._evaluator is None:
-                    self._evaluator = self.supernet.evaluator(self._data)
-                accuracy = float(self._evaluator.evaluate(config))
-                if cache is not None:
-                    cache.add(self.supernet.name, self._accuracy_id, key, accuracy)
-            t1 = time.monotonic()
-            exported = self._export(config)
-            t2 = time.monotonic()
-            # with --precision int8 the objective is the int8 model's accuracy, not the float network's
-            deployed = self._deployed.evaluate(config, accuracy, exported, self._exporter,
-                                               cache=cache, accuracy_id=self._accuracy_id)
-            accuracy_s = t1 - t0 + time.monotonic() - t2
-            macs = params = None
-            try:
-                macs, params = int(self.supernet.macs(config)), int(self.supernet.params(config))
-            except (NotImplementedError, AttributeError):
-                pass
-            self.subnets[key] = Subnet(key, deployed.accuracy, exported.sha256, str(exported.path),
-                                       exported.size_bytes, macs, params, accuracy_s, t2 - t1, deployed.float_accuracy,
-                                       deployed.int8_accuracy, deployed.accuracy_model)
-            self.store.add_subnet(self.subnets[key])
-        return self.subnets[key]
+            self.host_work.submit(SubnetTask(key, dict(config), accuracy))
 
-    def _export(self, config: Dict[str, Any]):
-        """In the model format the boards load with the run's runtime, by that format's exporter."""
+    def collect_subnets(self) -> None:
+        """The sub-networks finished since the last call: journaled, then what waited for them runs."""
+        for r in self.host_work.results():
+            path = write_model_files(r, self.models_dir)
+            if r.evaluated and self.accuracy_cache is not None:
+                self.accuracy_cache.add(self.supernet.name, self._accuracy_id, r.key, r.accuracy)
+            # with --precision int8 the objective is the int8 model's accuracy, not the float network's
+            subnet = Subnet(r.key, r.deployed_accuracy, r.model_sha256, str(path), r.size_bytes, r.macs, r.params,
+                            r.accuracy_s, r.export_s, r.accuracy, r.int8_accuracy, r.accuracy_model)
+            self.subnets[r.key] = subnet
+            self.store.add_subnet(subnet)
+            for then in self._waiting.pop(r.key, []):
+                then(subnet)
+
+    def _open_host_work(self) -> HostWork:
+        """Where sub-networks are worked on; exported in the model format the boards load with the run's runtime."""
         from fleetnas.host.export.registry import exporter_for
-        if self._exporter is None:
-            self._exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime,
-                                          self.settings.precision)
-        return self._exporter.export(self.supernet, config, self.models_dir)
+        exporter = exporter_for(self.dispatcher.model_formats(), self.settings.runtime.runtime,
+                                self.settings.precision)
+        path = getattr(self.supernet, "weights_path", None)
+        spec = SubnetWorkSpec(self.supernet.name, self._weights_id, str(path) if path else None, self.settings.data,
+                              exporter.format, self.settings.precision, export_dir=str(self.models_dir),
+                              accuracy_id=self._accuracy_id)
+        if self._host_work_factory is not None:
+            return self._host_work_factory(spec)
+        # in this process the deployed (int8) accuracies are looked up in and added to the accuracy cache directly
+        return InProcessHostWork(spec, self.supernet, accuracy_cache=self.accuracy_cache)
 
     def objective_values(self, key: str, m: Measurement) -> Optional[Dict[str, float]]:
         if not m.usable:

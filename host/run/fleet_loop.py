@@ -255,6 +255,8 @@ class JointLoop:
     def fill(self) -> None:
         if self._stalled:
             return                  # nothing new to propose until a result arrives
+        if self._awaiting_accuracy:
+            return                  # its models are fitted on every accuracy it asked for (on Ray: still coming)
         active = [c for c, v in self.views.items() if v.left > 0]
         if not active:
             return
@@ -275,8 +277,11 @@ class JointLoop:
 
     def _launch(self, asked: _Asked) -> None:
         """Accuracy (once, for every class) and the exported model, then a measurement per class still waiting."""
+        self.controller.with_subnet(asked.key, self.space.config_from_key(asked.key),
+                                    lambda subnet: self._launch_ready(asked, subnet))
+
+    def _launch_ready(self, asked: _Asked, subnet) -> None:
         c = self.controller
-        subnet = c.subnet(asked.key, self.space.config_from_key(asked.key))
         if asked.key in self._awaiting_accuracy:
             self.fleet.tell_accuracy(asked.key, subnet.accuracy)
             self.store.add_fleet_call("accuracy", {"key": asked.key})

@@ -1,0 +1,1 @@
+"""Running the host's work past one machine."""
