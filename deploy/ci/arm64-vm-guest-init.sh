@@ -28,8 +28,9 @@ hostname fleetnas-arm64
 modprobe virtio_net 2>/dev/null
 for _ in $(seq 1 20); do ip link show eth0 >/dev/null 2>&1 && break; sleep 0.5; done
 ip link set lo up
-ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 \
-    || die "no network device eth0 in the guest"
+if ! { ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2; }; then
+    die "no network device eth0 in the guest"
+fi
 
 say "uname $(uname -srm)"
 say "cpu $(grep -m1 '^Features' /proc/cpuinfo | sed 's/^Features\s*:\s*//') ($(nproc) CPUs)"
@@ -38,7 +39,8 @@ say "cpu $(grep -m1 '^Features' /proc/cpuinfo | sed 's/^Features\s*:\s*//') ($(n
 install -d -m 0755 /etc/fleetnas
 install -m 0640 "$DATA/token" /etc/fleetnas/token
 cp -a "$DATA/checkout" /tmp/checkout
-wheel=$(ls "$DATA"/fleetnas-*.whl | head -n 1)
+wheels=("$DATA"/fleetnas-*.whl)
+wheel=${wheels[0]}
 t=$(date +%s)
 bash /tmp/checkout/deploy/install.sh --wheel "$wheel" --find-links "$DATA/wheels" --no-index --no-apt \
     --listen "0.0.0.0:$AGENT_PORT" || die "deploy/install.sh failed"
