@@ -53,3 +53,15 @@ def test_agent_installs_selftests_and_is_searched_on_in_an_arm64_vm(tmp_path):
     assert front and all(p["latency_ms"] > 0 for p in front), front
     timings = re.search(r"timings: .*", proc.stdout)
     print(timings.group(0) if timings else proc.stdout[-500:])
+
+
+# Fast, in the default run: bad arguments are refused before anything is built or booted.
+@pytest.mark.parametrize("script, args, expected", [
+    ("arm64-vm-test.sh", ["--budget", "0"], "--budget must be a positive integer, got 0"),
+    ("arm64-vm-test.sh", ["--frobnicate"], "unknown option --frobnicate"),
+    ("arm64-vm-image.sh", ["--frobnicate"], "unknown option --frobnicate"),
+])
+def test_vm_scripts_refuse_bad_arguments_with_a_clear_message(script, args, expected):
+    proc = subprocess.run(["bash", str(SCRIPT.parent / script), *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert expected in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
