@@ -71,8 +71,9 @@ fi
 BINFMT_MOUNTED=no
 BINFMT_ENABLED=no
 if [[ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
-    command -v update-binfmts >/dev/null && [[ -e /usr/libexec/qemu-binfmt/aarch64-binfmt-P || -e /usr/bin/qemu-aarch64-static ]] \
-        || skip "qemu-user-static is not installed (apt-get install qemu-user-static binfmt-support)"
+    if ! command -v update-binfmts >/dev/null || ! command -v qemu-aarch64-static >/dev/null; then
+        skip "qemu-user-static is not installed (apt-get install qemu-user-static binfmt-support)"
+    fi
     if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
         mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || skip "cannot mount binfmt_misc here"
         BINFMT_MOUNTED=yes
