@@ -8,9 +8,9 @@
 #   sudo deploy/ci/arm64-vm-test.sh [--python PY] [--budget 6] [--out DIR] [--cache /var/cache/fleetnas-arm64]
 #
 # PY is the host's Python with fleetnas[host] installed (default python3). The VM image comes from
-# arm64-vm-image.sh (built on first use: 15-30 minutes; cached afterwards). With a cached image the run takes about
-# 4 minutes here (2 cores): boot, install and selftest ~2 min, check and search ~1-2 min. --out keeps the console
-# log, devices.toml and the search results. Exit status: 0 passed, 1 a check failed, 2 bad usage, 77 skipped (not
+# arm64-vm-image.sh (built on first use: 20 minutes here; cached afterwards). With a cached image a run took
+# 575 s here on 2 busy cores: boot, install and selftest 389 s (mostly pip in the emulated guest), devices check 8 s,
+# tiny search 152 s. --out keeps the console log, devices.toml and the search results. Exit status: 0 passed, 1 a check failed, 2 bad usage, 77 skipped (not
 # root, no qemu-system-aarch64, no network, or no host install).
 set -euo pipefail
 

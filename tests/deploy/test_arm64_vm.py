@@ -3,9 +3,9 @@ qemu-system-aarch64 -M virt -cpu cortex-a72, no KVM), installs a wheel of this c
 (offline, from aarch64 wheels downloaded on this host), runs `fleetnas-agent selftest`, serves on a forwarded port,
 and this host runs `fleetnas devices check` and a tiny search against it.
 
-Slow and out of the default run: 17 minutes measured with the VM image cached in /var/cache/fleetnas-arm64 (or
-FLEETNAS_ARM64_CACHE) on 2 busy cores, most of it pip inside the emulated guest; 20 more the first time, while
-deploy/ci/arm64-vm-image.sh builds the image.
+Slow and out of the default run: 584 s measured with the VM image cached in /var/cache/fleetnas-arm64 (or
+FLEETNAS_ARM64_CACHE) on 2 busy cores, most of it pip inside the emulated guest; 20 minutes more the first time,
+while deploy/ci/arm64-vm-image.sh builds the image.
 
     python -m pytest -m slow tests/deploy/test_arm64_vm.py
 Skipped with the reason when not root, without qemu-system-aarch64 or debootstrap, or without network.
