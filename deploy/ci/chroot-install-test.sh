@@ -65,12 +65,12 @@ cp "$WHEEL" "$ROOT/tmp/fleetnas/"
 CHROOT_WHEEL=/tmp/fleetnas/$(basename "$WHEEL")
 
 # Runs the checks inside a private mount namespace: /proc, /sys (read-only) and /dev exist only for it.
-export ROOT CHROOT_WHEEL LIB
+export ROOT CHROOT_WHEEL LIB ARCH
 unshare --mount --propagation private bash -euo pipefail <<'INNER' || fail "see the output above"
 log() { printf '[chroot-install-test] %s\n' "$*"; }
 # shellcheck source=chroot-lib.sh
 source "$LIB"
-mount_root "$ROOT"
+mount_root "$ROOT" "$ARCH"
 
 log "install.sh from the checkout, no source option (first install, selftest as the service user)"
 in_root bash /tmp/fleetnas/checkout/deploy/install.sh --listen 127.0.0.1:50051 | tee "$ROOT/tmp/install.log"

@@ -71,12 +71,29 @@ copy_checkout() {
     [[ -x "$dest/deploy/install.sh" ]] || fail "copying $repo into the root lost deploy/install.sh"
 }
 
-# Inside a private mount namespace (unshare --mount): /proc, a read-only /sys and /dev for the root.
+# Inside a private mount namespace (unshare --mount): /proc, a read-only /sys and /dev for the root; for a foreign
+# ARCH (arm64 under qemu-user) also an arm64 /proc/cpuinfo, see arm64_cpuinfo below.
 mount_root() {
-    local root=$1
+    local root=$1 arch=${2:-} host_arch
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys" && mount -o remount,bind,ro "$root/sys"
     mount --rbind /dev "$root/dev"
+    host_arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+    if [[ "$arch" == arm64 && "$host_arch" != arm64 ]]; then
+        arm64_cpuinfo >"$root.cpuinfo"
+        mount --bind "$root.cpuinfo" "$root/proc/cpuinfo"
+    fi
+}
+
+# Under qemu-user an arm64 process sees this x86 machine's /proc/cpuinfo together with its /sys CPU topology, and
+# onnxruntime's bundled cpuinfo library dereferences NULL on that mix (SIGSEGV at `import onnxruntime`; see
+# deploy/README.md). A Cortex-A72 /proc/cpuinfo, one entry per CPU, is what an arm64 board would show.
+arm64_cpuinfo() {
+    local n
+    for ((n = 0; n < $(nproc --all); n++)); do
+        printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 cpuid\n' "$n"
+        printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
+    done
 }
 
 # in_root CMD...: CMD in the root $ROOT (set by the sourcing script) with a clean environment.
