@@ -29,6 +29,19 @@ def exec_paths(unit_text: str):
             yield m.group(1)
 
 
+def exec_argv(exec_start: str, env: dict) -> list:
+    """The agent's arguments of a unit's ExecStart= line, expanded as systemd does (${X}: one word, $X: split)."""
+    argv = []
+    for word in exec_start.split("=", 1)[1].split()[1:]:
+        if word.startswith("${"):
+            argv.append(env[word[2:-1]])
+        elif word.startswith("$"):
+            argv.extend(env[word[1:]].split())
+        else:
+            argv.append(word)
+    return argv
+
+
 @pytest.fixture
 def unit_root(tmp_path):
     root = tmp_path / "root"
@@ -82,15 +95,7 @@ def test_exec_start_flags_are_ones_the_agent_accepts():
     line = next(l for l in text.splitlines() if l.startswith("ExecStart="))
     env = {"FLEETNAS_LISTEN": "0.0.0.0:50051", "FLEETNAS_CACHE_QUOTA_MB": "2048",
            "FLEETNAS_EXTRA_ARGS": "--tls-cert /etc/fleetnas/tls/agent.crt --tls-key /etc/fleetnas/tls/agent.key"}
-    argv = []
-    for word in line.split("=", 1)[1].split()[1:]:
-        if word.startswith("${"):
-            argv.append(env[word[2:-1]])
-        elif word.startswith("$"):
-            argv.extend(env[word[1:]].split())
-        else:
-            argv.append(word)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(exec_argv(line, env))
     assert args.command == "serve" and args.listen == "0.0.0.0:50051"
     assert str(args.token_file) == "/etc/fleetnas/token" and str(args.tls_key) == "/etc/fleetnas/tls/agent.key"
 
@@ -107,14 +112,6 @@ def test_the_dial_out_unit_runs_connect_with_flags_the_agent_accepts_and_replace
     line = next(l for l in text.splitlines() if l.startswith("ExecStart="))
     env = {"FLEETNAS_CONNECT": "nas-host.example.org:50052", "FLEETNAS_NAME": "rpi5-07",
            "FLEETNAS_CACHE_QUOTA_MB": "2048", "FLEETNAS_CONNECT_ARGS": "--tls-ca /etc/fleetnas/tls/hub-ca.crt"}
-    argv = []
-    for word in line.split("=", 1)[1].split()[1:]:
-        if word.startswith("${"):
-            argv.append(env[word[2:-1]])
-        elif word.startswith("$"):
-            argv.extend(env[word[1:]].split())
-        else:
-            argv.append(word)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(exec_argv(line, env))
     assert args.command == "connect" and args.hub == "nas-host.example.org:50052" and args.name == "rpi5-07"
     assert str(args.token_file) == "/etc/fleetnas/token" and str(args.tls_ca) == "/etc/fleetnas/tls/hub-ca.crt"
