@@ -110,14 +110,18 @@ def main(argv=None) -> int:
         print("\n-- a device joining a finished run of the other four: its gap after N own measurements")
         nb = fleet[modes[0]][0].get("new_device", {}).get("budgets") or [10, 20, 30, 50, 100]
         print(f"{'device':<24} {'mode':<12} " + " ".join(f"{'@' + str(b):>9}" for b in nb)
-              + f" {'new val.':>9}")
+              + f" {'new val.':>9} {'@known':>9}")
         for nd in new_devices:
             for m in modes:
                 rs = joined[(m, nd)]
                 gaps = [_median([r["new_device"]["hv_gap_median"][i] for r in rs]) for i in range(len(nb))]
                 new_val = _median([r["new_device"]["new_validations_median"] for r in rs])
+                known = _median([r["new_device"]["known_gap_median"] for r in rs])
                 tag = " (held out)" if nd in HELD_OUT else ""
-                print(f"{nd:<24} {m:<12} " + " ".join(f"{g:>9.2e}" for g in gaps) + f" {new_val:>9.0f}{tag}")
+                print(f"{nd:<24} {m:<12} " + " ".join(f"{g:>9.2e}" for g in gaps)
+                      + f" {new_val:>9.0f} {known:>9.2e}{tag}")
+        print("@known: its gap if it measured every config the others had measured (all it can reach without new "
+              "validations)")
 
     if "joint" in modes:
         print("\n-- targets (joint fleet search, medians)")

@@ -130,7 +130,8 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
             print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")
     if "new_device" in result:
         nd = result["new_device"]
-        print(f"new device {nd['name']} (validations it added: {nd['new_validations_median']:.0f})")
+        print(f"new device {nd['name']} (validations it added: {nd['new_validations_median']:.0f}; its HV gap if it "
+              f"measured every config known before it joined: {nd['known_gap_median']:.2e})")
         print(f"{'own meas':>8} {'HV gap':>10} {'recall':>8}")
         for b, gap, rec in zip(nd["budgets"], nd["hv_gap_median"], nd["recall_median"]):
             print(f"{b:>8} {gap:>10.2e} {rec:>8.1%}")

@@ -11,6 +11,8 @@ distinct configs whose accuracy was needed (measured on any device). Two modes:
 ``new_device``: the other devices are searched first, then the new one joins and its gap is reported after
 ``NEW_DEVICE_BUDGETS`` of its own measurements (independent mode: a linas search of that device alone). A device
 joining alone is measured in rounds of ``new_batch`` (5): one board class, so rounds are short and frequent refits pay.
+``known_gap``: its gap if it measured every config the others had measured before it joined, what it can reach without
+new validations (where that is above a target, only new validations can meet it).
 
 A joint run's result also has ``quality_median``: per class, the median over seeds of the last round's held-out
 predictor quality (``loo_tau``, ``loo_mape``, ``recent_tau``, ``recent_mape``) and the accuracy model's ``cv_tau`` and
@@ -143,9 +145,10 @@ def run_joint(table: FleetTable, devices: Sequence[str], seed: int, budget: int,
                            "rounds": search.round_reports}
     if new_device is not None:
         before = search.n_validations
+        known = list(dict.fromkeys(k for d in devices for k in search.measurements(d)))
         search.add_class(by_name[new_device], new_budget)
         out["round_s"] = round_s + drive_fleet(table, search, new_batch)
-        out["new_device"] = {"measured": search.measurements(new_device),
+        out["new_device"] = {"measured": search.measurements(new_device), "known": known,
                              "new_validations": search.n_validations - before}
         out["validations"] = search.n_validations
     return out
@@ -164,7 +167,8 @@ def run_independent(table: FleetTable, devices: Sequence[str], seed: int, budget
     if new_device is not None:
         s = run_search(table.problems[new_device], "linas", seed, new_budget, new_batch, options)
         keys = [e.key for e in s.evaluations()]
-        out["new_device"] = {"measured": keys, "new_validations": len(set(keys) - validated)}
+        out["new_device"] = {"measured": keys, "known": sorted(validated),
+                             "new_validations": len(set(keys) - validated)}
         out["validations"] = len(validated | set(keys))
     return out
 
@@ -193,8 +197,9 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
             metrics["quality"] = run["rounds"][-1]["quality"]
         if new_device is not None:
             nd = run["new_device"]
+            known = device_metrics(table.problems[new_device], nd["known"], [len(nd["known"])])
             metrics["new_device"] = dict(device_metrics(table.problems[new_device], nd["measured"], new_budgets),
-                                         new_validations=nd["new_validations"])
+                                         new_validations=nd["new_validations"], known_gap=known["hv_gap"][0])
         per_seed.append(metrics)
         if on_seed is not None:
             on_seed(seed, metrics)
@@ -227,5 +232,6 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
             "hv_gap_median": [med([m["new_device"]["hv_gap"][i] for m in per_seed]) for i in range(len(new_budgets))],
             "recall_median": [med([m["new_device"]["recall"][i] for m in per_seed]) for i in range(len(new_budgets))],
             "new_validations_median": med([m["new_device"]["new_validations"] for m in per_seed]),
+            "known_gap_median": med([m["new_device"]["known_gap"] for m in per_seed]),
         }
     return result

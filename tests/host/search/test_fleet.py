@@ -15,7 +15,7 @@ from sklearn.linear_model import Ridge
 
 from fleetnas.host.cli import main
 from fleetnas.host.search.fleet import FleetOptions, FleetSearch
-from fleetnas.host.search.fleet_bench import FleetTable, drive_fleet, run_independent, run_joint
+from fleetnas.host.search.fleet_bench import FleetTable, bench_fleet, drive_fleet, run_independent, run_joint
 from fleetnas.host.search.options import OptionError
 from fleetnas.host.search.pareto import Objective
 
@@ -88,6 +88,16 @@ def test_new_device_reuses_every_validation(table):
     assert search.measurements(DEVICES[0]) == search.measurements(DEVICES[0])[:30]  # the others were not re-measured
 
 
+def test_new_device_known_gap_bounds_what_it_reaches_without_new_validations(table):
+    # the others spend the cap, so the new device measures only known configs: it cannot beat measuring all of them
+    result = bench_fleet(table, list(DEVICES[:2]), "joint", 30, [1], batch=10, max_validations=30, options=FAST,
+                         new_device=DEVICES[2])
+    nd = result["per_seed"][0]["new_device"]
+    assert nd["new_validations"] == 0 and result["validations_median"] == 30
+    assert 0 <= nd["known_gap"] <= min(nd["hv_gap"])
+    assert result["new_device"]["known_gap_median"] == nd["known_gap"]
+
+
 def test_same_seed_same_run(table):
     a = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
     b = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
@@ -107,6 +117,7 @@ def test_bench_fleet_json_shape(fleet_csv, capsys):
     nd = out["new_device"]
     assert nd["name"] == "lat_npu_ms" and nd["budgets"] == [10, 20, 30, 50, 100]
     assert nd["hv_gap_median"] == sorted(nd["hv_gap_median"], reverse=True)
+    assert 0 <= nd["known_gap_median"] <= 1
     quality = out["quality_median"]
     assert set(quality["classes"]) == {"lat_cpu_ms", "lat_gpu_ms", "lat_npu_ms"}
     assert all(-1 <= q["loo_tau"] <= 1 and q["loo_mape"] >= 0 for q in quality["classes"].values())
