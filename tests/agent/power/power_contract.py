@@ -13,7 +13,7 @@ import pytest
 
 from fleetnas.agent.power.base import (
     COUNTER, INSTANT, PowerSampler, SensorGarbage, SensorPermissionDenied, SensorVanished, integrate_window)
-from power_fakes import SineProfile, run_unprivileged
+from power_fakes import SineProfile, run_unprivileged, unstarved
 
 
 class Fake:
@@ -45,8 +45,12 @@ class PowerMeterContract:
 
     @pytest.fixture
     def fake(self, tmp_path, monkeypatch):
+        return self._fresh_fake(tmp_path, monkeypatch)
+
+    def _fresh_fake(self, root, monkeypatch) -> Fake:
+        root.mkdir(parents=True, exist_ok=True)
         profile = SineProfile(start_s=time.monotonic(), period_s=self.period_s)
-        fake = self.setup_fake(tmp_path, profile, monkeypatch)
+        fake = self.setup_fake(root, profile, monkeypatch)
         fake.profile = profile
         return fake
 
@@ -59,17 +63,24 @@ class PowerMeterContract:
         for part in meter.total_rail.split("+"):
             assert part in meter.rails
 
-    def test_integrated_energy_matches_profile(self, fake):
-        with fake.running():
-            meter = fake.build()
-            sampler = PowerSampler(meter, period_s=0.01).start()
-            time.sleep(0.1)
-            t0 = time.monotonic_ns()
-            time.sleep(self.window_s)
-            t1 = time.monotonic_ns()
-            time.sleep(0.02)
-            sampler.read_now()
-            sampler.stop()
+    def test_integrated_energy_matches_profile(self, fake, tmp_path, monkeypatch):
+        def measure(attempt, watch):
+            f = fake if attempt == 0 else self._fresh_fake(tmp_path / f"attempt{attempt}", monkeypatch)
+            if hasattr(f, "driver"):
+                watch.follow(f.driver)
+            with f.running():
+                meter = f.build()
+                sampler = PowerSampler(meter, period_s=0.01).start()
+                time.sleep(0.1)
+                t0 = time.monotonic_ns()
+                time.sleep(self.window_s)
+                t1 = time.monotonic_ns()
+                time.sleep(0.02)
+                sampler.read_now()
+                sampler.stop()
+            return f, meter, sampler, t0, t1
+
+        fake, meter, sampler, t0, t1 = unstarved(measure)
         assert sampler.error is None, sampler.error
         window = integrate_window(sampler.snapshot(), meter.kind, t0, t1, meter.name)
         expected_j = fake.profile.energy_j(t0 / 1e9, t1 / 1e9)

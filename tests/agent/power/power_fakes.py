@@ -55,6 +55,8 @@ class ProfileDriver:
         self._lock = threading.Lock()
         self.paused = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._last_write_s: Optional[float] = None
+        self.max_gap_s = 0.0   # longest time the files went without a rewrite (a stalled writer: stale readings)
 
     def step(self) -> None:
         with self._lock:
@@ -62,6 +64,10 @@ class ProfileDriver:
                 return
             now = time.monotonic()
             self.write(self.profile.power_w(now), self.profile.energy_j(self.profile.start_s, now))
+            done = time.monotonic()
+            if self._last_write_s is not None:
+                self.max_gap_s = max(self.max_gap_s, done - self._last_write_s)
+            self._last_write_s = done
 
     def pause(self) -> None:
         """Stop rewriting (waiting for a write in progress) so a test can break the files."""
@@ -83,6 +89,53 @@ class ProfileDriver:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+class StarvationWatch:
+    """How far a fake sensor fell behind while the block ran: how late a thread of this process wakes from 5 ms
+    sleeps, and the longest gap between a followed `ProfileDriver`'s writes. A fake sensor is a thread (or a forked
+    command) of the test machine: when the machine starves it (CPU, or a file write blocked for tens of ms), it falls
+    behind its profile, which a real sensor does not, and comparing the meter with the profile then tests the fake."""
+
+    def __init__(self, tick_s: float = 0.005) -> None:
+        self.tick_s, self._own_delay_s = tick_s, 0.0
+        self._drivers: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def follow(self, driver: "ProfileDriver") -> None:
+        self._drivers.append(driver)
+
+    @property
+    def max_delay_s(self) -> float:
+        return max([self._own_delay_s] + [d.max_gap_s - d.period_s for d in self._drivers])
+
+    def _loop(self) -> None:
+        while True:
+            t0 = time.monotonic()
+            if self._stop.wait(self.tick_s):
+                return
+            self._own_delay_s = max(self._own_delay_s, time.monotonic() - t0 - self.tick_s)
+
+    def __enter__(self) -> "StarvationWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def unstarved(measure: Callable[[int, StarvationWatch], object], attempts: int = 3, max_delay_s: float = 0.03):
+    """``measure(attempt, watch)`` again (a fresh fake each time, its driver followed by ``watch``) while the fake fell
+    behind during it; the last attempt counts whatever happened. Only a starved fake triggers another attempt, never
+    a wrong result."""
+    for attempt in range(attempts):
+        with StarvationWatch() as watch:
+            result = measure(attempt, watch)
+        if watch.max_delay_s <= max_delay_s:
+            break
+    return result
 
 
 def fake_command(bin_dir: Path, name: str, body: str) -> Path:

@@ -9,7 +9,7 @@ from fleetnas.agent.measure.energy import EnergyObserver
 from fleetnas.agent.power.base import Calibration, SensorTooFewSamples, SensorVanished
 from fleetnas.agent.power.android import AndroidBatteryMeter
 from fleetnas.agent.records import EnergyConfig
-from power_fakes import SineProfile
+from power_fakes import SineProfile, unstarved
 import test_sysfs_meters as sysfs_fakes  # as a module: its Test classes must not be collected twice
 
 
@@ -37,13 +37,20 @@ def _drive(observer: EnergyObserver, idle_s: float, window_s: float, inferences:
 
 
 def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, monkeypatch):
-    fake = sysfs_fakes.TestJetsonHwmon().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=3.0), monkeypatch)
-    profile = fake.driver.profile
     cal = Calibration(scale=1.1, offset_w=0.2)
-    with fake.running():
-        observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True, idle_s=0.5), cal)
-        stamps = _drive(observer, idle_s=0.5, window_s=1.4, inferences=700)
-        result = observer.result()
+
+    def measure(attempt, watch):
+        root = tmp_path / f"attempt{attempt}"
+        root.mkdir()
+        fake = sysfs_fakes.TestJetsonHwmon().setup_fake(root, SineProfile(start_s=time.monotonic(), period_s=3.0),
+                                                        monkeypatch)
+        watch.follow(fake.driver)
+        with fake.running():
+            observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True, idle_s=0.5), cal)
+            stamps = _drive(observer, idle_s=0.5, window_s=1.4, inferences=700)
+            return fake.driver.profile, stamps, observer.result()
+
+    profile, stamps, result = unstarved(measure)
     s = {k: v / 1e9 for k, v in stamps.items()}
     window_s = s["energy_window_end"] - s["energy_window_begin"]
     idle_w = profile.energy_j(s["energy_idle_begin"], s["energy_idle_end"]) / (s["energy_idle_end"] - s["energy_idle_begin"])
@@ -61,12 +68,18 @@ def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, mon
 
 
 def test_counter_observer_across_wraps(tmp_path, monkeypatch):
-    fake = sysfs_fakes.TestRapl().setup_fake(tmp_path, SineProfile(start_s=time.monotonic(), period_s=3.0),
-                                             monkeypatch)
-    with fake.running():
-        observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True))
-        stamps = _drive(observer, idle_s=0.3, window_s=2.0, inferences=50)
-        result = observer.result()
+    def measure(attempt, watch):
+        root = tmp_path / f"attempt{attempt}"
+        root.mkdir()
+        fake = sysfs_fakes.TestRapl().setup_fake(root, SineProfile(start_s=time.monotonic(), period_s=3.0),
+                                                 monkeypatch)
+        watch.follow(fake.driver)
+        with fake.running():
+            observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True))
+            stamps = _drive(observer, idle_s=0.3, window_s=2.0, inferences=50)
+            return fake, stamps, observer.result()
+
+    fake, stamps, result = unstarved(measure)
     expected_j = fake.driver.profile.energy_j(stamps["energy_window_begin"] / 1e9, stamps["energy_window_end"] / 1e9)
     assert expected_j > 2.0  # more than the 2 J counter range: it wrapped during the window
     assert result.energy_mj == pytest.approx(expected_j / 50 * 1e3, rel=0.02)
