@@ -90,6 +90,15 @@ def _stop_on_signals() -> threading.Event:
     return stop
 
 
+def _wait_for_stop(stop: threading.Event, poll_s: float = 0.2) -> None:
+    """Return once a stop signal was handled. The kernel may deliver SIGTERM to any thread (gRPC's included), and
+    Python runs the handler only when the main thread next runs Python code: a main thread blocked in an
+    ``Event.wait()`` without timeout would never get there, and the agent would ignore ``systemctl stop`` or its
+    host's death. Waiting in short slices lets the handler run."""
+    while not stop.wait(poll_s):
+        pass
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fleetnas-agent", description="fleetnas device agent: runs and times models.")
     parser.add_argument("--version", action="version", version=f"fleetnas-agent {__version__}")
@@ -145,7 +154,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.port_file.write_text(f"{port}\n")
     print(f"fleetnas-agent {__version__} serving on {host}:{port} (device {source.device_id[:12]}, "
           f"{'token' if token else 'no token'}, {'TLS' if tls else 'plaintext'}, store {args.cache_dir})", flush=True)
-    stop.wait()
+    _wait_for_stop(stop)
     log.info("stopping: cancelling the running measurement")
     stop_server(server, service, grace_s=3.0)
     return 0
@@ -184,7 +193,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
           f"{'token' if token else 'no token'}, {'TLS' if tls else 'plaintext'}, store {args.cache_dir})", flush=True)
     runner = threading.Thread(target=dialout.run, args=(stop,), name="dialout", daemon=True)
     runner.start()
-    stop.wait()
+    _wait_for_stop(stop)
     log.info("stopping: cancelling the running measurement")
     service.shutdown()
     runner.join(timeout=5)

@@ -53,6 +53,33 @@ def test_serve_logs_one_line_per_request_and_stops_on_sigterm(tmp_path):
     assert "ListModels from ipv4:127.0.0.1" in err and "UNAUTHENTICATED this agent requires a token" in err
 
 
+def test_a_stop_signal_taken_by_another_thread_still_stops_the_agent():
+    # the kernel hands a process's SIGTERM to any of its threads; here it lands on a worker thread on purpose
+    import threading
+
+    from fleetnas.agent.cli import _stop_on_signals, _wait_for_stop
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop = _stop_on_signals()
+        worker_ready, release = threading.Event(), threading.Event()
+
+        def worker():
+            worker_ready.set()
+            release.wait(10)
+        thread = threading.Thread(target=worker, daemon=True)
+        thread.start()
+        worker_ready.wait(5)
+        killer = threading.Timer(0.3, signal.pthread_kill, (thread.ident, signal.SIGTERM))
+        killer.start()
+        started = time.monotonic()
+        _wait_for_stop(stop)  # in the main thread, as the agent's
+        assert stop.is_set() and time.monotonic() - started < 5
+        release.set()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def test_bad_flags_are_one_line_errors(tmp_path):
     empty = tmp_path / "empty"
     empty.write_text("")
