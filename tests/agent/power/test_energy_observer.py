@@ -36,15 +36,20 @@ def _drive(observer: EnergyObserver, idle_s: float, window_s: float, inferences:
     return stamps
 
 
+def _fresh_fake(family, tmp_path, attempt, monkeypatch, watch):
+    """A fake sensor of ``family`` (a contract test class) following a new profile, its writer watched."""
+    root = tmp_path / f"attempt{attempt}"
+    root.mkdir()
+    fake = family().setup_fake(root, SineProfile(start_s=time.monotonic(), period_s=3.0), monkeypatch)
+    watch.follow(fake.driver)
+    return fake
+
+
 def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, monkeypatch):
     cal = Calibration(scale=1.1, offset_w=0.2)
 
     def measure(attempt, watch):
-        root = tmp_path / f"attempt{attempt}"
-        root.mkdir()
-        fake = sysfs_fakes.TestJetsonHwmon().setup_fake(root, SineProfile(start_s=time.monotonic(), period_s=3.0),
-                                                        monkeypatch)
-        watch.follow(fake.driver)
+        fake = _fresh_fake(sysfs_fakes.TestJetsonHwmon, tmp_path, attempt, monkeypatch, watch)
         with fake.running():
             observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True, idle_s=0.5), cal)
             stamps = _drive(observer, idle_s=0.5, window_s=1.4, inferences=700)
@@ -69,11 +74,7 @@ def test_energy_per_inference_matches_the_profile_with_calibration(tmp_path, mon
 
 def test_counter_observer_across_wraps(tmp_path, monkeypatch):
     def measure(attempt, watch):
-        root = tmp_path / f"attempt{attempt}"
-        root.mkdir()
-        fake = sysfs_fakes.TestRapl().setup_fake(root, SineProfile(start_s=time.monotonic(), period_s=3.0),
-                                                 monkeypatch)
-        watch.follow(fake.driver)
+        fake = _fresh_fake(sysfs_fakes.TestRapl, tmp_path, attempt, monkeypatch, watch)
         with fake.running():
             observer = EnergyObserver(fake.build(), EnergyConfig(enabled=True))
             stamps = _drive(observer, idle_s=0.3, window_s=2.0, inferences=50)
