@@ -78,7 +78,12 @@ class RayHostWork:
         try:
             ray.init(**options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UsageError(f"--ray {address}: cannot connect to the Ray cluster ({str(exc).splitlines()[0]}); "
+            reason = str(exc).splitlines()[0]
+            if options["address"] == LOCAL:
+                raise UsageError(f"--ray: could not start a Ray cluster on this machine ({reason}); Ray's own logs "
+                                 f"are in its session folder (RAY_TMPDIR, default /tmp/ray); a slow machine can "
+                                 f"give it longer with RAY_gcs_server_port_wait_time_s=120") from None
+            raise UsageError(f"--ray {address}: cannot connect to the Ray cluster ({reason}); "
                              f"give the head node's address as `ray start --head` printed it, e.g. "
                              f"--ray 10.0.0.5:6379, or --ray alone for one on this machine") from None
         try:

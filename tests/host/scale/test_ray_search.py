@@ -129,3 +129,14 @@ def test_models_from_a_worker_land_in_the_export_cache_checked(tmp_path):
     with pytest.raises(FleetnasError, match="damaged"):
         write_model_files(damaged, tmp_path)
     assert not (tmp_path / "d.onnx").exists()
+
+
+def test_a_local_cluster_that_does_not_come_up_stops_the_run_in_one_line(isolated, tmp_path):
+    """Ray given no time to start its control process: the user is told the cluster on this machine did not
+    start and where Ray's logs are, not to give a head node's address."""
+    args = search_args(tmp_path / "run", tmp_path / "m.sqlite", tmp_path / "a.sqlite") + ["--ray"]
+    result = isolated("RAY_gcs_server_port_wait_time_s=0 " + fleetnas(args))
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert len(error) == 1 and "could not start a Ray cluster on this machine" in error[0] \
+        and "RAY_TMPDIR" in error[0] and "head node" not in error[0], error
