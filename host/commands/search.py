@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "accuracy evaluation serving every class (a class added to the devices file later joins "
                              "a finished run with --resume); --tactic-option then sets the joint search's options")
     parser.add_argument("--validations", type=int, metavar="N",
-                        help="joint only: at most N accuracy evaluations for the whole run (default: no cap)")
+                        help="joint only: at most N accuracy evaluations for the whole run (default: no cap); "
+                             "--resume with another N raises or lowers the cap (e.g. to give a class that joins a "
+                             "finished run validations of its own), without it the run keeps its cap")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True, help="run folder (journal, fronts, plots)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -148,6 +150,19 @@ def resume_command(args: argparse.Namespace) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
+def validation_cap(args: argparse.Namespace) -> Optional[int]:
+    """--validations, or on --resume without it the cap the run has (a resume changes it only when told to)."""
+    cap = getattr(args, "validations", None)
+    if cap is None and args.resume:
+        from fleetnas.host.errors import UsageError
+        from fleetnas.host.store.run_store import RunStore
+        try:
+            return RunStore.read_settings(args.out).get("validations")
+        except UsageError:
+            return None      # not a run folder: the resume itself says so
+    return cap
+
+
 def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
     from fleetnas.host.errors import UsageError
     from fleetnas.host.report.render import fleet_lines, replayed_note, write_report
@@ -166,7 +181,7 @@ def run_search(args: argparse.Namespace, *, print_tables: bool = True) -> dict:
                               tactic_options=parse_tactic_options(
                                   args.tactic_option, args.tactic if fleet_mode == "independent" else ""),
                               data=getattr(args, "data", None) or "", fleet_mode=fleet_mode,
-                              validations=getattr(args, "validations", None),
+                              validations=validation_cap(args),
                               precision=getattr(args, "precision", "fp32"))
     check_fleet_mode(settings)   # before the super-network loads and the fleet starts
     host_work = None

@@ -54,6 +54,10 @@ def check_fleet_mode(settings) -> None:
                          f"{MIN_VALIDATIONS} validated sub-networks")
 
 
+def _cap(validations: Optional[int]) -> str:
+    return "no cap" if validations is None else str(validations)
+
+
 @dataclass
 class ClassProgress:
     """One class of a joint search as the progress display and the resume summary read it (the same attributes as
@@ -124,9 +128,11 @@ class JointLoop:
         self.space = c.supernet.space
         self.accuracy, *self.costs = c.objectives
         settings = c.settings
+        # the cap the run started with: its journal replays under it, and under each change a resume made
+        started_cap, _ = self.store.validation_caps()
         try:
             self.fleet = FleetSearch(self.space, self.accuracy, [], seed=settings.seed, budget=settings.budget,
-                                     max_validations=settings.validations, **dict(settings.tactic_options))
+                                     max_validations=started_cap, **dict(settings.tactic_options))
         except ValueError as exc:
             raise UsageError(f"--tactic-option: {exc}") from None
         self._run_settings = {"space": self.space.describe(), "fleet_mode": "joint"}
@@ -178,6 +184,8 @@ class JointLoop:
                 values[p["class"]] = self.store.trial_values(self.run_ids[p["class"]])
             elif call.call == "budget":
                 self._set_budget(p["class"], int(p["budget"]), log=False)
+            elif call.call == "validations":
+                self.fleet.max_validations = p["to"]
             elif call.call == "ask":
                 proposals = self.fleet.ask(int(p["n"]))
                 got = [(q.key, q.validate, list(q.classes)) for q in proposals]
@@ -230,6 +238,9 @@ class JointLoop:
         parts = [f"{c} {v.n_evaluated} done, {v.n_failed} failed, {v.n_pending} pending"
                  for c, v in self.views.items() if c not in self.classes_added]
         text = "; ".join(parts) + f"; {self.validations_before} validation(s) shared by the fleet"
+        if self.store.validation_cap_change:
+            was, now = self.store.validation_cap_change
+            text += f"; at most {_cap(now)} validation(s) in all (was {_cap(was)})"
         if self.classes_added:
             text += f"; new class(es) join the search: {', '.join(self.classes_added)}"
         return text

@@ -247,7 +247,8 @@ class FleetSearch:
         return all(self._left(c.name) <= 0 for c in self.classes)
 
     def _validations_left(self) -> float:
-        return math.inf if self.max_validations is None else self.max_validations - self.n_validations
+        # a cap lowered below what is spent (a resume may set it) just stops new validations
+        return math.inf if self.max_validations is None else max(0, self.max_validations - self.n_validations)
 
     def tell_accuracy(self, key: str, value: float) -> None:
         self._pending_val.discard(key)

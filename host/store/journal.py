@@ -23,6 +23,8 @@ Contract (what `fleetnas.host.search.engine.Search` and the fleet controller rel
 - ``subnets`` gains (schema 4) ``float_accuracy``, ``int8_accuracy`` and ``accuracy_model``: with ``--precision int8``
   ``accuracy`` is the deployed int8 model's and these say of which model and what the float network scored. Rows of
   schema 3 were float accuracies and are migrated as such.
+- ``fleet_calls`` takes (schema 5) ``validations`` {from, to}: a resume changed the run's cap on validations
+  (``--validations``), at that point of the search; the first such call's ``from`` is the cap the run started with.
 - ``schema_version`` has one row; opening a journal written by a newer schema fails with a clear message. Add tables or
   columns in a new version with a migration in ``_MIGRATIONS``; never change the meaning of existing ones.
 
@@ -46,7 +48,7 @@ from fleetnas.host.store.settings import settings_changes
 from fleetnas.host.store.sqlite_errors import database_error as sqlite_database_error
 from fleetnas.host.store.sqlite_errors import database_errors_as
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -153,9 +155,22 @@ def _migrate_to_v4(db: sqlite3.Connection) -> None:
     db.execute(f"UPDATE subnets SET float_accuracy = accuracy, accuracy_model = '{FLOAT_MODEL}'")
 
 
+_FLEET_CALLS_V5 = _FLEET_CALLS_V3.replace("'fail'", "'fail', 'validations'")
+
+
+def _migrate_to_v5(db: sqlite3.Connection) -> None:
+    """The search's calls may change the cap on validations: SQLite cannot widen a CHECK, so the table is rebuilt
+    with its rows (and their ``seq``) unchanged."""
+    db.execute("ALTER TABLE fleet_calls RENAME TO fleet_calls_v3")
+    db.execute(_FLEET_CALLS_V5)
+    db.execute("INSERT INTO fleet_calls (seq, call, payload_json, created_s) "
+               "SELECT seq, call, payload_json, created_s FROM fleet_calls_v3 ORDER BY seq")
+    db.execute("DROP TABLE fleet_calls_v3")
+
+
 # version reached -> function that migrates from the previous version (inside the opening transaction).
 _MIGRATIONS: Dict[int, Callable[[sqlite3.Connection], None]] = {2: _migrate_to_v2, 3: _migrate_to_v3,
-                                                                4: _migrate_to_v4}
+                                                                4: _migrate_to_v4, 5: _migrate_to_v5}
 
 
 class JournalError(FleetnasError):

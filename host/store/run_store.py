@@ -33,7 +33,7 @@ import secrets
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from fleetnas.host.errors import UsageError
 from fleetnas.host.fleet.measurements import Measurement
@@ -45,9 +45,9 @@ JOURNAL_FILE = "journal.sqlite"
 RUN_UID_KEY = "run_uid"
 RUN_FILE = "run.json"
 MODELS_DIR = "models"
-# run.json settings a resume must keep (the budget, data and fleet may change)
+# run.json settings a resume must keep (the budget, the validation cap, data and fleet may change)
 RESUME_KEYS = ("supernet", "weights", "objectives", "seed", "tactic", "tactic_options", "runtime", "fleet_mode",
-               "validations", "precision")
+               "precision")
 # what a run.json written before a setting existed meant
 SETTING_DEFAULTS = {"fleet_mode": "independent", "validations": None, "precision": "fp32"}
 # run.json settings every device class's search in the journal was started with
@@ -92,6 +92,8 @@ class RunStore:
         self._settings = dict(settings)
         self._created = tuple(created)   # what ``create`` made, removed again by ``discard``
         self.notes: List[str] = []       # what the checks found that is worth saying but not refusing
+        # (cap before, cap now) when this resume changed a joint run's --validations
+        self.validation_cap_change: Optional[Tuple[Optional[int], Optional[int]]] = None
         if check:
             self._check_files()
         self.journal = Journal(self.run_dir / JOURNAL_FILE)
@@ -143,8 +145,26 @@ class RunStore:
             store.close()
             raise UsageError(f"--resume with different settings ({', '.join(changes)}); resume with the original "
                              f"ones or start a new --out folder")
+        store._journal_validation_cap(stored, settings.get("validations"))
         store._write_settings()
         return store
+
+    def validation_caps(self, stored: Optional[Mapping[str, Any]] = None) -> Tuple[Optional[int], Optional[int]]:
+        """A joint run's cap on validations: (the one it started with, the one in force now). The journal's
+        ``validations`` calls are the record (run.json only follows them)."""
+        changes = [c.payload for c in self.fleet_calls() if c.call == "validations"]
+        cap = (self._settings if stored is None else stored).get("validations")
+        return (changes[0]["from"], changes[-1]["to"]) if changes else (cap, cap)
+
+    def _journal_validation_cap(self, stored: Mapping[str, Any], cap: Optional[int]) -> None:
+        """A joint run resumed with another --validations: the change is journaled before run.json says so, in
+        the order of the search's calls, so a replay applies it where it happened."""
+        if stored.get("fleet_mode") != "joint":
+            return
+        _, current = self.validation_caps(stored)
+        if cap != current:
+            self.add_fleet_call("validations", {"from": current, "to": cap})
+            self.validation_cap_change = (current, cap)
 
     @classmethod
     def open(cls, run_dir: Path) -> "RunStore":

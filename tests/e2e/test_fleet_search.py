@@ -87,13 +87,14 @@ def subnet_keys(run_dir):
         return [k for (k,) in db.execute("SELECT config_key FROM subnets ORDER BY created_s, config_key")]
 
 
-def search_args(devices, run_dir, export_dir, *extra):
+def search_args(devices, run_dir, export_dir, *extra, validations=20):
     timing = [f"--warmup-runs={E2E_TIMING['warmup_runs']}", f"--warmup-s={E2E_TIMING['warmup_s']}",
               f"--blocks={E2E_TIMING['blocks']}", f"--min-runs={E2E_TIMING['min_runs_per_block']}",
               f"--min-block-s={E2E_TIMING['min_block_s']}"]
     options = [w for o in OPTIONS for w in ("--tactic-option", o)]
+    cap = [] if validations is None else ["--validations", validations]
     return ["search", "--supernet", "tiny", "--devices", devices, "--fleet-mode", "joint", "--budget", BUDGET,
-            "--validations", 20, "--seed", 0, "--out", run_dir, "--export-dir", export_dir, "--threads", 1,
+            *cap, "--seed", 0, "--out", run_dir, "--export-dir", export_dir, "--threads", 1,
             "--no-progress", "--no-measurement-cache", *options, *timing, *extra]
 
 
@@ -119,14 +120,19 @@ def test_a_third_class_joins_a_finished_joint_run_and_is_measured_only_for_its_f
 
         again = cli(search_args(two, run, export_dir), capsys)          # without --resume: refused
         assert again[0] == 2 and "--resume" in again[2]
-        changed = cli(search_args(two, run, export_dir, "--resume", "--validations", 30), capsys)   # the last wins
-        assert changed[0] == 2 and "validations: 20 -> 30" in changed[2] and "Traceback" not in changed[2]
 
+        # c joins with validations of its own: the cap is raised from 20 to 26 for the whole run
         three = devices_file(tmp_path / "three.toml", agents, CLASSES)
-        code, out, err = cli(search_args(three, run, export_dir, "--resume", "--json"), capsys)
+        code, out, err = cli(search_args(three, run, export_dir, "--resume", "--json", validations=26), capsys)
         assert code == 0, err
-        assert "new class(es) join the search: c" in err
+        assert "new class(es) join the search: c" in err and "at most 26 validation(s) in all (was 20)" in err
         done = {c: agents[c].service.queue_stats().measurements_done for c in CLASSES}
+        # resumed again without --validations: the journal (with its change of cap) replays, the cap stays 26
+        code, out_again, err = cli(search_args(three, run, export_dir, "--resume", "--json", validations=None),
+                                   capsys)
+        assert code == 0 and "Traceback" not in err and "was 20" not in err, err
+        assert json.loads(out_again)["max_validations"] == 26
+        assert {c: agents[c].service.queue_stats().measurements_done for c in CLASSES} == done
     rows = measurement_rows(run)
     assert rows[:len(first_rows)] == first_rows                     # nothing re-measured on the old classes
     new_rows = rows[len(first_rows):]
@@ -138,9 +144,9 @@ def test_a_third_class_joins_a_finished_joint_run_and_is_measured_only_for_its_f
     added = set(subnets) - set(first_subnets)
     assert added <= new_keys                      # a new accuracy evaluation only for what c asked for
     assert new_keys & set(first_subnets)         # c started from validated sub-networks (its reference set)
-    assert len(subnets) <= 20                     # --validations holds for the whole run
+    assert len(subnets) <= 26                     # --validations holds for the whole run
     data = json.loads(out)
-    assert data["fleet_mode"] == "joint" and data["validations"] == len(subnets) and data["max_validations"] == 20
+    assert data["fleet_mode"] == "joint" and data["validations"] == len(subnets) and data["max_validations"] == 26
     assert data["per_class"] == {c: {"measured": BUDGET, "from_cache": 0, "failed": 0} for c in CLASSES}
     assert data["fronts"]["c"]
     predictors = data["predictors"]

@@ -88,6 +88,17 @@ def test_new_device_reuses_every_validation(table):
     assert search.measurements(DEVICES[0]) == search.measurements(DEVICES[0])[:30]  # the others were not re-measured
 
 
+def test_a_cap_lowered_below_what_is_spent_only_stops_new_validations(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=2, budget=20, **FAST)
+    drive_fleet(table, search, batch=10)
+    before = set(search._acc)
+    search.max_validations = len(before) // 2          # as a resume with a smaller --validations sets it
+    search.add_class(table.devices[2], 15)
+    drive_fleet(table, search, batch=5)
+    new = search.measurements(DEVICES[2])
+    assert len(new) == 15 and set(new) <= before and search.n_validations == len(before)
+
+
 def test_new_device_known_gap_bounds_what_it_reaches_without_new_validations(table):
     # the others spend the cap, so the new device measures only known configs: it cannot beat measuring all of them
     result = bench_fleet(table, list(DEVICES[:2]), "joint", 30, [1], batch=10, max_validations=30, options=FAST,

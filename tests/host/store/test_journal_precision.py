@@ -34,14 +34,14 @@ def test_schema3_journal_migrates_its_subnets_as_float_accuracies(tmp_path):
     path = tmp_path / "journal.sqlite"
     schema3_journal(path)
     journal = Journal(path)
-    assert journal.schema_version == SCHEMA_VERSION == 4
+    assert journal.schema_version == SCHEMA_VERSION
     (subnet,) = journal.subnets()
     assert subnet == Subnet('{"w":1}', 0.93, "sha", "/m/a.onnx", 10, 5, 6, 0.5, 0.25, 0.93, None, FLOAT_MODEL)
     int8 = Subnet('{"w":2}', 0.88, "sha8", "/m/b.onnx", 8, 5, 6, 0.7, 0.5, 0.91, 0.88, "onnx-int8")
     journal.record_subnet(int8)
     journal.close()
     again = Journal(path)   # reopening a current journal migrates nothing
-    assert again.schema_version == 4 and again.subnets()[1] == int8
+    assert again.schema_version == SCHEMA_VERSION and again.subnets()[1] == int8
     again.close()
 
 
@@ -59,6 +59,6 @@ def test_a_run_written_before_precisions_resumes_as_fp32(tmp_path):
     settings = RunStore.read_settings(run)
     assert "precision" not in settings
     with RunStore.resume(run, {**settings, "precision": "fp32"}, settings["classes"]) as store:
-        assert store.journal.schema_version == 4
+        assert store.journal.schema_version == SCHEMA_VERSION
     with pytest.raises(UsageError, match='precision: "fp32" -> "int8"'):
         RunStore.resume(run, {**settings, "precision": "int8"}, settings["classes"])

@@ -36,7 +36,7 @@ def test_old_journal_migrates_on_open_and_keeps_every_figure(tmp_path):
             "SELECT payload_json FROM measurements WHERE device = 'host' AND metric = 'accuracy'")}
     assert host_rows(run / "journal.sqlite") == 4
     with RunStore.open(run) as store:
-        assert store.journal.schema_version == SCHEMA_VERSION == 4
+        assert store.journal.schema_version == SCHEMA_VERSION
         subnets = store.subnets()
         # every field of every sub-network; what later schemas added says these were float accuracies
         assert {k: {f: s.__dict__[f] for f in old[k]} for k, s in subnets.items()} == old
