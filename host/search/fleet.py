@@ -29,7 +29,8 @@ keeps its own cost predictors, and candidates are chosen for the fleet as a whol
 
 Before that, ``n_init`` random configs are measured on every class (a reference set, as HELP does). A class added
 later starts from ``n_reference`` validated configs spread over the other classes' cost range, then searches alone,
-reusing every validation. Every random choice comes from ``default_rng([seed, round])``.
+reusing every validation; where the cap leaves room, it spends new validations only after ``join_known_share`` of
+its budget (measured among validated configs: its early cost model would waste them). Every random choice comes from ``default_rng([seed, round])``.
 
 Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
 is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``
@@ -141,6 +142,9 @@ class FleetOptions:
     others_weight: float = 1.0       # weight of the other classes' utility in the fleet-wide choice (see _round)
     validations_first: bool = False  # each round spends its share of new validations before measuring known configs
     exploit_share: float = 0.15      # the last share of a class's budget is picked on predicted means (no draws)
+    join_known_share: float = 0.3    # a class added later measures this share of its budget among validated configs
+                                     # before it spends new validations (until then its cost model cannot tell which
+                                     # new configs are worth one)
     exploit_share_two_costs: float = 0.5   # the same for a class with two costs: its 3-D front is larger, and on
                                            # NB201 a longer tail found more of it
     quality_window: int = 60         # newest predictions (made before the value was told) scored per class
@@ -153,10 +157,10 @@ class FleetOptions:
     def __post_init__(self) -> None:
         at_least(self, 0, "n_init", "rescore_every", "n_random_pool", "neighbour_ranks", "pool_steps", "std_scale",
                  "min_assign_share", "class_share", "exploit_share", "exploit_share_two_costs",
-                 "others_weight")
+                 "others_weight", "join_known_share")
         at_least(self, 1, "n_draws", "quality_window", "max_pool", "max_neighbours")
         at_least(self, 3, "n_reference")
-        for name in ("class_share", "exploit_share", "exploit_share_two_costs"):
+        for name in ("class_share", "exploit_share", "exploit_share_two_costs", "join_known_share"):
             if getattr(self, name) > 1:
                 raise OptionError(f"{name}={getattr(self, name)!r}: must be <= 1")
         if self.transfer not in TRANSFERS:
@@ -205,6 +209,7 @@ class FleetSearch:
         self._recent_cost: Dict[str, Deque[Tuple[float, float]]] = {}
         self.round = 0
         self.round_reports: List[Dict[str, Any]] = []
+        self._joined: Set[str] = set()                   # classes added once the search had started
         for objective in classes:
             self.add_class(objective, budget)
 
@@ -216,6 +221,8 @@ class FleetSearch:
         if len(dc.costs) > 1 and self.options.acquisition == "ehvi":
             raise OptionError(f"device class {dc.name!r} has {len(dc.costs)} costs: acquisition='ehvi' takes one "
                               "cost per class; use acquisition='pnd'")
+        if self.round > 0:
+            self._joined.add(dc.name)
         self.classes.append(dc)
         self.budget[dc.name] = int(budget)
         self._cost[dc.name], self._order[dc.name], self._pending[dc.name] = {}, [], set()
@@ -573,6 +580,9 @@ class FleetSearch:
         left = self._validations_left()
         if math.isinf(left):
             return math.inf
+        if all(c in self._joined and len(self._cost[c]) < self.options.join_known_share * self.budget[c]
+               for c in active):
+            return 0     # only classes that joined, each still searching what is validated
         # Spread what is left over the rounds the longest-running class still needs.
         rounds = max(1.0, max(self._left(c) for c in active) / max(1, n))
         return max(0, math.ceil(left / rounds))

@@ -109,6 +109,17 @@ def test_new_device_known_gap_bounds_what_it_reaches_without_new_validations(tab
     assert result["new_device"]["known_gap_median"] == nd["known_gap"]
 
 
+def test_a_joining_device_given_validations_first_searches_what_is_validated(table):
+    """The cap grows by 12 when the device joins: its first 30 % are measured among validated configs, then it
+    validates new ones, never past the cap."""
+    run = run_joint(table, list(DEVICES[:2]), 1, 30, 10, 30, FAST, new_device=DEVICES[2], new_budget=40,
+                    new_device_validations=12)
+    nd = run["new_device"]
+    assert len(nd["measured"]) == 40 and set(nd["measured"][:12]) <= set(nd["known"])
+    assert 0 < nd["new_validations"] <= 12 and run["validations"] <= 42
+    assert set(nd["measured"]) - set(nd["known"])      # it did measure new configs
+
+
 def test_same_seed_same_run(table):
     a = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
     b = run_joint(table, DEVICES, seed=3, budget=30, batch=10, max_validations=40, options=FAST)
@@ -141,6 +152,8 @@ def test_bench_fleet_json_shape(fleet_csv, capsys):
     (["--objectives", "acc:max", "--devices", "lat_cpu_ms,nope"], "column(s) ['nope'] not in"),
     (["--objectives", "acc:max", "--devices", "lat_cpu_ms", "--fleet-mode", "independent", "--validations", "9"],
      "caps a joint search"),
+    (["--objectives", "acc:max", "--devices", "lat_cpu_ms", "--new-device", "lat_npu_ms",
+      "--new-device-validations", "5"], "give --fleet-mode joint, --validations N and --new-device COL"),
 ])
 def test_bench_fleet_errors_are_one_line(fleet_csv, capsys, args, message):
     assert main(["bench", "--table", str(fleet_csv), "--params", "width,kernel,depth", *args, "--budget", "10",
