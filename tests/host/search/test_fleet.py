@@ -17,7 +17,7 @@ from fleetnas.host.cli import main
 from fleetnas.host.search.fleet import FleetOptions, FleetSearch
 from fleetnas.host.search.fleet_bench import FleetTable, bench_fleet, drive_fleet, run_independent, run_joint
 from fleetnas.host.search.options import OptionError
-from fleetnas.host.search.pareto import Objective
+from fleetnas.host.search.pareto import Objective, non_dominated_mask
 
 WIDTHS = (16, 24, 32, 48, 64, 96, 128, 160)
 KERNELS = (1, 3, 5, 7)
@@ -86,6 +86,23 @@ def test_new_device_reuses_every_validation(table):
     new = search.measurements(DEVICES[2])
     assert len(new) == 25 and set(new) <= before and search.n_validations == len(before)
     assert search.measurements(DEVICES[0]) == search.measurements(DEVICES[0])[:30]  # the others were not re-measured
+
+
+def test_a_joining_class_starts_from_the_ends_and_members_of_the_other_fronts(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=4, budget=30, **FAST)
+    drive_fleet(table, search, batch=10)
+    search.add_class(table.devices[2], 20)
+    first = [p.key for p in search.ask(5)]
+    assert len(first) == FAST["n_reference"] and all(search._acc.get(k) is not None for k in first)
+    accuracy = {k: table.value("acc", k) for k in search._acc}
+    ends = {max(accuracy, key=accuracy.get)}
+    fronts = set()
+    for d in DEVICES[:2]:
+        measured = [k for k in search.measurements(d) if k in accuracy]
+        ends.add(min(measured, key=lambda k: table.value(d, k)))
+        F = np.array([[-accuracy[k], table.value(d, k)] for k in measured])
+        fronts |= {k for k, on in zip(measured, non_dominated_mask(F)) if on}
+    assert ends <= set(first) and set(first) - ends <= fronts
 
 
 def test_a_cap_lowered_below_what_is_spent_only_stops_new_validations(table):
