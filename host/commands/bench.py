@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--new-device", metavar="COL",
                         help="with --devices: search those first, then this device joins; its HV gap is reported "
                              "after 10, 20, 30, 50 and 100 of its own measurements")
+    parser.add_argument("--new-device-validations", type=int, default=0, metavar="N",
+                        help="with --new-device and --validations: the cap grows by N when the device joins (as "
+                             "`fleetnas search --resume` with a larger --validations); default 0: it lives on what "
+                             "the others validated")
     parser.add_argument("--fleet-mode", choices=["joint", "independent"], default="joint",
                         help="with --devices: one search for the whole fleet (joint) or one linas search per device")
     parser.add_argument("--validations", type=int, metavar="N",
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     quiet_predictor_warnings()   # GP fits warn round after round; they would bury the table
     options = parse_pairs(args.option, "--option")
-    if args.devices or args.new_device or args.validations is not None:
+    if args.devices or args.new_device or args.validations is not None or args.new_device_validations:
         return _run_fleet(args, seeds, options)
     tactic_options(args.tactic, options)  # an unknown or invalid option fails now, naming the valid ones
     try:
@@ -114,7 +118,8 @@ def _run_fleet(args: argparse.Namespace, seeds, options) -> int:
         table = fleet_bench.FleetTable.from_csv(args.table, [p.strip() for p in args.params.split(",")],
                                                 objectives[0], [fleet_bench.parse_device(d) for d in all_devices], cell=cell)
         result = fleet_bench.bench_fleet(table, devices, args.fleet_mode, args.budget, seeds, args.batch,
-                                         args.validations, options, args.new_device)
+                                         args.validations, options, args.new_device,
+                                         new_device_validations=args.new_device_validations)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     if args.json:

@@ -135,7 +135,10 @@ def drive_fleet(table: FleetTable, search: FleetSearch, batch: int) -> List[floa
 
 def run_joint(table: FleetTable, devices: Sequence[str], seed: int, budget: int, batch: int,
               max_validations: Optional[int], options: Mapping[str, Any], new_device: Optional[str] = None,
-              new_budget: int = max(NEW_DEVICE_BUDGETS), new_batch: int = 5) -> Dict[str, Any]:
+              new_budget: int = max(NEW_DEVICE_BUDGETS), new_batch: int = 5,
+              new_device_validations: int = 0) -> Dict[str, Any]:
+    """``new_device_validations``: added to the cap when ``new_device`` joins (as a resume with a larger
+    --validations does)."""
     by_name = {d.name: d for d in table.devices}
     search = FleetSearch(table.space, table.accuracy, [by_name[d] for d in devices], seed=seed, budget=budget,
                          max_validations=max_validations, **options)
@@ -147,6 +150,8 @@ def run_joint(table: FleetTable, devices: Sequence[str], seed: int, budget: int,
         before = search.n_validations
         known = list(dict.fromkeys(k for d in devices for k in search.measurements(d)))
         search.add_class(by_name[new_device], new_budget)
+        if max_validations is not None:
+            search.max_validations = max_validations + new_device_validations
         out["round_s"] = round_s + drive_fleet(table, search, new_batch)
         out["new_device"] = {"measured": search.measurements(new_device), "known": known,
                              "new_validations": search.n_validations - before}
@@ -175,18 +180,24 @@ def run_independent(table: FleetTable, devices: Sequence[str], seed: int, budget
 
 def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: int, seeds: Sequence[int],
                 batch: int = 20, max_validations: Optional[int] = None, options: Optional[Mapping[str, Any]] = None,
-                new_device: Optional[str] = None, on_seed=None) -> Dict[str, Any]:
+                new_device: Optional[str] = None, on_seed=None, new_device_validations: int = 0) -> Dict[str, Any]:
     if mode not in MODES:
         raise UsageError(f"--fleet-mode must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "independent" and max_validations is not None:
         raise UsageError("--validations caps a joint search; independent searches validate what each one measures")
+    if new_device_validations and (mode != "joint" or max_validations is None or new_device is None):
+        raise UsageError("--new-device-validations raises a joint search's --validations cap when --new-device "
+                         "joins: give --fleet-mode joint, --validations N and --new-device COL")
+    if new_device_validations < 0:
+        raise UsageError(f"--new-device-validations must be >= 0, got {new_device_validations}")
     options = dict(options or {})
     budgets = budgets_for(budget)
     new_budgets = list(NEW_DEVICE_BUDGETS)
     per_seed = []
     for seed in seeds:
         if mode == "joint":
-            run = run_joint(table, devices, seed, budget, batch, max_validations, options, new_device)
+            run = run_joint(table, devices, seed, budget, batch, max_validations, options, new_device,
+                            new_device_validations=new_device_validations)
         else:
             run = run_independent(table, devices, seed, budget, batch, options, new_device)
         metrics = {"validations": run["validations"],
@@ -211,6 +222,7 @@ def bench_fleet(table: FleetTable, devices: Sequence[str], mode: str, budget: in
         "mode": mode, "budgets": budgets, "seeds": list(seeds), "batch": batch,
         "validations_median": med([m["validations"] for m in per_seed]),
         "max_validations": max_validations,
+        "new_device_validations": new_device_validations,
         "round_s_max": max(m["round_s_max"] for m in per_seed),
         "round_s_median": med([m["round_s_median"] for m in per_seed]),
         "devices": {d: {"hv_gap_median": [med([m["devices"][d]["hv_gap"][i] for m in per_seed])

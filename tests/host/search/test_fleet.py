@@ -17,7 +17,7 @@ from fleetnas.host.cli import main
 from fleetnas.host.search.fleet import FleetOptions, FleetSearch
 from fleetnas.host.search.fleet_bench import FleetTable, bench_fleet, drive_fleet, run_independent, run_joint
 from fleetnas.host.search.options import OptionError
-from fleetnas.host.search.pareto import Objective
+from fleetnas.host.search.pareto import Objective, non_dominated_mask
 
 WIDTHS = (16, 24, 32, 48, 64, 96, 128, 160)
 KERNELS = (1, 3, 5, 7)
@@ -88,6 +88,23 @@ def test_new_device_reuses_every_validation(table):
     assert search.measurements(DEVICES[0]) == search.measurements(DEVICES[0])[:30]  # the others were not re-measured
 
 
+def test_a_joining_class_starts_from_the_ends_and_members_of_the_other_fronts(table):
+    search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=4, budget=30, **FAST)
+    drive_fleet(table, search, batch=10)
+    search.add_class(table.devices[2], 20)
+    first = [p.key for p in search.ask(5)]
+    assert len(first) == FAST["n_reference"] and all(search._acc.get(k) is not None for k in first)
+    accuracy = {k: table.value("acc", k) for k in search._acc}
+    ends = {max(accuracy, key=accuracy.get)}
+    fronts = set()
+    for d in DEVICES[:2]:
+        measured = [k for k in search.measurements(d) if k in accuracy]
+        ends.add(min(measured, key=lambda k: table.value(d, k)))
+        F = np.array([[-accuracy[k], table.value(d, k)] for k in measured])
+        fronts |= {k for k, on in zip(measured, non_dominated_mask(F)) if on}
+    assert ends <= set(first) and set(first) - ends <= fronts
+
+
 def test_a_cap_lowered_below_what_is_spent_only_stops_new_validations(table):
     search = FleetSearch(table.space, table.accuracy, table.devices[:2], seed=2, budget=20, **FAST)
     drive_fleet(table, search, batch=10)
@@ -107,6 +124,17 @@ def test_new_device_known_gap_bounds_what_it_reaches_without_new_validations(tab
     assert nd["new_validations"] == 0 and result["validations_median"] == 30
     assert 0 <= nd["known_gap"] <= min(nd["hv_gap"])
     assert result["new_device"]["known_gap_median"] == nd["known_gap"]
+
+
+def test_a_joining_device_given_validations_first_searches_what_is_validated(table):
+    """The cap grows by 12 when the device joins: its first 30 % are measured among validated configs, then it
+    validates new ones, never past the cap."""
+    run = run_joint(table, list(DEVICES[:2]), 1, 30, 10, 30, FAST, new_device=DEVICES[2], new_budget=40,
+                    new_device_validations=12)
+    nd = run["new_device"]
+    assert len(nd["measured"]) == 40 and set(nd["measured"][:12]) <= set(nd["known"])
+    assert 0 < nd["new_validations"] <= 12 and run["validations"] <= 42
+    assert set(nd["measured"]) - set(nd["known"])      # it did measure new configs
 
 
 def test_same_seed_same_run(table):
@@ -141,6 +169,8 @@ def test_bench_fleet_json_shape(fleet_csv, capsys):
     (["--objectives", "acc:max", "--devices", "lat_cpu_ms,nope"], "column(s) ['nope'] not in"),
     (["--objectives", "acc:max", "--devices", "lat_cpu_ms", "--fleet-mode", "independent", "--validations", "9"],
      "caps a joint search"),
+    (["--objectives", "acc:max", "--devices", "lat_cpu_ms", "--new-device", "lat_npu_ms",
+      "--new-device-validations", "5"], "give --fleet-mode joint, --validations N and --new-device COL"),
 ])
 def test_bench_fleet_errors_are_one_line(fleet_csv, capsys, args, message):
     assert main(["bench", "--table", str(fleet_csv), "--params", "width,kernel,depth", *args, "--budget", "10",
