@@ -30,9 +30,9 @@ keeps its own cost predictors, and candidates are chosen for the fleet as a whol
 Before that, ``n_init`` random configs are measured on every class (a reference set, as HELP does). A class added
 later starts from ``n_reference`` validated configs spread over the other classes' cost range (on their measured
 fronts, led by those fronts' ends: on NB201 this lowered a joining device's median gap after 30 measurements on each
-of the three devices tuned on, up to 7x), then searches alone,
-reusing every validation; where the cap leaves room, it spends new validations only after ``join_known_share`` of
-its budget (measured among validated configs: its early cost model would waste them). Every random choice comes from ``default_rng([seed, round])``.
+of the three devices tuned on, up to 7x), then searches alone, reusing every validation; where the cap leaves room,
+it spends new validations only after ``join_known_share`` of its budget (measured among validated configs: its early
+cost model would waste them). Every random choice comes from ``default_rng([seed, round])``.
 
 Drive it: ``ask(n)`` -> `FleetProposal` list (config, whether to validate it first, classes to measure it on; ``n``
 is measurements per class in this round), then ``tell_accuracy(key, value)`` and ``tell_cost(key, cls, value)``

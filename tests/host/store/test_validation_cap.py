@@ -57,8 +57,8 @@ def test_a_schema_4_journal_keeps_its_calls_and_takes_a_change_of_cap(tmp_path):
         db.execute("CREATE TABLE fleet_calls (seq INTEGER PRIMARY KEY AUTOINCREMENT, call TEXT NOT NULL CHECK (call "
                    "IN ('add_class', 'budget', 'ask', 'accuracy', 'cost', 'fail')), payload_json TEXT NOT NULL, "
                    "created_s REAL NOT NULL)")
-        db.execute("INSERT INTO fleet_calls (call, payload_json, created_s) VALUES ('add_class', '{\"class\": \"a\"}', 1)")
-        db.execute("INSERT INTO fleet_calls (call, payload_json, created_s) VALUES ('accuracy', '{\"key\": \"k\"}', 2)")
+        db.executemany("INSERT INTO fleet_calls (call, payload_json, created_s) VALUES (?, ?, ?)",
+                       [("add_class", '{"class": "a"}', 1), ("accuracy", '{"key": "k"}', 2)])
         db.execute("UPDATE schema_version SET version = 4")
     journal = Journal(path)
     assert journal.schema_version == SCHEMA_VERSION == 5
